@@ -1,0 +1,29 @@
+"""producer-pool: a correct, fast, observable pool of Kafka producers, or of any client object.
+
+The core (`ProducerPool`, errors, stats) imports only the standard library; Kafka,
+dependency-injector and the CLI live in their own modules and extras.
+"""
+
+from .errors import (
+    ConfigError,
+    PoolClosed,
+    PoolCloseError,
+    PoolError,
+    PoolTimeout,
+    TooManyWaiters,
+)
+from .pool import Lease, OnExhausted, ProducerPool
+from .stats import PoolStats
+
+__all__ = [
+    "ConfigError",
+    "Lease",
+    "OnExhausted",
+    "PoolCloseError",
+    "PoolClosed",
+    "PoolError",
+    "PoolStats",
+    "PoolTimeout",
+    "ProducerPool",
+    "TooManyWaiters",
+]

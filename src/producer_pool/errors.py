@@ -1,0 +1,40 @@
+"""One exception hierarchy rooted at `PoolError`, so callers can catch at any level."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+
+class PoolError(Exception):
+    """Root of every error this library raises."""
+
+
+class ConfigError(PoolError, ValueError):
+    """A pool argument or configuration value is invalid; the message names it."""
+
+
+class PoolTimeout(PoolError, TimeoutError):
+    """No object became available within the acquire timeout."""
+
+
+class PoolClosed(PoolError):
+    """The pool is closed (or closing) and hands out nothing more."""
+
+
+class TooManyWaiters(PoolError):
+    """`max_waiting` callers already wait: shed load instead of queueing forever."""
+
+
+class PoolCloseError(PoolError):
+    """Closing the pool could not release every object cleanly.
+
+    `undelivered` is the number of accepted messages that could not be delivered
+    (zero for non-Kafka objects); `errors` holds each underlying exception.
+    """
+
+    def __init__(
+        self, message: str, *, undelivered: int = 0, errors: Sequence[BaseException] = ()
+    ) -> None:
+        super().__init__(message)
+        self.undelivered = undelivered
+        self.errors = tuple(errors)
