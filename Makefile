@@ -27,7 +27,7 @@ lint: $(BIN)/.installed-dev
 	$(BIN)/ruff format --check src tests benchmarks examples
 
 typecheck: $(BIN)/.installed-dev
-	$(BIN)/mypy --strict src
+	$(BIN)/mypy --strict src tests/unit/test_typing.py
 
 unit: $(BIN)/.installed-dev
 	$(BIN)/pytest

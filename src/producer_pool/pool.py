@@ -125,6 +125,7 @@ class Lease(Generic[T]):
                 if (
                     pool._fast_path
                     and entry.leases == 1
+                    and not entry.broken
                     and not pool._waiters
                     and entry.generation == pool._generation
                 ):
@@ -751,6 +752,10 @@ def _validate(**options: Any) -> None:
         fail("discard_on", "must be a tuple of exception types")
     if options["on_exhausted"] not in ("block", "share"):
         fail("on_exhausted", "must be 'block' or 'share'")
+    if options["on_exhausted"] == "share" and getattr(
+        options["factory"], "requires_exclusive_leases", False
+    ):
+        fail("on_exhausted", "must be 'block': this factory's objects need exclusive leases")
 
 
 # Fork safety: pools are registered weakly, and each child process resets them.

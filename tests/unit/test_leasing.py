@@ -1,0 +1,115 @@
+"""Leasing basics: exclusivity, reuse order, lazy growth, release on every exit path."""
+
+from __future__ import annotations
+
+import pytest
+
+from producer_pool import ConfigError, PoolError, ProducerPool
+from tests.fakes import CountingFactory
+
+
+def test_lease_yields_a_factory_object_and_returns_it(make_pool):
+    """The object comes from the factory and is idle again after the block."""
+    pool = make_pool(CountingFactory(), max_size=2)
+    with pool.acquire() as obj:
+        assert obj == 0
+        assert pool.stats().in_use == 1
+    stats = pool.stats()
+    assert (stats.in_use, stats.idle, stats.acquired, stats.created) == (0, 1, 1, 1)
+
+
+def test_idle_objects_are_reused_most_recent_first(make_pool):
+    """LIFO reuse keeps the warmest object busy and lets the others age out."""
+    pool = make_pool(CountingFactory(), max_size=3)
+    with pool.acquire() as first, pool.acquire() as second:
+        assert (first, second) == (0, 1)
+    with pool.acquire() as obj:
+        assert obj == 0  # returned last (outer block exits last)
+
+
+def test_pool_grows_lazily_up_to_max_size(make_pool):
+    """Objects are created only when no idle one exists, never beyond max_size."""
+    factory = CountingFactory()
+    pool = make_pool(factory, max_size=3, acquire_timeout=0)
+    assert factory.calls == 0
+    with pool.acquire(), pool.acquire(), pool.acquire():
+        assert pool.stats().size == 3
+    assert factory.calls == 3
+
+
+def test_lease_is_returned_when_the_block_raises(make_pool):
+    pool = make_pool(CountingFactory(), max_size=1)
+    with pytest.raises(ValueError, match="boom"), pool.acquire():
+        raise ValueError("boom")
+    assert pool.stats().idle == 1
+    with pool.acquire(timeout=0) as obj:
+        assert obj == 0
+
+
+def test_lease_is_returned_on_keyboard_interrupt(make_pool):
+    pool = make_pool(CountingFactory(), max_size=1)
+    with pytest.raises(KeyboardInterrupt), pool.acquire():
+        raise KeyboardInterrupt
+    assert pool.stats().in_use == 0
+
+
+def test_a_held_lease_cannot_be_entered_again(make_pool):
+    pool = make_pool(CountingFactory(), max_size=2)
+    lease = pool.acquire()
+    with lease, pytest.raises(RuntimeError, match="already held"):
+        lease.__enter__()
+
+
+def test_an_unentered_lease_holds_nothing(make_pool):
+    pool = make_pool(CountingFactory(), max_size=1)
+    pool.acquire()
+    with pool.acquire(timeout=0) as obj:
+        assert obj == 0
+
+
+@pytest.mark.parametrize(
+    ("options", "argument"),
+    [
+        ({"max_size": 0}, "max_size"),
+        ({"max_size": True}, "max_size"),
+        ({"min_size": 3, "max_size": 2}, "min_size"),
+        ({"min_size": -1}, "min_size"),
+        ({"acquire_timeout": -1}, "acquire_timeout"),
+        ({"max_waiting": -1}, "max_waiting"),
+        ({"max_lifetime": 0}, "max_lifetime"),
+        ({"max_idle": -5}, "max_idle"),
+        ({"leak_timeout": 0}, "leak_timeout"),
+        ({"on_exhausted": "grow"}, "on_exhausted"),
+        ({"check": 3}, "check"),
+        ({"discard_on": [ValueError]}, "discard_on"),
+    ],
+)
+def test_bad_limits_raise_config_error_naming_the_argument(options, argument):
+    with pytest.raises(ConfigError, match=rf"^{argument} ") as caught:
+        ProducerPool(CountingFactory(), **options)
+    assert isinstance(caught.value, ValueError)
+    assert isinstance(caught.value, PoolError)
+
+
+def test_a_non_callable_factory_is_rejected():
+    with pytest.raises(ConfigError, match=r"^factory "):
+        ProducerPool(42)  # type: ignore[arg-type]
+
+
+def test_repr_shows_name_size_and_gauges(make_pool):
+    pool = make_pool(CountingFactory(), max_size=10, name="events")
+    lease = pool.acquire()
+    with lease:
+        assert repr(pool) == "<ProducerPool 'events' size=1/10 idle=0 in_use=1 waiting=0>"
+        assert repr(lease).startswith("<Lease holding 0 from <ProducerPool 'events'")
+    assert repr(lease).startswith("<Lease not held")
+
+
+def test_stats_export_as_a_plain_dict(make_pool):
+    pool = make_pool(CountingFactory(), name="metrics")
+    with pool.acquire():
+        pass
+    exported = pool.stats().as_dict()
+    assert exported["name"] == "metrics"
+    assert exported["acquired"] == 1
+    assert set(exported) >= {"size", "idle", "in_use", "waiting", "shared_leases"}

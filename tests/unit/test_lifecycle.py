@@ -1,0 +1,208 @@
+"""Creating, checking, discarding and destroying objects; factories run outside the lock."""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+import pytest
+
+import producer_pool.pool as pool_module
+from producer_pool import PoolTimeout
+from tests.fakes import CountingFactory, FakeClock, ResourceFactory, wait_until
+
+
+class BrokerDown(ConnectionError):
+    pass
+
+
+def failing_factory() -> int:
+    raise BrokerDown("no broker at 127.0.0.1:9")
+
+
+def test_factory_error_reaches_the_caller_and_frees_the_slot(make_pool):
+    calls = CountingFactory()
+
+    def flaky() -> int:
+        if calls() == 0:
+            raise BrokerDown("first attempt fails")
+        return 7
+
+    pool = make_pool(flaky, max_size=1, acquire_timeout=0)
+    with pytest.raises(BrokerDown, match="first attempt"), pool.acquire():
+        pass
+    with pool.acquire() as obj:  # the slot was freed: max_size=1 still allows a new object
+        assert obj == 7
+    stats = pool.stats()
+    assert (stats.factory_errors, stats.created, stats.size) == (1, 1, 1)
+
+
+def test_check_runs_on_reused_objects_only(make_pool):
+    checked: list[int] = []
+    pool = make_pool(CountingFactory(), check=lambda obj: checked.append(obj) or True)
+    with pool.acquire():
+        pass
+    assert checked == []  # a just-created object is not checked
+    with pool.acquire():
+        pass
+    assert checked == [0]
+
+
+@pytest.mark.parametrize("verdict", ["false", "raises"])
+def test_a_failed_check_replaces_the_object(make_pool, verdict, caplog):
+    resources = ResourceFactory()
+
+    def check(resource) -> bool:
+        if verdict == "raises":
+            raise OSError("socket closed")
+        return False
+
+    pool = make_pool(resources, check=check)
+    with pool.acquire():
+        pass
+    with caplog.at_level(logging.WARNING, "producer_pool"), pool.acquire() as resource:
+        assert resource is resources.made[1]
+    assert resources.made[0].close_calls == 1
+    stats = pool.stats()
+    assert (stats.failed_checks, stats.destroyed, stats.size) == (1, 1, 1)
+
+
+def test_discard_on_destroys_the_object_and_reraises(make_pool):
+    resources = ResourceFactory()
+    pool = make_pool(resources, max_size=1, discard_on=(BrokerDown,))
+    with pytest.raises(BrokerDown), pool.acquire():
+        raise BrokerDown("fenced")
+    assert resources.made[0].close_calls == 1
+    with pool.acquire(timeout=0) as resource:
+        assert resource is resources.made[1]
+
+
+def test_other_exceptions_keep_the_object(make_pool):
+    resources = ResourceFactory()
+    pool = make_pool(resources, discard_on=(BrokerDown,))
+    with pytest.raises(KeyError), pool.acquire():
+        raise KeyError("business error")
+    with pool.acquire() as resource:
+        assert resource is resources.made[0]
+
+
+def test_destroy_errors_are_logged_not_lost(make_pool, caplog):
+    def destroy(obj: int) -> None:
+        raise RuntimeError("close failed")
+
+    pool = make_pool(CountingFactory(), destroy=destroy, discard_on=(ValueError,))
+    with (
+        caplog.at_level(logging.ERROR, "producer_pool"),
+        pytest.raises(ValueError),
+        pool.acquire(),
+    ):
+        raise ValueError
+    assert "destroying 0 failed: close failed" in caplog.text
+    assert pool.stats().destroyed == 1
+
+
+def test_max_lifetime_retires_objects_when_returned(make_pool, monkeypatch):
+    clock = FakeClock()
+    monkeypatch.setattr(pool_module, "monotonic", clock)
+    resources = ResourceFactory()
+    pool = make_pool(resources, max_lifetime=600)
+    with pool.acquire():
+        clock.advance(600 * 1.11)  # beyond the +10 % jitter
+    assert resources.made[0].close_calls == 1
+    with pool.acquire() as resource:
+        assert resource is resources.made[1]
+
+
+def test_max_lifetime_jitter_stays_within_ten_percent(make_pool, monkeypatch):
+    clock = FakeClock()
+    monkeypatch.setattr(pool_module, "monotonic", clock)
+    pool = make_pool(CountingFactory(), max_lifetime=100, max_size=50)
+    leases = [pool.acquire() for _ in range(50)]
+    for lease in leases:
+        lease.__enter__()
+    expiries = [lease._entry.expires_at - clock.now for lease in leases]
+    assert all(90 <= e <= 110 for e in expiries)
+    assert len(set(expiries)) > 1
+    for lease in leases:
+        lease.__exit__(None, None, None)
+
+
+def test_max_idle_retires_objects_above_min_size_on_use(make_pool, monkeypatch):
+    clock = FakeClock()
+    monkeypatch.setattr(pool_module, "monotonic", clock)
+    resources = ResourceFactory()
+    pool = make_pool(resources, max_idle=60)
+    with pool.acquire():
+        pass
+    clock.advance(61)
+    with pool.acquire() as resource:
+        assert resource is resources.made[1]
+    assert resources.made[0].close_calls == 1
+
+
+def test_reaper_retires_idle_objects_in_the_background(make_pool):
+    destroyed = threading.Event()
+    pool = make_pool(CountingFactory(), max_idle=0.05, destroy=lambda obj: destroyed.set())
+    with pool.acquire():
+        pass
+    assert destroyed.wait(5)
+    wait_until(lambda: pool.stats().size == 0)
+
+
+def test_reaper_keeps_min_size_objects(make_pool):
+    pool = make_pool(CountingFactory(), min_size=2, max_idle=0.02)
+    pool.wait(timeout=5)
+    with pool.acquire(), pool.acquire(), pool.acquire():
+        pass
+    wait_until(lambda: pool.stats().size == 2)
+    assert pool.stats().destroyed == 1
+
+
+def test_min_size_prewarms_in_the_background(make_pool):
+    factory = CountingFactory()
+    pool = make_pool(factory, min_size=3, max_size=5)
+    pool.wait(timeout=5)
+    stats = pool.stats()
+    assert (stats.size, stats.idle, stats.created) == (3, 3, 3)
+
+
+def test_prewarm_failures_are_logged_counted_and_retried(make_pool, caplog):
+    attempts = CountingFactory()
+
+    def flaky() -> int:
+        if attempts() == 0:
+            raise BrokerDown("not yet")
+        return 1
+
+    with caplog.at_level(logging.WARNING, "producer_pool"):
+        pool = make_pool(flaky, min_size=1, max_idle=0.01)  # short interval: quick retry
+        pool.wait(timeout=10)
+    assert pool.stats().factory_errors == 1
+    assert "prewarm failed" in caplog.text
+
+
+def test_wait_times_out_when_prewarm_cannot_finish(make_pool):
+    pool = make_pool(failing_factory, min_size=1)
+    with pytest.raises(PoolTimeout, match="0 of min_size=1"):
+        pool.wait(timeout=0.05)
+
+
+def test_a_leaked_lease_is_reported_with_the_acquirers_stack(make_pool):
+    reported = threading.Event()
+
+    class Capture(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            self.text = record.getMessage()
+            reported.set()
+
+    handler = Capture()
+    logger = logging.getLogger("producer_pool")
+    logger.addHandler(handler)
+    try:
+        pool = make_pool(CountingFactory(), leak_timeout=0.02)
+        with pool.acquire():
+            assert reported.wait(5)
+    finally:
+        logger.removeHandler(handler)
+    assert "lease held for" in handler.text
+    assert "test_a_leaked_lease_is_reported_with_the_acquirers_stack" in handler.text

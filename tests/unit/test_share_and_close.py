@@ -1,0 +1,142 @@
+"""Share mode for thread-safe clients, and graceful close."""
+
+from __future__ import annotations
+
+import gc
+import threading
+
+import pytest
+
+from producer_pool import PoolClosed, PoolCloseError, ProducerPool
+from tests.fakes import CountingFactory, ResourceFactory
+
+
+def test_share_mode_hands_out_the_least_loaded_object_when_exhausted(make_pool):
+    pool = make_pool(CountingFactory(), max_size=2, on_exhausted="share")
+    with pool.acquire() as a, pool.acquire() as b, pool.acquire() as c, pool.acquire() as d:
+        assert (a, b) == (0, 1)
+        assert {c, d} == {0, 1}  # each object carries two leases, never three
+        stats = pool.stats()
+        assert (stats.size, stats.in_use, stats.shared_leases) == (2, 2, 2)
+    assert pool.stats().idle == 2
+
+
+def test_share_mode_still_grows_before_sharing(make_pool):
+    pool = make_pool(CountingFactory(), max_size=3, on_exhausted="share")
+    with pool.acquire() as a, pool.acquire() as b:
+        assert a != b
+        assert pool.stats().shared_leases == 0
+
+
+def test_a_shared_object_discarded_by_one_lease_is_destroyed_after_the_last(make_pool):
+    resources = ResourceFactory()
+    pool = make_pool(resources, max_size=1, on_exhausted="share", discard_on=(OSError,))
+    outer = pool.acquire()
+    first = outer.__enter__()
+    with pytest.raises(OSError), pool.acquire() as second:
+        assert second is first
+        raise OSError("fenced")
+    assert first.close_calls == 0  # the outer lease still uses it
+    outer.__exit__(None, None, None)
+    assert first.close_calls == 1
+
+
+def test_close_destroys_idle_objects_and_refuses_new_leases():
+    resources = ResourceFactory()
+    pool = ProducerPool(resources, max_size=2)
+    with pool.acquire(), pool.acquire():
+        pass
+    pool.close()
+    assert [r.close_calls for r in resources.made] == [1, 1]
+    with pytest.raises(PoolClosed), pool.acquire():
+        pass
+    assert repr(pool).endswith("closed>")
+
+
+def test_close_is_idempotent():
+    resources = ResourceFactory()
+    pool = ProducerPool(resources)
+    with pool.acquire():
+        pass
+    pool.close()
+    pool.close()
+    assert resources.made[0].close_calls == 1
+
+
+def test_pool_as_context_manager_closes_on_exit():
+    resources = ResourceFactory()
+    with ProducerPool(resources) as pool, pool.acquire():
+        pass
+    assert pool.closed
+    assert resources.made[0].close_calls == 1
+
+
+def test_close_waits_for_leases_to_come_back():
+    resources = ResourceFactory()
+    pool = ProducerPool(resources)
+    lease = pool.acquire()
+    resource = lease.__enter__()
+    closer = threading.Thread(target=pool.close, kwargs={"timeout": 30})
+    closer.start()
+    assert resource.close_calls == 0
+    lease.__exit__(None, None, None)
+    closer.join(10)
+    assert not closer.is_alive()
+    assert resource.close_calls == 1
+
+
+def test_a_lease_still_out_at_the_deadline_is_destroyed_exactly_once_on_return(caplog):
+    resources = ResourceFactory()
+    pool = ProducerPool(resources)
+    lease = pool.acquire()
+    resource = lease.__enter__()
+    pool.close(timeout=0)
+    assert "1 lease(s) still out" in caplog.text
+    assert resource.close_calls == 0
+    lease.__exit__(None, None, None)
+    assert resource.close_calls == 1
+    assert pool.stats().destroyed == 1
+
+
+def test_close_reports_failed_destroys_with_undelivered_total():
+    class Undelivered(Exception):
+        def __init__(self, count: int) -> None:
+            super().__init__(f"{count} messages undelivered")
+            self.undelivered = count
+
+    def destroy(obj: int) -> None:
+        raise Undelivered(obj + 3)
+
+    pool = ProducerPool(CountingFactory(), destroy=destroy)
+    with pool.acquire(), pool.acquire():
+        pass
+    with pytest.raises(PoolCloseError) as caught:
+        pool.close()
+    assert caught.value.undelivered == 3 + 4
+    assert len(caught.value.errors) == 2
+    assert "7 message(s) undelivered" in str(caught.value)
+
+
+def test_an_unclosed_pool_warns_when_collected():
+    pool = ProducerPool(CountingFactory(), name="forgotten")
+    with pytest.warns(ResourceWarning, match="unclosed <ProducerPool 'forgotten'"):
+        del pool
+        gc.collect()
+
+
+def test_an_unclosed_pool_with_a_housekeeper_can_still_be_collected():
+    pool = ProducerPool(CountingFactory(), max_idle=60, name="reaped")
+    thread = pool._housekeeper
+    with pytest.warns(ResourceWarning):
+        del pool
+        gc.collect()
+    thread.join(5)
+    assert not thread.is_alive()
+
+
+def test_background_threads_stop_after_close():
+    pool = ProducerPool(CountingFactory(), min_size=1, max_idle=60)
+    thread = pool._housekeeper
+    assert thread.is_alive()
+    pool.close()
+    assert not thread.is_alive()

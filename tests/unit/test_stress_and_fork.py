@@ -1,0 +1,106 @@
+"""Exclusivity under heavy contention, no memory growth, and fork safety."""
+
+from __future__ import annotations
+
+import gc
+import os
+import threading
+import time
+import tracemalloc
+
+import pytest
+
+from producer_pool import ProducerPool
+from tests.fakes import CountingFactory, ResourceFactory
+
+
+def test_sixteen_threads_never_double_lease_three_objects(make_pool):
+    factory = ResourceFactory()
+    pool = make_pool(factory, max_size=3)
+    start = threading.Barrier(16)
+    violations: list[str] = []
+    errors: list[BaseException] = []
+
+    def worker() -> None:
+        try:
+            start.wait(10)
+            for _ in range(300):
+                with pool.acquire(timeout=30) as resource:
+                    if resource.in_use:
+                        violations.append(f"{resource} leased twice")
+                    resource.in_use = True
+                    time.sleep(0)  # yield the GIL while holding: invite an overlap
+                    resource.in_use = False
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker) for _ in range(16)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert errors == []
+    assert violations == []
+    assert len(factory.made) <= 3
+    stats = pool.stats()
+    assert (stats.acquired, stats.in_use, stats.waiting) == (16 * 300, 0, 0)
+
+
+def test_fifty_thousand_leases_do_not_grow_memory(make_pool):
+    pool = make_pool(CountingFactory(), max_size=2)
+
+    def lease_many(count: int) -> None:
+        for _ in range(count):
+            with pool.acquire():
+                pass
+
+    lease_many(5_000)
+    gc.collect()
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        lease_many(50_000)
+        gc.collect()
+        growth = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert growth < 16 * 1024, f"memory grew by {growth} bytes over 50k leases"
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+@pytest.mark.filterwarnings("ignore:This process .* is multi-threaded:DeprecationWarning")
+def test_a_forked_child_creates_fresh_objects_and_never_touches_the_parents():
+    factory = ResourceFactory()
+    pool = ProducerPool(factory, max_size=2)
+    with pool.acquire():
+        pass  # Resource(0) idle in the parent
+    lease = pool.acquire()
+    held = lease.__enter__()  # Resource(0) leased across the fork
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: report, then leave without running the parent's cleanup
+        status = 1
+        try:
+            with pool.acquire(timeout=5) as fresh:
+                got = fresh.number
+            lease.__exit__(None, None, None)  # returning the parent's object: forgotten
+            size = pool.stats().size
+            pool.close()
+            report = f"{got} {size} {held.close_calls} {fresh.close_calls}"
+            os.write(write_end, report.encode())
+            status = 0
+        finally:
+            os._exit(status)
+    os.close(write_end)
+    report = os.read(read_end, 200).decode()
+    os.close(read_end)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    # The child made Resource(1) for itself, held the parent's Resource(0) without closing it,
+    # and closed only its own object.
+    assert report == "1 1 0 1"
+    lease.__exit__(None, None, None)
+    with pool.acquire(timeout=0) as obj:
+        assert obj is held  # the parent's pool is untouched
+    pool.close()
+    assert held.close_calls == 1
