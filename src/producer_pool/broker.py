@@ -15,7 +15,7 @@ from types import TracebackType
 
 from .errors import PoolError
 
-__all__ = ["BOOTSTRAP_ENV", "BrokerError", "EmbeddedBroker"]
+__all__ = ["BOOTSTRAP_ENV", "BrokerError", "EmbeddedBroker", "free_port"]
 
 BOOTSTRAP_ENV = "KAFKA_BOOTSTRAP_SERVERS"
 
@@ -27,16 +27,23 @@ class BrokerError(PoolError):
 class EmbeddedBroker:
     """Start `tansu` (memory storage) on a free loopback port; stop it on exit.
 
-    `restart()` keeps the port, so clients see a broker that went away and came back.
+    `advertised_port` makes clients connect elsewhere (a `LatencyRelay` in front of it).
     """
 
-    def __init__(self, *, startup_timeout: float = 10.0, stop_timeout: float = 5.0) -> None:
+    def __init__(
+        self,
+        *,
+        startup_timeout: float = 10.0,
+        stop_timeout: float = 5.0,
+        advertised_port: int | None = None,
+    ) -> None:
         external = os.environ.get(BOOTSTRAP_ENV, "").strip()
         self.external = bool(external)
         self.startup_timeout = startup_timeout
         self.stop_timeout = stop_timeout
-        self._port = 0 if external else _free_port()
-        self.bootstrap_servers = external or f"127.0.0.1:{self._port}"
+        self.port = 0 if external else free_port()
+        self._advertised_port = advertised_port or self.port
+        self.bootstrap_servers = external or f"127.0.0.1:{self._advertised_port}"
         self._process: subprocess.Popen[bytes] | None = None
         self._log_path = Path(tempfile.mkstemp(prefix="tansu-", suffix=".log")[1])
 
@@ -52,9 +59,9 @@ class EmbeddedBroker:
     def start(self) -> EmbeddedBroker:
         if self.external or self.running:
             return self
-        url = f"tcp://127.0.0.1:{self._port}"
+        url = f"tcp://127.0.0.1:{self.port}"
         command = [_tansu_binary(), "broker", "--listener-url", url]
-        command += ["--advertised-listener-url", url]
+        command += ["--advertised-listener-url", f"tcp://127.0.0.1:{self._advertised_port}"]
         with self._log_path.open("ab") as log:
             self._process = subprocess.Popen(
                 command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
@@ -73,10 +80,6 @@ class EmbeddedBroker:
             process.kill()
             process.wait(self.stop_timeout)
 
-    def restart(self) -> None:
-        self.stop()
-        self.start()
-
     def _wait_until_accepting(self) -> None:
         deadline = time.monotonic() + self.startup_timeout
         while time.monotonic() < deadline:
@@ -85,7 +88,7 @@ class EmbeddedBroker:
                     f"tansu exited with code {self._process.returncode}; its log:\n{self.log}"
                 )
             try:
-                socket.create_connection(("127.0.0.1", self._port), timeout=0.2).close()
+                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
                 return
             except OSError:
                 time.sleep(0.01)  # bounded by the deadline above: a startup poll
@@ -126,7 +129,7 @@ def _tansu_binary() -> str:
         raise BrokerError(f"no tansu binary: {exc}") from exc
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port: int = probe.getsockname()[1]

@@ -10,11 +10,10 @@ import functools
 import logging
 import os
 import re
-import threading
 import time
 import weakref
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager
 from typing import Any
 
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
@@ -23,6 +22,8 @@ from kafka.admin import NewTopic
 
 from .errors import ConfigError, PoolCloseError, PoolError
 from .pool import ProducerPool
+from .transactions import TransactionalIds
+from .transactions import transaction as generic_transaction
 
 __all__ = [
     "FATAL_PRODUCER_ERRORS",
@@ -31,6 +32,7 @@ __all__ = [
     "TransactionalProducerFactory",
     "close_producer",
     "create_topic",
+    "is_fatal",
     "kafka_pool",
     "kafka_producer_factory",
     "producer_is_healthy",
@@ -96,6 +98,7 @@ class KafkaProducerFactory:
         try:
             producer = KafkaProducer(**settings)
         except (kafka_errors.KafkaTimeoutError, kafka_errors.KafkaConnectionError) as exc:
+            _close_half_built_client(exc)
             raise BrokerUnavailable(
                 f"cannot reach Kafka at {self.bootstrap_servers} within "
                 f"{settings['bootstrap_timeout_ms']} ms: {exc}"
@@ -107,17 +110,31 @@ class KafkaProducerFactory:
         return f"{type(self).__name__}({redact(self.settings)!r})"
 
 
+def _close_half_built_client(exc: BaseException) -> None:
+    """Release the network client a failed `KafkaProducer.__init__` built and dropped.
+
+    kafka-python creates its client (a selector with a wakeup socket pair) before it
+    bootstraps, and leaks it when bootstrap fails; it is only reachable from the frame.
+    """
+    trace = exc.__traceback__
+    while trace is not None:
+        frame = trace.tb_frame
+        if frame.f_code is KafkaProducer.__init__.__code__:
+            client = frame.f_locals.get("client")
+            if client is not None:
+                client.close()
+            return
+        trace = trace.tb_next
+
+
 def kafka_producer_factory(settings: Mapping[str, Any]) -> KafkaProducerFactory:
     """A factory for plain (non-transactional, thread-safe) producers."""
     return KafkaProducerFactory(settings)
 
 
 class TransactionalProducerFactory(KafkaProducerFactory):
-    """Gives each producer `transactional_id = {prefix}-{n}` with `n < max_size`.
-
-    Ids come from a bounded set, as in Spring Kafka: two live producers never share
-    one, and a replacement for a discarded producer reuses its id, which fences any
-    zombie still holding it. Pair it with `destroy`, which hands the id back.
+    """Gives each producer a `transactional_id` from a bounded set (see `TransactionalIds`)
+    and runs `init_transactions()`. Pair it with `destroy`, which frees the id.
     """
 
     #: Transactions must never interleave, so pools of these refuse "share" mode.
@@ -130,40 +147,20 @@ class TransactionalProducerFactory(KafkaProducerFactory):
         max_size: int,
         transactional_id_prefix: str | None = None,
     ) -> None:
-        super().__init__(settings)
         if "transactional_id" in settings:
             raise ConfigError("transactional_id is assigned per producer; set the prefix instead")
-        self.max_size = max_size
-        self.transactional_id_prefix = transactional_id_prefix
-        self._free = list(range(max_size - 1, -1, -1))  # pop() hands out the lowest id
-        self._ids: weakref.WeakKeyDictionary[KafkaProducer, int] = weakref.WeakKeyDictionary()
-        self._lock = threading.Lock()
-        _transactional_factories.add(self)
-
-    def prefix(self) -> str:
-        """The stable prefix if set, else host + pid, read now so a forked child differs."""
-        if self.transactional_id_prefix is not None:
-            return self.transactional_id_prefix
-        return f"{os.uname().nodename}-{os.getpid()}"
+        super().__init__(settings)
+        self.ids = TransactionalIds(max_size, transactional_id_prefix)
 
     def __call__(self) -> KafkaProducer:
-        with self._lock:
-            if not self._free:
-                raise PoolError(
-                    f"all {self.max_size} transactional ids are in use; "
-                    "the pool's max_size must not exceed the factory's"
-                )
-            number = self._free.pop()
+        number = self.ids.take()
         try:
-            producer = self._create(
-                {**self.settings, "transactional_id": f"{self.prefix()}-{number}"}
-            )
+            producer = self._create({**self.settings, "transactional_id": self.ids.name(number)})
             producer.init_transactions()
         except BaseException:
-            self._release(number)
+            self.ids.give_back(number)
             raise
-        with self._lock:
-            self._ids[producer] = number
+        self.ids.bind(producer, number)
         return producer
 
     def destroy(self, producer: object, timeout: float = DEFAULT_CLOSE_TIMEOUT) -> None:
@@ -171,22 +168,7 @@ class TransactionalProducerFactory(KafkaProducerFactory):
         try:
             close_producer(producer, timeout)
         finally:
-            with self._lock:
-                number = (
-                    self._ids.pop(producer, None) if isinstance(producer, KafkaProducer) else None
-                )
-            if number is not None:
-                self._release(number)
-
-    def _release(self, number: int) -> None:
-        with self._lock:
-            self._free.append(number)
-            self._free.sort(reverse=True)
-
-    def _reset_after_fork(self) -> None:
-        self._lock = threading.Lock()
-        self._free = list(range(self.max_size - 1, -1, -1))
-        self._ids = weakref.WeakKeyDictionary()
+            self.ids.release_for(producer)
 
 
 def transactional_producer_factory(
@@ -216,7 +198,7 @@ def close_producer(producer: object, timeout: float = DEFAULT_CLOSE_TIMEOUT) -> 
         producer.flush(timeout)
     except kafka_errors.KafkaTimeoutError:
         undelivered = _undelivered(producer)
-        producer.close(timeout=0)  # force: fails the pending futures, so no caller is misled
+        _force_close(producer, timeout)
         logger.error(
             "producer %s closed with %d undelivered message(s) after %gs",
             producer.config.get("client_id"),
@@ -227,6 +209,22 @@ def close_producer(producer: object, timeout: float = DEFAULT_CLOSE_TIMEOUT) -> 
             f"{undelivered} message(s) undelivered after {timeout:g}s", undelivered=undelivered
         ) from None
     producer.close(timeout)
+
+
+def _force_close(producer: KafkaProducer, timeout: float) -> None:
+    """Abort what cannot be delivered, failing its futures, so no caller is misled.
+
+    `KafkaProducer.close()` always flushes first and would raise again, so the sender is
+    told to give up (it aborts the incomplete batches) before the producer is closed.
+    """
+    producer._sender.force_close()
+    producer._sender.join(timeout)
+    try:
+        producer.close(timeout=0)
+    except kafka_errors.KafkaTimeoutError:
+        logger.error(
+            "producer %s: sender did not stop; abandoning it", producer.config.get("client_id")
+        )
 
 
 def _undelivered(producer: KafkaProducer) -> int:
@@ -272,23 +270,14 @@ def kafka_pool(
     return ProducerPool(factory, destroy=destroy, **pool_options)
 
 
-@contextmanager
-def transaction(pool: ProducerPool[KafkaProducer]) -> Iterator[KafkaProducer]:
-    """Lease a producer exclusively and run one transaction on it.
+def is_fatal(exc: BaseException) -> bool:
+    """A kafka-python error after which the producer must not be used again."""
+    return isinstance(exc, FATAL_PRODUCER_ERRORS)
 
-    Commits when the block succeeds, aborts and re-raises when it fails. A fatal error
-    (fenced, say) is re-raised without abort, and the pool's `discard_on` drops the producer.
-    """
-    with pool.acquire() as producer:
-        producer.begin_transaction()
-        try:
-            yield producer
-        except FATAL_PRODUCER_ERRORS:
-            raise
-        except BaseException:
-            producer.abort_transaction()
-            raise
-        producer.commit_transaction()
+
+def transaction(pool: ProducerPool[KafkaProducer]) -> AbstractContextManager[KafkaProducer]:
+    """`with transaction(pool) as producer:` commits on success, aborts on error."""
+    return generic_transaction(pool, is_fatal=is_fatal)
 
 
 def create_topic(bootstrap_servers: str, name: str, partitions: int = 1) -> None:
@@ -345,7 +334,6 @@ def read_topic(
 # Fork safety: a child must never flush or close the parent's producers. kafka-python would
 # do both from `__del__` and an `atexit` hook, so those are disarmed in the child.
 _producers: weakref.WeakSet[KafkaProducer] = weakref.WeakSet()
-_transactional_factories: weakref.WeakSet[TransactionalProducerFactory] = weakref.WeakSet()
 
 
 def _forget_in_forked_children(producer: KafkaProducer) -> None:
@@ -357,8 +345,6 @@ def _disarm_inherited_producers() -> None:
         producer._unregister_cleanup()
         producer._closed = True
     _producers.clear()
-    for factory in list(_transactional_factories):
-        factory._reset_after_fork()
 
 
 os.register_at_fork(after_in_child=_disarm_inherited_producers)

@@ -1,0 +1,182 @@
+"""confluent-kafka (librdkafka) factories with the same contract as `producer_pool.kafka`.
+
+Settings may use kafka-python's names (`bootstrap_servers`, `linger_ms`) or librdkafka's
+(`bootstrap.servers`): both map to librdkafka's. Producers serve their delivery callbacks
+only when polled, so publish code calls `producer.poll(0)` after `produce()`.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import threading
+from collections.abc import Mapping
+from typing import Any
+
+from confluent_kafka import KafkaException, Producer
+
+from .errors import ConfigError, PoolCloseError
+from .kafka import BrokerUnavailable, redact
+from .pool import ProducerPool
+from .transactions import TransactionalIds
+
+__all__ = [
+    "ConfluentProducerFactory",
+    "close_confluent_producer",
+    "confluent_pool",
+    "confluent_producer_factory",
+    "is_fatal",
+    "librdkafka_config",
+]
+
+logger = logging.getLogger("producer_pool")
+
+DEFAULT_BOOTSTRAP_TIMEOUT = 10.0
+DEFAULT_CLOSE_TIMEOUT = 30.0
+
+#: kafka-python names whose librdkafka name is not just `_` -> `.`.
+_ALIASES = {
+    "sasl_plain_username": "sasl.username",
+    "sasl_plain_password": "sasl.password",
+    "ssl_cafile": "ssl.ca.location",
+    "ssl_certfile": "ssl.certificate.location",
+    "ssl_keyfile": "ssl.key.location",
+    "transactional_id": "transactional.id",
+}
+
+
+def librdkafka_config(settings: Mapping[str, Any]) -> dict[str, Any]:
+    """Translate kafka-python-style names to librdkafka's; dotted names pass through."""
+    return {_ALIASES.get(key, key.replace("_", ".")): value for key, value in settings.items()}
+
+
+def is_fatal(exc: BaseException) -> bool:
+    """A librdkafka error after which the producer must be discarded (fenced, say)."""
+    if not isinstance(exc, KafkaException) or not exc.args:
+        return False
+    error = exc.args[0]
+    return bool(getattr(error, "fatal", lambda: False)())
+
+
+class ConfluentProducerFactory:
+    """Builds a `confluent_kafka.Producer` and proves the cluster answers, within a timeout.
+
+    librdkafka connects lazily, so without the metadata request a dead broker would only
+    show up as messages that never get delivered.
+    """
+
+    requires_exclusive_leases = False
+
+    def __init__(
+        self,
+        settings: Mapping[str, Any],
+        *,
+        bootstrap_timeout: float = DEFAULT_BOOTSTRAP_TIMEOUT,
+        transactional_ids: TransactionalIds | None = None,
+    ) -> None:
+        self.config = librdkafka_config(settings)
+        if not self.config.get("bootstrap.servers"):
+            raise ConfigError("bootstrap_servers is required")
+        if transactional_ids is not None and "transactional.id" in self.config:
+            raise ConfigError("transactional_id is assigned per producer; set the prefix instead")
+        self.bootstrap_timeout = bootstrap_timeout
+        self.ids = transactional_ids
+        self.requires_exclusive_leases = transactional_ids is not None
+        self._fatal: set[int] = set()
+        self._lock = threading.Lock()
+
+    def __call__(self) -> Producer:
+        number = None if self.ids is None else self.ids.take()
+        config = dict(self.config)
+        if number is not None and self.ids is not None:
+            config["transactional.id"] = self.ids.name(number)
+        try:
+            producer = self._create(config)
+        except BaseException:
+            if number is not None and self.ids is not None:
+                self.ids.give_back(number)
+            raise
+        if number is not None and self.ids is not None:
+            self.ids.bind(producer, number)
+        return producer
+
+    def _create(self, config: dict[str, Any]) -> Producer:
+        holder: list[Producer] = []
+
+        def on_error(error: Any) -> None:
+            if error.fatal() and holder:
+                with self._lock:
+                    self._fatal.add(id(holder[0]))
+
+        producer = Producer({**config, "error_cb": on_error})
+        holder.append(producer)
+        try:
+            producer.list_topics(timeout=self.bootstrap_timeout)
+            if "transactional.id" in config:
+                producer.init_transactions(self.bootstrap_timeout)
+        except KafkaException as exc:
+            producer.close()
+            raise BrokerUnavailable(
+                f"cannot reach Kafka at {config['bootstrap.servers']} within "
+                f"{self.bootstrap_timeout:g}s: {exc}"
+            ) from None
+        return producer
+
+    def is_healthy(self, producer: object) -> bool:
+        """The pool's check: no fatal error was reported for this producer."""
+        with self._lock:
+            return id(producer) not in self._fatal
+
+    def destroy(self, producer: object, timeout: float = DEFAULT_CLOSE_TIMEOUT) -> None:
+        try:
+            close_confluent_producer(producer, timeout)
+        finally:
+            with self._lock:
+                self._fatal.discard(id(producer))
+            if self.ids is not None:
+                self.ids.release_for(producer)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({redact(self.config)!r})"
+
+
+def confluent_producer_factory(settings: Mapping[str, Any]) -> ConfluentProducerFactory:
+    return ConfluentProducerFactory(settings)
+
+
+def close_confluent_producer(producer: object, timeout: float = DEFAULT_CLOSE_TIMEOUT) -> None:
+    """Flush, then close; `PoolCloseError` with the count when messages stay undelivered."""
+    if not isinstance(producer, Producer):
+        close = getattr(producer, "close", None)
+        if callable(close):
+            close()
+        return
+    undelivered = producer.flush(timeout)
+    if undelivered:
+        producer.purge()  # fail their delivery callbacks rather than drop them unseen
+        producer.poll(0)
+        producer.close()
+        logger.error("confluent producer closed with %d undelivered message(s)", undelivered)
+        raise PoolCloseError(
+            f"{undelivered} message(s) undelivered after {timeout:g}s", undelivered=undelivered
+        )
+    producer.close()
+
+
+def confluent_pool(
+    settings: Mapping[str, Any],
+    *,
+    transactional: bool = False,
+    transactional_id_prefix: str | None = None,
+    close_timeout: float = DEFAULT_CLOSE_TIMEOUT,
+    **pool_options: Any,
+) -> ProducerPool[Producer]:
+    """A pool of librdkafka producers wired like `producer_pool.kafka.kafka_pool`."""
+    max_size = pool_options.setdefault("max_size", 10)
+    ids = TransactionalIds(max_size, transactional_id_prefix) if transactional else None
+    factory = ConfluentProducerFactory(settings, transactional_ids=ids)
+    pool_options.setdefault("check", factory.is_healthy)
+    pool_options.setdefault("discard_on", (KafkaException,) if transactional else ())
+    pool_options.setdefault("name", str(factory.config["bootstrap.servers"]))
+    destroy = functools.partial(factory.destroy, timeout=close_timeout)
+    return ProducerPool(factory, destroy=destroy, **pool_options)

@@ -1,0 +1,159 @@
+"""Publishing through the pool against a real Kafka-protocol broker: nothing is lost."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+
+import pytest
+from kafka.errors import KafkaError
+
+from producer_pool import PoolCloseError
+from producer_pool.broker import free_port
+from producer_pool.kafka import BrokerUnavailable, kafka_pool, read_topic
+
+
+def publish_from_threads(pool, topic: str, threads: int, per_thread: int) -> list:
+    """Each thread sends `per_thread` messages with unique keys; returns every future."""
+    futures: list = []
+    lock = threading.Lock()
+    start = threading.Barrier(threads)
+
+    def worker(number: int) -> None:
+        start.wait(30)
+        mine = []
+        for i in range(per_thread):
+            key = f"{number}-{i}".encode()
+            with pool.acquire() as producer:
+                mine.append(producer.send(topic, key=key, value=b"x" * 100))
+        with lock:
+            futures.extend(mine)
+
+    workers = [threading.Thread(target=worker, args=(n,)) for n in range(threads)]
+    for thread in workers:
+        thread.start()
+    for thread in workers:
+        thread.join(120)
+    return futures
+
+
+def test_eight_threads_lose_nothing_and_duplicate_nothing(kafka_bootstrap_servers, kafka_topic):
+    pool = kafka_pool({"bootstrap_servers": kafka_bootstrap_servers, "linger_ms": 5}, max_size=4)
+    started = time.perf_counter()
+    futures = publish_from_threads(pool, kafka_topic, threads=8, per_thread=5_000)
+    pool.close()  # flushes every producer: all futures are resolved afterwards
+    elapsed = time.perf_counter() - started
+    assert len(futures) == 40_000
+    assert all(f.is_done and f.succeeded() for f in futures)
+    keys = [record.key for record in read_topic(kafka_bootstrap_servers, kafka_topic)]
+    assert len(keys) == 40_000
+    assert set(keys) == {f"{t}-{i}".encode() for t in range(8) for i in range(5_000)}
+    print(f"\npooled publish: {40_000 / elapsed:,.0f} msg/s ({pool.stats()})")
+
+
+def test_broker_down_at_start_fails_fast_naming_the_servers():
+    servers = f"127.0.0.1:{free_port()}"  # nothing listens there
+    pool = kafka_pool({"bootstrap_servers": servers, "bootstrap_timeout_ms": 1_000}, max_size=2)
+    started = time.monotonic()
+    with pytest.raises(BrokerUnavailable, match=servers) as caught, pool.acquire():
+        pass
+    assert time.monotonic() - started < 1.0 + 5  # the bootstrap timeout, not a hang
+    assert isinstance(caught.value, ConnectionError)
+    assert pool.stats().factory_errors == 1
+    assert pool.stats().size == 0
+    pool.close()
+
+
+def test_an_outage_reaches_the_callers_and_the_pool_heals(relayed_broker):
+    servers, topic = relayed_broker.bootstrap_servers, relayed_broker.topic
+    settings = {
+        "bootstrap_servers": servers,
+        "request_timeout_ms": 1_000,
+        "delivery_timeout_ms": 2_000,
+        "max_block_ms": 2_000,
+        "reconnect_backoff_max_ms": 200,
+    }
+    pool = kafka_pool(settings, max_size=2, close_timeout=5)
+    before = publish_from_threads(pool, topic, threads=2, per_thread=100)
+    for future in before:
+        future.get(10)
+
+    relayed_broker.relay.cut()
+    during: list = []
+    failures: list[BaseException] = []
+    for i in range(20):
+        try:
+            with pool.acquire() as producer:
+                during.append(producer.send(topic, key=f"down-{i}".encode(), value=b"x"))
+        except KafkaError as exc:
+            failures.append(exc)
+    for future in during:
+        try:
+            future.get(10)
+        except KafkaError as exc:
+            failures.append(exc)
+    assert failures, "callers must be told about the outage"
+
+    relayed_broker.relay.resume()
+    after = publish_from_threads(pool, topic, threads=2, per_thread=100)
+    for future in after:
+        future.get(30)
+    pool.close()
+
+    acknowledged = {f.get(0).offset for f in before + after}
+    acknowledged |= {f.value.offset for f in during if f.succeeded()}
+    stored = {r.offset for r in read_topic(servers, topic)}
+    assert acknowledged <= stored  # everything callers were told succeeded is in the topic
+
+
+def test_close_with_the_broker_gone_reports_undelivered_messages(relayed_broker):
+    servers, topic = relayed_broker.bootstrap_servers, relayed_broker.topic
+    pool = kafka_pool(
+        {"bootstrap_servers": servers, "linger_ms": 60_000, "request_timeout_ms": 1_000},
+        max_size=1,
+        close_timeout=1,
+    )
+    with pool.acquire() as producer:
+        producer.send(topic, b"warm-up")
+        producer.flush(10)
+    relayed_broker.relay.cut()
+    with pool.acquire() as producer:
+        futures = [producer.send(topic, f"lost-{i}".encode()) for i in range(10)]
+    started = time.monotonic()
+    with pytest.raises(PoolCloseError, match="10 message") as caught:
+        pool.close(timeout=5)
+    assert time.monotonic() - started < 1 + 5  # the close timeout, not a hang
+    assert caught.value.undelivered == 10
+    assert all(f.is_done and f.failed() for f in futures)  # callers see the failure
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+@pytest.mark.filterwarnings("ignore:This process .* is multi-threaded:DeprecationWarning")
+def test_a_forked_child_publishes_with_fresh_producers(kafka_bootstrap_servers, kafka_topic):
+    pool = kafka_pool({"bootstrap_servers": kafka_bootstrap_servers}, max_size=2)
+    with pool.acquire() as producer:
+        producer.send(kafka_topic, key=b"parent-before", value=b"x").get(10)
+        parent_producer = producer
+    pid = os.fork()
+    if pid == 0:
+        status = 1
+        try:
+            with pool.acquire(timeout=10) as producer:
+                fresh = producer is not parent_producer
+                futures = [
+                    producer.send(kafka_topic, key=f"child-{i}".encode(), value=b"x")
+                    for i in range(50)
+                ]
+            pool.close(timeout=10)
+            status = 0 if fresh and all(f.get(0) for f in futures) else 2
+        finally:
+            os._exit(status)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    with pool.acquire() as producer:
+        assert producer is parent_producer  # the parent's producer survived the child
+        producer.send(kafka_topic, key=b"parent-after", value=b"x").get(10)
+    pool.close()
+    keys = {r.key for r in read_topic(kafka_bootstrap_servers, kafka_topic)}
+    assert keys == {b"parent-before", b"parent-after"} | {f"child-{i}".encode() for i in range(50)}
