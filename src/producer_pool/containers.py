@@ -1,0 +1,95 @@
+"""All dependency-injector wiring: settings from YAML, the producer factory, pool, publisher.
+
+Tests override only `producer_factory` (with an int factory, say) on their own container.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+from dependency_injector import containers, providers
+
+from .errors import ConfigError
+from .kafka import FATAL_PRODUCER_ERRORS, KafkaProducerFactory, close_producer, producer_is_healthy
+from .pool import ProducerPool
+from .services import EventPublisher
+from .settings import Settings, validate_settings
+
+__all__ = ["DEFAULT_CONFIG_PATH", "Container", "create_container"]
+
+
+def _default_config_path() -> Path:
+    """The shipped YAML: inside the wheel, or `config/` in a source checkout."""
+    packaged = Path(__file__).with_name("producer_pool.yaml")
+    return (
+        packaged if packaged.exists() else Path(__file__).parents[2] / "config/producer_pool.yaml"
+    )
+
+
+DEFAULT_CONFIG_PATH = _default_config_path()
+
+
+def _settings(config: Mapping[str, Any], source: str) -> Settings:
+    return validate_settings(config, source)
+
+
+def _pool(factory: Callable[[], Any], settings: Settings) -> Iterator[ProducerPool[Any]]:
+    """The pool as a resource: `shutdown_resources()` closes it, flushing every producer."""
+    pool: ProducerPool[Any] = ProducerPool(
+        factory,
+        destroy=functools.partial(close_producer, timeout=settings.pool.close_timeout),
+        check=producer_is_healthy,
+        discard_on=FATAL_PRODUCER_ERRORS,
+        **settings.pool.pool_options(),
+    )
+    try:
+        yield pool
+    finally:
+        pool.close(timeout=settings.pool.close_timeout)
+
+
+class Container(containers.DeclarativeContainer):
+    """Production wiring; `Container()` reads the shipped `config/producer_pool.yaml`."""
+
+    config = providers.Configuration(strict=True, yaml_files=[DEFAULT_CONFIG_PATH])
+    config_source = providers.Object(str(DEFAULT_CONFIG_PATH))
+
+    settings = providers.Singleton(_settings, config, config_source)
+
+    producer_factory = providers.Singleton(
+        KafkaProducerFactory, settings.provided.kafka.producer_options.call()
+    )
+
+    pool = providers.Resource(_pool, factory=producer_factory, settings=settings)
+
+    publisher = providers.Factory(
+        EventPublisher, pool=pool, topic=settings.provided.publisher.topic
+    )
+
+
+def create_container(
+    config_path: str | Path | None = None, overrides: Mapping[str, Any] | None = None
+) -> Container:
+    """A container whose settings are validated now: a bad file fails here, in one line.
+
+    `overrides` (nested like the YAML) is merged over the file, e.g. a demo's broker address.
+    """
+    path = DEFAULT_CONFIG_PATH if config_path is None else Path(config_path)
+    if not path.is_file():
+        raise ConfigError(f"{path}: no such config file")
+    config = providers.Configuration(strict=True)
+    try:
+        config.from_yaml(str(path), required=True)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {str(exc).splitlines()[0]}") from None
+    if overrides:
+        config.from_dict(dict(overrides))
+    container = Container()
+    container.config.override(config)
+    container.config_source.override(str(path))
+    container.settings()
+    return container

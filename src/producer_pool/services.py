@@ -1,0 +1,69 @@
+"""`EventPublisher`: the service code a web or worker process calls to publish events.
+
+It takes plain constructor arguments and knows nothing of the container, so business code
+stays testable without dependency injection.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, Protocol
+
+from .pool import ProducerPool
+
+__all__ = ["EventPublisher", "Header", "json_serializer"]
+
+Header = tuple[str, bytes]
+
+
+class _Sender(Protocol):
+    def send(self, topic: str, value: Any = ..., key: Any = ..., headers: Any = ...) -> Any: ...
+
+
+def json_serializer(value: Any) -> bytes:
+    """Compact UTF-8 JSON: the default wire format for events."""
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def _key_bytes(key: str | bytes | None) -> bytes | None:
+    return key.encode() if isinstance(key, str) else key
+
+
+class EventPublisher:
+    """Publish values to one topic through a pool; never keeps a producer beyond a call."""
+
+    def __init__(
+        self,
+        pool: ProducerPool[Any],
+        topic: str,
+        serializer: Callable[[Any], bytes] = json_serializer,
+    ) -> None:
+        self._pool = pool
+        self.topic = topic
+        self._serialize = serializer
+
+    def publish(
+        self,
+        value: Any,
+        key: str | bytes | None = None,
+        headers: Sequence[Header] | None = None,
+    ) -> Any:
+        """Send one value; returns the delivery future (`.get(timeout)` waits for the ack)."""
+        payload = self._serialize(value)
+        with self._pool.acquire() as producer:
+            sender: _Sender = producer
+            return sender.send(
+                self.topic, value=payload, key=_key_bytes(key), headers=list(headers or ())
+            )
+
+    def publish_many(self, values: Iterable[Any], key: str | bytes | None = None) -> list[Any]:
+        """Send a batch under one lease (cheaper than one lease per value); returns futures."""
+        payloads = [self._serialize(value) for value in values]
+        key_bytes = _key_bytes(key)
+        with self._pool.acquire() as producer:
+            sender: _Sender = producer
+            return [sender.send(self.topic, value=p, key=key_bytes) for p in payloads]
+
+    def __repr__(self) -> str:
+        return f"<EventPublisher topic={self.topic!r} pool={self._pool!r}>"

@@ -1,0 +1,90 @@
+"""Validated configuration (pydantic): one-line errors that name the file and the key."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from .errors import ConfigError
+
+__all__ = ["KafkaSettings", "PoolSettings", "PublisherSettings", "Settings", "validate_settings"]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class PoolSettings(_Strict):
+    """The `ProducerPool` limits; see `config/producer_pool.yaml` for each key's meaning."""
+
+    name: str = "events"
+    max_size: int = Field(8, ge=1)
+    min_size: int = Field(0, ge=0)
+    acquire_timeout: float = Field(30.0, ge=0)
+    max_waiting: int | None = Field(None, ge=0)
+    max_lifetime: float | None = Field(None, gt=0)
+    max_idle: float | None = Field(None, gt=0)
+    leak_timeout: float | None = Field(None, gt=0)
+    on_exhausted: Literal["block", "share"] = "block"
+    close_timeout: float = Field(30.0, ge=0)
+
+    @model_validator(mode="after")
+    def _min_within_max(self) -> PoolSettings:
+        if self.min_size > self.max_size:
+            raise ValueError(f"min_size must be <= max_size={self.max_size} (got {self.min_size})")
+        return self
+
+    def pool_options(self) -> dict[str, Any]:
+        """Keyword arguments for `ProducerPool`."""
+        return self.model_dump(exclude={"close_timeout"})
+
+
+class KafkaSettings(BaseModel):
+    """kafka-python `KafkaProducer` options, by their own names; unknown names are errors."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    bootstrap_servers: str = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _known_options(self) -> KafkaSettings:
+        from kafka import KafkaProducer
+
+        for key in self.model_extra or {}:
+            if key not in KafkaProducer.DEFAULT_CONFIG:
+                raise ValueError(f"{key}: unknown kafka-python producer option")
+        return self
+
+    def producer_options(self) -> dict[str, Any]:
+        """The options to build producers with; unset (null) ones keep kafka-python's default."""
+        return {k: v for k, v in self.model_dump().items() if v is not None}
+
+
+class PublisherSettings(_Strict):
+    topic: str = Field(min_length=1)
+
+
+class Settings(_Strict):
+    pool: PoolSettings = PoolSettings()
+    kafka: KafkaSettings
+    publisher: PublisherSettings
+
+
+def validate_settings(data: Any, source: str | Path) -> Settings:
+    """Validate loaded YAML; raise `ConfigError` with one line: `file: key.path: reason`."""
+    try:
+        return Settings.model_validate(data)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        key = ".".join(str(part) for part in error["loc"])
+        if error["type"] == "extra_forbidden":
+            reason = "unknown key"
+        elif error["type"] == "missing":
+            reason = "required key is missing"
+        else:
+            reason = error["msg"].removeprefix("Value error, ")
+            if "input" in error and not isinstance(error["input"], dict):
+                reason += f" (got {error['input']!r})"
+        raise ConfigError(f"{source}: {key}: {reason}" if key else f"{source}: {reason}") from None

@@ -1,0 +1,139 @@
+"""The dependency-injector container: YAML settings, per-test overrides, no shared state."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+from dependency_injector import providers
+
+from producer_pool import ConfigError
+from producer_pool.containers import DEFAULT_CONFIG_PATH, Container, create_container
+from producer_pool.kafka import KafkaProducerFactory
+from tests.fakes import CountingFactory, ResourceFactory
+
+
+@pytest.fixture
+def container():
+    """A fresh container per test whose factory makes ints: no Kafka involved."""
+    container = create_container()
+    container.producer_factory.override(providers.Object(CountingFactory()))
+    yield container
+    container.shutdown_resources()
+
+
+def test_overriding_only_the_factory_gives_a_working_pool(container):
+    pool = container.pool()
+    with pool.acquire() as first, pool.acquire() as second:
+        assert (first, second) == (0, 1)
+    assert pool is container.pool()  # one pool per container
+    assert pool.stats().max_size == container.settings().pool.max_size
+
+
+def test_the_publisher_gets_the_containers_pool_and_topic(container):
+    publisher = container.publisher()
+    assert publisher.topic == container.settings().publisher.topic
+    assert publisher._pool is container.pool()
+
+
+def test_two_containers_never_share_a_pool():
+    first, second = create_container(), create_container()
+    for container in (first, second):
+        container.producer_factory.override(providers.Object(CountingFactory()))
+    try:
+        assert first.pool() is not second.pool()
+        with first.pool().acquire():
+            assert second.pool().stats().in_use == 0
+    finally:
+        first.shutdown_resources()
+        second.shutdown_resources()
+
+
+def test_overrides_never_leak_into_the_container_class(container):
+    container.pool()
+    fresh = Container()
+    assert isinstance(fresh.producer_factory(), KafkaProducerFactory)
+    assert not Container.producer_factory.overridden
+
+
+def test_shutdown_resources_closes_the_pool_and_destroys_every_object():
+    container = create_container()
+    resources = ResourceFactory()
+    container.producer_factory.override(providers.Object(resources))
+    pool = container.pool()
+    with pool.acquire(), pool.acquire():
+        pass
+    container.shutdown_resources()
+    assert pool.closed
+    assert [r.close_calls for r in resources.made] == [1, 1]
+
+
+def test_env_variables_fill_the_yaml_placeholders(monkeypatch):
+    monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", "kafka-1:9093,kafka-2:9093")
+    monkeypatch.setenv("PRODUCER_POOL_TOPIC", "orders")
+    settings = create_container().settings()
+    assert settings.kafka.bootstrap_servers == "kafka-1:9093,kafka-2:9093"
+    assert settings.publisher.topic == "orders"
+
+
+def test_overrides_merge_over_the_file():
+    settings = create_container(overrides={"pool": {"max_size": 3}}).settings()
+    assert settings.pool.max_size == 3
+    assert settings.pool.name == "events"
+
+
+def write_config(tmp_path: Path, section: str, key: str, value: object) -> Path:
+    data = yaml.safe_load(DEFAULT_CONFIG_PATH.read_text())
+    if value is _DELETE:
+        del data[section][key]
+    else:
+        data[section][key] = value
+    path = tmp_path / "bad.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+_DELETE = object()
+
+
+@pytest.mark.parametrize(
+    ("section", "key", "value", "expected"),
+    [
+        ("pool", "max_size", 0, "pool.max_size: Input should be greater than or equal to 1 (got 0)"),
+        ("pool", "max_size", "many", "pool.max_size: Input should be a valid integer"),
+        ("pool", "min_size", 99, "pool: min_size must be <= max_size=8 (got 99)"),
+        ("pool", "acquire_timeout", -1, "pool.acquire_timeout: Input should be greater than"),
+        ("pool", "max_waiting", -2, "pool.max_waiting: Input should be greater than"),
+        ("pool", "max_lifetime", 0, "pool.max_lifetime: Input should be greater than 0"),
+        ("pool", "max_idle", -1, "pool.max_idle: Input should be greater than 0"),
+        ("pool", "leak_timeout", 0, "pool.leak_timeout: Input should be greater than 0"),
+        ("pool", "on_exhausted", "grow", "pool.on_exhausted: Input should be 'block' or 'share'"),
+        ("pool", "close_timeout", -1, "pool.close_timeout: Input should be greater than"),
+        ("pool", "max_sise", 3, "pool.max_sise: unknown key"),
+        ("kafka", "bootstrap_servers", _DELETE, "kafka.bootstrap_servers: required key"),
+        ("kafka", "bootstrap_servers", "", "kafka.bootstrap_servers: String should have at least"),
+        ("kafka", "lingerms", 5, "kafka: lingerms: unknown kafka-python producer option"),
+        ("publisher", "topic", "", "publisher.topic: String should have at least 1 character"),
+        ("publisher", "partition", 1, "publisher.partition: unknown key"),
+    ],
+)
+def test_each_bad_key_fails_in_one_line_naming_file_and_key(tmp_path, section, key, value, expected):
+    path = write_config(tmp_path, section, key, value)
+    with pytest.raises(ConfigError) as caught:
+        create_container(path)
+    message = str(caught.value)
+    assert message.startswith(f"{path}: {expected}")
+    assert "\n" not in message
+
+
+def test_an_unknown_top_level_section_is_an_error(tmp_path):
+    path = tmp_path / "extra.yaml"
+    path.write_text(DEFAULT_CONFIG_PATH.read_text() + "\nmetrics:\n  port: 9090\n")
+    with pytest.raises(ConfigError, match=r"extra\.yaml: metrics: unknown key"):
+        create_container(path)
+
+
+def test_a_missing_config_file_is_named(tmp_path):
+    with pytest.raises(ConfigError, match=r"nope\.yaml: no such config file"):
+        create_container(tmp_path / "nope.yaml")
