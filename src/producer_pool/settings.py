@@ -20,7 +20,7 @@ class PoolSettings(_Strict):
     """The `ProducerPool` limits; see `config/producer_pool.yaml` for each key's meaning."""
 
     name: str = "events"
-    max_size: int = Field(8, ge=1)
+    max_size: int = Field(4, ge=1)
     min_size: int = Field(0, ge=0)
     acquire_timeout: float = Field(30.0, ge=0)
     max_waiting: int | None = Field(None, ge=0)

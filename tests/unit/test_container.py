@@ -102,7 +102,7 @@ _DELETE = object()
     [
         ("pool", "max_size", 0, "pool.max_size: Input should be greater than or equal to 1 (got 0"),
         ("pool", "max_size", "many", "pool.max_size: Input should be a valid integer"),
-        ("pool", "min_size", 99, "pool: min_size must be <= max_size=8 (got 99)"),
+        ("pool", "min_size", 99, "pool: min_size must be <= max_size=4 (got 99)"),
         ("pool", "acquire_timeout", -1, "pool.acquire_timeout: Input should be greater than"),
         ("pool", "max_waiting", -2, "pool.max_waiting: Input should be greater than"),
         ("pool", "max_lifetime", 0, "pool.max_lifetime: Input should be greater than 0"),

@@ -1,0 +1,94 @@
+"""The publisher service, the demo and the `producer-pool` command against the broker."""
+
+from __future__ import annotations
+
+import json
+import threading
+
+import yaml
+from click.testing import CliRunner
+
+from producer_pool.broker import free_port
+from producer_pool.cli import main
+from producer_pool.containers import DEFAULT_CONFIG_PATH
+from producer_pool.demo import run_demo
+from producer_pool.kafka import kafka_pool, read_topic
+from producer_pool.services import EventPublisher
+
+
+def test_publisher_sends_json_with_keys_and_headers(kafka_bootstrap_servers, kafka_topic):
+    pool = kafka_pool({"bootstrap_servers": kafka_bootstrap_servers}, max_size=2)
+    publisher = EventPublisher(pool, kafka_topic)
+    publisher.publish({"order": 1}, key="customer-7", headers=[("source", b"api")]).get(10)
+    for future in publisher.publish_many([{"order": 2}, {"order": 3}], key=b"customer-8"):
+        future.get(10)
+    pool.close()
+    records = read_topic(kafka_bootstrap_servers, kafka_topic)
+    assert [(r.key, json.loads(r.value)) for r in records] == [
+        (b"customer-7", {"order": 1}),
+        (b"customer-8", {"order": 2}),
+        (b"customer-8", {"order": 3}),
+    ]
+    assert [(h[0], h[1]) for h in records[0].headers] == [("source", b"api")]
+    assert pool.stats().acquired == 2  # publish_many used one lease for the batch
+
+
+def test_demo_loses_nothing_and_duplicates_nothing(monkeypatch, kafka_bootstrap_servers):
+    monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", kafka_bootstrap_servers)
+    report = run_demo(messages=3_000, threads=4)
+    assert (report.sent, report.acked, report.read_back) == (3_000, 3_000, 3_000)
+    assert (report.lost, report.duplicates) == (0, 0)
+    assert report.pool["acquired"] == 3_000
+
+
+def test_stopping_the_demo_early_still_flushes_everything(monkeypatch, kafka_bootstrap_servers):
+    monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", kafka_bootstrap_servers)
+    stop = threading.Event()
+    report = run_demo(messages=1_000_000, threads=2, stop=stop, on_progress=lambda n: stop.set())
+    assert 0 < report.sent < 1_000_000
+    assert report.acked == report.sent == report.read_back
+    assert report.lost == 0
+
+
+def test_demo_command_prints_the_figures_as_json_last(monkeypatch, kafka_bootstrap_servers):
+    monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", kafka_bootstrap_servers)
+    result = CliRunner().invoke(main, ["demo", "--messages", "2000", "--threads", "4", "--json"])
+    assert result.exit_code == 0, result.output
+    figures = json.loads(result.output.strip().splitlines()[-1])
+    assert set(figures) == {
+        "topic", "sent", "acked", "read_back", "lost", "duplicates", "seconds", "pool"
+    }  # fmt: skip
+    assert (figures["sent"], figures["read_back"], figures["lost"]) == (2000, 2000, 0)
+
+
+def test_check_command_accepts_a_good_config_and_a_live_broker(
+    monkeypatch, kafka_bootstrap_servers
+):
+    monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", kafka_bootstrap_servers)
+    result = CliRunner().invoke(main, ["check"])
+    assert result.exit_code == 0, result.output
+    assert f"Kafka at {kafka_bootstrap_servers} answered" in result.output
+
+
+def test_check_command_names_the_bad_key_in_one_line(tmp_path):
+    config = yaml.safe_load(DEFAULT_CONFIG_PATH.read_text())
+    config["pool"]["max_size"] = 0
+    path = tmp_path / "bad.yaml"
+    path.write_text(yaml.safe_dump(config))
+    result = CliRunner().invoke(main, ["check", "--config", str(path)])
+    assert result.exit_code == 1
+    assert result.output.strip() == (
+        f"Error: {path}: pool.max_size: Input should be greater than or equal to 1 (got 0)"
+    )
+
+
+def test_check_command_reports_a_broker_that_is_down(tmp_path, monkeypatch):
+    servers = f"127.0.0.1:{free_port()}"
+    monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", servers)
+    config = yaml.safe_load(DEFAULT_CONFIG_PATH.read_text())
+    config["kafka"]["bootstrap_timeout_ms"] = 500
+    path = tmp_path / "down.yaml"
+    path.write_text(yaml.safe_dump(config))
+    result = CliRunner().invoke(main, ["check", "--config", str(path)])
+    assert result.exit_code == 1
+    assert result.output.startswith(f"Error: cannot reach Kafka at {servers} within 500 ms")
