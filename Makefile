@@ -15,10 +15,6 @@ $(BIN)/.installed-dev: pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $@
 
-$(BIN)/.installed-bench: $(BIN)/.installed-dev
-	$(BIN)/python -m pip install --quiet -e '.[bench]'
-	touch $@
-
 demo: $(BIN)/.installed-dev
 	$(BIN)/producer-pool demo
 
@@ -34,7 +30,7 @@ unit: $(BIN)/.installed-dev
 
 test: lint typecheck unit
 
-bench: $(BIN)/.installed-bench
+bench: $(BIN)/.installed-dev
 	$(BIN)/producer-pool bench
 
 clean:

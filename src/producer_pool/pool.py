@@ -81,13 +81,14 @@ class Lease(Generic[T]):
     """
 
     __slots__ = ("__weakref__", "_acquired_at", "_entry", "_pool", "_stack", "_timeout")
+    _acquired_at: float
+    _stack: str
 
     def __init__(self, pool: ProducerPool[T], timeout: float | None) -> None:
         self._pool = pool
         self._timeout = timeout
         self._entry: _Entry[T] | None = None
-        self._acquired_at = 0.0
-        self._stack: str | None = None
+        # _acquired_at and _stack are set only when the pool tracks leaks
 
     # The fast paths below are inlined on purpose: a Python call made while holding the
     # pool lock is a point where the GIL can switch threads, and a thread preempted while
@@ -97,14 +98,17 @@ class Lease(Generic[T]):
         if self._entry is not None:
             raise RuntimeError("this lease is already held; call pool.acquire() again")
         pool = self._pool
-        with pool._lock:
+        lock = pool._lock
+        lock.acquire()  # not `with`: twice the cost; try/finally is free and as safe
+        try:
             if pool._idle and pool._fast_path:
                 entry = pool._idle.pop()
                 entry.leases = 1
-                pool._in_use += 1
                 pool._acquired += 1
                 self._entry = entry
                 return entry.obj
+        finally:
+            lock.release()
         entry = pool._checkout(self._timeout, self)
         self._entry = entry
         return entry.obj
@@ -121,7 +125,9 @@ class Lease(Generic[T]):
         self._entry = None
         pool = self._pool
         if exc is None:
-            with pool._lock:
+            lock = pool._lock
+            lock.acquire()
+            try:
                 if (
                     pool._fast_path
                     and entry.leases == 1
@@ -130,9 +136,10 @@ class Lease(Generic[T]):
                     and entry.generation == pool._generation
                 ):
                     entry.leases = 0
-                    pool._in_use -= 1
                     pool._idle.append(entry)
                     return
+            finally:
+                lock.release()
         pool._checkin(entry, exc is not None and isinstance(exc, pool._discard_on), self)
 
     def __repr__(self) -> str:
@@ -218,7 +225,6 @@ class ProducerPool(Generic[T]):
         self._idle: list[_Entry[T]] = []  # LIFO: the warmest object is reused first
         self._waiters: deque[_Waiter[T]] = deque()  # FIFO: the longest waiter is served first
         self._size = 0  # live objects plus creations in flight
-        self._in_use = 0  # objects with at least one lease
         self._leases: weakref.WeakSet[Lease[T]] = weakref.WeakSet()  # for leak detection
         self._close_errors: list[BaseException] = []
         self._orphans: list[_Entry[T]] = []  # the parent's objects, after a fork
@@ -240,7 +246,7 @@ class ProducerPool(Generic[T]):
                 name=self.name,
                 size=self._size,
                 idle=len(self._idle),
-                in_use=self._in_use,
+                in_use=self._in_use_count(),
                 waiting=len(self._waiters),
                 max_size=self._max_size,
                 created=self._created,
@@ -296,9 +302,9 @@ class ProducerPool(Generic[T]):
             self._destroy(entry.obj)
         deadline = monotonic() + timeout
         with self._lock:
-            while self._in_use and (remaining := deadline - monotonic()) > 0:
+            while self._in_use_count() and (remaining := deadline - monotonic()) > 0:
                 self._changed.wait(remaining)
-            outstanding = self._in_use
+            outstanding = self._in_use_count()
             errors, self._close_errors = self._close_errors, []
         if outstanding:
             logger.warning(
@@ -332,7 +338,8 @@ class ProducerPool(Generic[T]):
         state = " closed" if self._closed else ""
         return (
             f"<ProducerPool {self.name!r} size={self._size}/{self._max_size} "
-            f"idle={len(self._idle)} in_use={self._in_use} waiting={len(self._waiters)}{state}>"
+            f"idle={len(self._idle)} in_use={self._in_use_count()} "
+            f"waiting={len(self._waiters)}{state}>"
         )
 
     def __del__(self) -> None:
@@ -358,7 +365,6 @@ class ProducerPool(Generic[T]):
                 if self._idle:
                     entry = self._idle.pop()
                     entry.leases = 1
-                    self._in_use += 1
                     self._acquired += 1
                     if not self._validate_reused and self._leak_timeout is None:
                         return entry
@@ -410,7 +416,6 @@ class ProducerPool(Generic[T]):
                 entry.broken = True
             if entry.leases:
                 return  # still shared by other leases
-            self._in_use -= 1
             if entry.broken or self._closed or expired:
                 self._forget_locked(entry)
                 retire = True
@@ -424,7 +429,6 @@ class ProducerPool(Generic[T]):
         if self._waiters:
             waiter = self._waiters.popleft()
             entry.leases = 1
-            self._in_use += 1
             self._acquired += 1
             self._serve_locked(waiter, entry)
         else:
@@ -444,6 +448,10 @@ class ProducerPool(Generic[T]):
         if self._waiters and self._size < self._max_size and not self._closed:
             self._size += 1
             self._serve_locked(self._waiters.popleft(), None)
+
+    def _in_use_count(self) -> int:
+        """Objects with at least one lease: every live entry that is not idle."""
+        return len(self._entries) - len(self._idle)
 
     def _least_loaded_locked(self) -> _Entry[T] | None:
         leased = [e for e in self._entries if e.leases and not e.broken]
@@ -477,7 +485,7 @@ class ProducerPool(Generic[T]):
                     raise PoolTimeout(
                         f"{self.name}: no object available within "
                         f"{self._acquire_timeout if timeout is None else timeout:g}s "
-                        f"(size={self._size}/{self._max_size}, in_use={self._in_use}, "
+                        f"(size={self._size}/{self._max_size}, in_use={self._in_use_count()}, "
                         f"waiting={len(self._waiters)})"
                     )
             # Served between the timeout and taking the lock: the object is ours.
@@ -532,7 +540,6 @@ class ProducerPool(Generic[T]):
                     self._changed.notify_all()
                 else:
                     entry.leases = 1
-                    self._in_use += 1
                     self._acquired += 1
             elif generation == self._generation:
                 self._size -= 1
@@ -582,7 +589,6 @@ class ProducerPool(Generic[T]):
         with self._lock:
             if entry.generation != self._generation:
                 return
-            self._in_use -= 1
             self._forget_locked(entry)
         self._destroy(entry.obj)
 
