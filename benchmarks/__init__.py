@@ -1,1 +1,1 @@
-"""Benchmarks for producer-pool: `make bench` (or `producer-pool bench`) regenerates docs/benchmarks.*."""
+"""Benchmarks: `make bench` (or `producer-pool bench`) regenerates docs/benchmarks.*."""

@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from benchmarks.threads import run_concurrently
 from producer_pool import ProducerPool
 
 
@@ -100,11 +101,22 @@ class ConnPool:
         self.pool.close()
 
 
+_KEPT_ALIVE: list[Obj] = []
+
+
+def _immortal_obj() -> Obj:
+    """connection-pool keys wrappers by id(conn) in a class-level dict: once an object dies
+    its recycled id sends releases to another pool, whose waiters then hang forever."""
+    obj = Obj()
+    _KEPT_ALIVE.append(obj)
+    return obj
+
+
 class ConnectionPoolPkg:
     def __init__(self, size: int) -> None:
         import connection_pool
 
-        self.pool = connection_pool.ConnectionPool(create=Obj, max_size=size, idle=3600)
+        self.pool = connection_pool.ConnectionPool(create=_immortal_obj, max_size=size, idle=3600)
         self.acquire = self.pool.item
 
     def close(self) -> None:
@@ -147,22 +159,13 @@ SHARES_BY_DESIGN = {"producer-pool share"}
 
 def _run_threads(pool: Any, threads: int, ops: int, body: Callable[[Obj], None]) -> float:
     """ops/s of `threads` threads each doing `ops` leases with `body` inside."""
-    start = threading.Barrier(threads + 1)
 
-    def worker() -> None:
-        start.wait()
+    def worker(number: int) -> None:
         for _ in range(ops):
             with pool.acquire() as obj:
                 body(obj)
 
-    workers = [threading.Thread(target=worker) for _ in range(threads)]
-    for thread in workers:
-        thread.start()
-    start.wait()
-    began = time.perf_counter()
-    for thread in workers:
-        thread.join()
-    return threads * ops / (time.perf_counter() - began)
+    return threads * ops / run_concurrently(worker, threads)
 
 
 def double_leases(pool: Any, threads: int = 8, ops: int = 1_000) -> int:

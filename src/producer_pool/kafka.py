@@ -46,6 +46,7 @@ logger = logging.getLogger("producer_pool")
 #: kafka-python waits 30 s for a first bootstrap; a service should learn sooner that Kafka is down.
 DEFAULT_BOOTSTRAP_TIMEOUT_MS = 10_000
 DEFAULT_CLOSE_TIMEOUT = 30.0
+_EMPTY_POLLS_AT_END = 3
 
 #: Errors after which a producer must never be used again: the pool discards it.
 FATAL_PRODUCER_ERRORS: tuple[type[BaseException], ...] = (
@@ -298,12 +299,14 @@ def read_topic(
     topic: str,
     *,
     isolation_level: str = "read_uncommitted",
+    expected: int | None = None,
     timeout: float = 30.0,
 ) -> list[Any]:
     """Every record in `topic`, read from the beginning with `assign()` (no group needed).
 
-    Stops at the end of each partition once a poll comes back empty, so it also works
-    with brokers whose reported end offset lags the last batch (tansu).
+    Stops once `expected` records are read, or else past the reported end offsets after
+    three empty polls in a row: tansu's end offset can lag the last batch, so reaching it
+    does not prove the topic was read to its end.
     """
     consumer = KafkaConsumer(
         bootstrap_servers=bootstrap_servers,
@@ -318,13 +321,17 @@ def read_topic(
         consumer.seek_to_beginning(*partitions)
         end = consumer.end_offsets(partitions)
         records: list[Any] = []
+        empty_polls = 0
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             batch = consumer.poll(timeout_ms=200)
             for partition_records in batch.values():
                 records.extend(partition_records)
+            if expected is not None and len(records) >= expected:
+                return records
+            empty_polls = 0 if batch else empty_polls + 1
             at_end = all(consumer.position(tp) >= end[tp] for tp in partitions)
-            if at_end and not batch:
+            if at_end and empty_polls >= _EMPTY_POLLS_AT_END:
                 return records
         raise PoolError(f"reading {topic} did not reach its end within {timeout:g}s")
     finally:

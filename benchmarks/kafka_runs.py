@@ -1,0 +1,287 @@
+"""Kafka-side benchmarks on the embedded broker: strategies, transactions, processes, clients.
+
+Every run publishes to a fresh topic and reads it back, so a figure never counts a message
+that did not arrive.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from kafka import KafkaProducer
+
+from benchmarks.threads import run_concurrently
+from producer_pool import ProducerPool
+from producer_pool.broker import EmbeddedBroker, free_port
+from producer_pool.confluent import confluent_pool
+from producer_pool.kafka import create_topic, kafka_pool, read_topic, transaction
+from producer_pool.relay import LatencyRelay
+
+VALUE = b"v" * 200
+THREADS = 8
+SETTINGS = {"linger_ms": 5}
+
+
+def fresh_topic(servers: str) -> str:
+    topic = f"bench-{uuid.uuid4().hex[:10]}"
+    create_topic(servers, topic)
+    return topic
+
+
+def percentile(samples: list[float], fraction: float) -> float:
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
+
+
+def publish_threads(
+    send: Callable[[int, int], Any], threads: int, per_thread: int
+) -> tuple[float, list[float], list[Any]]:
+    """Run `send(thread, n)` from threads behind a barrier; seconds, call latencies, futures."""
+    latencies: list[float] = []
+    futures: list[Any] = []
+    lock = threading.Lock()
+
+    def worker(number: int) -> None:
+        mine_lat, mine_fut = [], []
+        for n in range(per_thread):
+            began = time.perf_counter()
+            mine_fut.append(send(number, n))
+            mine_lat.append(time.perf_counter() - began)
+        with lock:
+            latencies.extend(mine_lat)
+            futures.extend(mine_fut)
+
+    return run_concurrently(worker, threads), latencies, futures
+
+
+def _strategy(servers: str, name: str, per_thread: int) -> dict[str, Any]:
+    topic = fresh_topic(servers)
+    settings = {"bootstrap_servers": servers, **SETTINGS}
+    cleanup: Callable[[], None]
+    if name == "producer per message":
+
+        def send(thread: int, n: int) -> Any:
+            producer = KafkaProducer(**settings)
+            future = producer.send(topic, key=f"{thread}-{n}".encode(), value=VALUE)
+            producer.close()
+            return future
+
+        cleanup = lambda: None  # noqa: E731
+    elif name == "one shared producer":
+        shared = KafkaProducer(**settings)
+
+        def send(thread: int, n: int) -> Any:
+            return shared.send(topic, key=f"{thread}-{n}".encode(), value=VALUE)
+
+        cleanup = shared.close
+    elif name == "producer per thread":
+        local = threading.local()
+        made: list[KafkaProducer] = []
+
+        def send(thread: int, n: int) -> Any:
+            if not hasattr(local, "producer"):
+                local.producer = KafkaProducer(**settings)
+                made.append(local.producer)
+            return local.producer.send(topic, key=f"{thread}-{n}".encode(), value=VALUE)
+
+        cleanup = lambda: [p.close() for p in made] and None  # noqa: E731
+    else:
+        size = int(name.split()[-1])
+        mode = "share" if name.startswith("share") else "block"
+        pool = kafka_pool(settings, max_size=size, on_exhausted=mode)
+        _prewarm(pool, size)
+
+        def send(thread: int, n: int) -> Any:
+            with pool.acquire() as producer:
+                return producer.send(topic, key=f"{thread}-{n}".encode(), value=VALUE)
+
+        cleanup = pool.close
+    seconds, latencies, futures = publish_threads(send, THREADS, per_thread)
+    cleanup()
+    read_back = len(read_topic(servers, topic, expected=len(futures)))
+    return {
+        "msg_s": len(futures) / seconds,
+        "p50_us": percentile(latencies, 0.5) * 1e6,
+        "p99_us": percentile(latencies, 0.99) * 1e6,
+        "sent": len(futures),
+        "read_back": read_back,
+    }
+
+
+def _prewarm(pool: ProducerPool[Any], size: int) -> None:
+    """Create every producer before timing: the runs compare steady states."""
+    leases = [pool.acquire() for _ in range(size)]
+    for lease in leases:
+        lease.__enter__()
+    for lease in leases:
+        lease.__exit__(None, None, None)
+
+
+STRATEGIES = (
+    "producer per message",
+    "one shared producer",
+    "pool of 1",
+    "pool of 2",
+    "pool of 4",
+    "pool of 8",
+    "share mode, max 1",
+    "share mode, max 2",
+    "producer per thread",
+)
+
+
+def strategies(servers: str, per_thread: int, progress: Callable[[], None]) -> dict[str, Any]:
+    results = {}
+    for name in STRATEGIES:
+        count = max(2, per_thread // 200) if name == "producer per message" else per_thread
+        results[name] = _strategy(servers, name, count)
+        progress()
+    return results
+
+
+@contextmanager
+def relayed_broker(one_way_delay: float) -> Iterator[str]:
+    """A broker behind a relay that adds `one_way_delay` each way; yields its servers."""
+    relay_port = free_port()
+    with EmbeddedBroker(advertised_port=relay_port) as broker:
+        if broker.external:
+            raise RuntimeError("the latency benchmark needs the embedded broker")
+        with LatencyRelay(broker.port, one_way_delay=one_way_delay, port=relay_port):
+            yield broker.bootstrap_servers
+
+
+def transactions(
+    rtt: float, per_thread: int, sizes: tuple[int, ...], progress: Callable[[], None]
+) -> dict[str, Any]:
+    """tx/s of 10-message transactions from 8 threads through transactional pools."""
+    results: dict[str, Any] = {"rtt_ms": rtt * 1000}
+    with relayed_broker(rtt / 2) as servers:
+        for size in sizes:
+            topic = fresh_topic(servers)
+            pool = kafka_pool({"bootstrap_servers": servers}, transactional=True, max_size=size)
+            _prewarm(pool, size)
+
+            seconds, latencies, _ = publish_threads(_one_tx(pool, topic), THREADS, per_thread)
+            pool.close()
+            results[f"pool of {size}"] = {
+                "tx_s": THREADS * per_thread / seconds,
+                "p50_ms": percentile(latencies, 0.5) * 1000,
+                "read_back": len(read_topic(servers, topic, expected=THREADS * per_thread * 10)),
+                "sent": THREADS * per_thread * 10,
+            }
+            progress()
+    return results
+
+
+def _one_tx(pool: ProducerPool[Any], topic: str) -> Callable[[int, int], None]:
+    def one_tx(thread: int, n: int) -> None:
+        with transaction(pool) as producer:
+            for i in range(10):
+                producer.send(topic, key=f"{thread}-{n}-{i}".encode(), value=VALUE)
+
+    return one_tx
+
+
+def _forked_worker(pool: ProducerPool[Any], topic: str, worker: int, count: int) -> None:
+    def send(thread: int, n: int) -> Any:
+        with pool.acquire() as producer:
+            return producer.send(topic, key=f"{worker}-{thread}-{n}".encode(), value=VALUE)
+
+    publish_threads(send, 4, count // 4)
+    pool.close()
+
+
+def processes(servers: str, messages: int, progress: Callable[[], None]) -> dict[str, Any]:
+    """The same run from 1 and 2 processes forked after the pool was created (as gunicorn)."""
+    results = {}
+    fork = multiprocessing.get_context("fork")
+    for workers in (1, 2):
+        topic = fresh_topic(servers)
+        pool = kafka_pool({"bootstrap_servers": servers, **SETTINGS}, max_size=2)
+        _prewarm(pool, 1)  # the parent has a live producer when it forks
+        began = time.perf_counter()
+        children = [
+            fork.Process(target=_forked_worker, args=(pool, topic, w, messages // workers))
+            for w in range(workers)
+        ]
+        for child in children:
+            child.start()
+        for child in children:
+            child.join()
+        seconds = time.perf_counter() - began
+        pool.close()
+        read_back = len(read_topic(servers, topic, expected=messages // workers * workers))
+        results[f"{workers} process{'es' if workers > 1 else ''}"] = {
+            "msg_s": read_back / seconds,
+            "read_back": read_back,
+            "sent": messages // workers * workers,
+            "exit_codes": [c.exitcode for c in children],
+        }
+        progress()
+    return results
+
+
+def _kafka_send(pool: ProducerPool[Any], topic: str, batch: int) -> Callable[[int, int], Any]:
+    def send(thread: int, n: int) -> Any:
+        with pool.acquire() as producer:
+            for i in range(batch):
+                producer.send(topic, key=f"{thread}-{n}-{i}".encode(), value=VALUE)
+
+    return send
+
+
+def _confluent_send(pool: ProducerPool[Any], topic: str, batch: int) -> Callable[[int, int], Any]:
+    def send(thread: int, n: int) -> Any:
+        with pool.acquire() as producer:
+            for i in range(batch):
+                while True:
+                    try:
+                        producer.produce(topic, key=f"{thread}-{n}-{i}".encode(), value=VALUE)
+                        break
+                    except BufferError:  # local queue full: serve callbacks, then retry
+                        producer.poll(0.05)
+            producer.poll(0)
+
+    return send
+
+
+def clients(servers: str, per_thread: int, progress: Callable[[], None]) -> dict[str, Any]:
+    """kafka-python against confluent-kafka (librdkafka) through the same pool of 4.
+
+    With one message per lease and with 100 per lease (`publish_many`): the first measures
+    the per-call cost, the second the clients themselves.
+    """
+    results: dict[str, Any] = {}
+    for batch in (1, 100):
+        for name in ("kafka-python", "confluent-kafka"):
+            topic = fresh_topic(servers)
+            settings = {"bootstrap_servers": servers, **SETTINGS}
+            if name == "kafka-python":
+                pool: ProducerPool[Any] = kafka_pool(settings, max_size=4)
+                send = _kafka_send(pool, topic, batch)
+                count = per_thread
+            else:
+                pool = confluent_pool(settings, max_size=4)
+                send = _confluent_send(pool, topic, batch)
+                count = per_thread * 10
+            leases = max(1, count // batch)
+            _prewarm(pool, 4)
+            began = time.perf_counter()
+            publish_threads(send, THREADS, leases)
+            pool.close()  # the flush is part of the cost
+            seconds = time.perf_counter() - began
+            sent = THREADS * leases * batch
+            read_back = len(read_topic(servers, topic, expected=sent))
+            results[f"{name}, {batch} per lease"] = {
+                "msg_s": read_back / seconds,
+                "read_back": read_back,
+                "sent": sent,
+            }
+            progress()
+    return results
