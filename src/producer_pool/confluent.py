@@ -168,13 +168,16 @@ def confluent_pool(
     *,
     transactional: bool = False,
     transactional_id_prefix: str | None = None,
+    bootstrap_timeout: float = DEFAULT_BOOTSTRAP_TIMEOUT,
     close_timeout: float = DEFAULT_CLOSE_TIMEOUT,
     **pool_options: Any,
 ) -> ProducerPool[Producer]:
     """A pool of librdkafka producers wired like `producer_pool.kafka.kafka_pool`."""
     max_size = pool_options.setdefault("max_size", 10)
     ids = TransactionalIds(max_size, transactional_id_prefix) if transactional else None
-    factory = ConfluentProducerFactory(settings, transactional_ids=ids)
+    factory = ConfluentProducerFactory(
+        settings, bootstrap_timeout=bootstrap_timeout, transactional_ids=ids
+    )
     pool_options.setdefault("check", factory.is_healthy)
     pool_options.setdefault("discard_on", (KafkaException,) if transactional else ())
     pool_options.setdefault("name", str(factory.config["bootstrap.servers"]))

@@ -1,0 +1,54 @@
+"""The confluent-kafka (librdkafka) factories keep the same contract against the broker."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from producer_pool.broker import free_port
+from producer_pool.confluent import confluent_pool
+from producer_pool.kafka import BrokerUnavailable, read_topic
+from producer_pool.transactions import transaction
+
+
+def test_confluent_pool_publishes_and_flushes_on_close(kafka_bootstrap_servers, kafka_topic):
+    pool = confluent_pool({"bootstrap_servers": kafka_bootstrap_servers, "linger_ms": 5})
+    delivered: list[bytes] = []
+    for i in range(1_000):
+        with pool.acquire() as producer:
+            producer.produce(
+                kafka_topic,
+                key=f"k-{i}".encode(),
+                value=b"x",
+                on_delivery=lambda err, msg: err is None and delivered.append(msg.key()),
+            )
+            producer.poll(0)
+    pool.close()
+    keys = {r.key for r in read_topic(kafka_bootstrap_servers, kafka_topic, expected=1_000)}
+    assert keys == {f"k-{i}".encode() for i in range(1_000)}
+    assert pool.stats().destroyed == pool.stats().created
+
+
+def test_confluent_factory_reports_a_dead_broker_within_its_timeout():
+    servers = f"127.0.0.1:{free_port()}"
+    pool = confluent_pool({"bootstrap_servers": servers}, bootstrap_timeout=1.0)
+    started = time.monotonic()
+    with pytest.raises(BrokerUnavailable, match=servers), pool.acquire():
+        pass
+    assert time.monotonic() - started < 1.0 + 5
+    pool.close()
+
+
+def test_confluent_transactions_commit_with_bounded_ids(kafka_bootstrap_servers, kafka_topic):
+    pool = confluent_pool(
+        {"bootstrap_servers": kafka_bootstrap_servers},
+        transactional=True,
+        transactional_id_prefix="confluent-test",
+        max_size=2,
+    )
+    with transaction(pool) as producer:
+        producer.produce(kafka_topic, key=b"committed", value=b"x")
+    pool.close()
+    keys = [r.key for r in read_topic(kafka_bootstrap_servers, kafka_topic, expected=1)]
+    assert keys == [b"committed"]
