@@ -58,6 +58,7 @@ def serve(host: str = "127.0.0.1", port: int = 8000) -> ThreadingWSGIServer:
 def main() -> None:
     container = create_container()
     container.wire(modules=[__name__])
+    container.init_resources()  # build the pool now, not racing in the first requests
     server = serve()
     try:
         server.serve_forever()

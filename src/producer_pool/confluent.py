@@ -45,9 +45,16 @@ _ALIASES = {
 }
 
 
+#: confluent-kafka's own Python-level options: their names are not librdkafka's.
+_PYTHON_OPTIONS = {"on_delivery", "error_cb", "stats_cb", "throttle_cb", "oauth_cb", "logger"}
+
+
 def librdkafka_config(settings: Mapping[str, Any]) -> dict[str, Any]:
     """Translate kafka-python-style names to librdkafka's; dotted names pass through."""
-    return {_ALIASES.get(key, key.replace("_", ".")): value for key, value in settings.items()}
+    return {
+        key if key in _PYTHON_OPTIONS else _ALIASES.get(key, key.replace("_", ".")): value
+        for key, value in settings.items()
+    }
 
 
 def is_fatal(exc: BaseException) -> bool:

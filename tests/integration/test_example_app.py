@@ -21,6 +21,7 @@ def test_the_example_app_publishes_every_order_from_request_threads(
         }
     )
     container.wire(modules=[wsgi_app])
+    container.init_resources()
     server = wsgi_app.serve(port=0)
     serving = threading.Thread(target=server.serve_forever, daemon=True)
     serving.start()
