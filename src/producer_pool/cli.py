@@ -70,6 +70,10 @@ def demo(messages: int, threads: int, config_path: Path | None, as_json: bool) -
             config_path=config_path,
             stop=stop,
             on_progress=lambda n: progress.advance(task, n),
+            on_start=lambda topic: status.print(
+                f"publishing {messages:,} messages to {topic} from {threads} threads; "
+                "Ctrl-C stops, flushes and reports"
+            ),
         )
     table = Table(title=f"demo on topic {report.topic}")
     table.add_column("figure")

@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
 import threading
 
 import yaml
 from click.testing import CliRunner
+from kafka import KafkaConsumer, TopicPartition
 
 from producer_pool.broker import free_port
 from producer_pool.cli import main
@@ -14,6 +19,7 @@ from producer_pool.containers import DEFAULT_CONFIG_PATH
 from producer_pool.demo import run_demo
 from producer_pool.kafka import kafka_pool, read_topic
 from producer_pool.services import EventPublisher
+from tests.fakes import wait_until
 
 
 def test_publisher_sends_json_with_keys_and_headers(kafka_bootstrap_servers, kafka_topic):
@@ -92,3 +98,33 @@ def test_check_command_reports_a_broker_that_is_down(tmp_path, monkeypatch):
     result = CliRunner().invoke(main, ["check", "--config", str(path)])
     assert result.exit_code == 1
     assert result.output.startswith(f"Error: cannot reach Kafka at {servers} within 500 ms")
+
+
+def test_sigterm_stops_the_demo_which_still_flushes_and_reports(kafka_bootstrap_servers):
+    env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap_servers, "COLUMNS": "300"}
+    command = [sys.executable, "-c", "from producer_pool.cli import run; run()"]
+    command += ["demo", "--messages", "50000000", "--threads", "2", "--json"]
+    with subprocess.Popen(
+        command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    ) as demo:
+        assert demo.stderr is not None
+        line = demo.stderr.readline()  # "publishing ... to <topic> ...": publishing has begun
+        topic = line.split(" to ", 1)[1].split()[0]
+        wait_until(lambda: stored(kafka_bootstrap_servers, topic) >= 2_000, timeout=60)
+        demo.send_signal(signal.SIGTERM)
+        stdout, _ = demo.communicate(timeout=60)
+    assert demo.returncode == 0, stdout
+    figures = json.loads(stdout.strip().splitlines()[-1])
+    assert 2_000 <= figures["sent"] < 50_000_000
+    assert figures["acked"] == figures["sent"] == figures["read_back"]
+    assert (figures["lost"], figures["duplicates"]) == (0, 0)
+
+
+def stored(servers: str, topic: str) -> int:
+    """Records the broker reports for the topic (its end offset can lag: a lower bound)."""
+    consumer = KafkaConsumer(bootstrap_servers=servers)
+    try:
+        partition = TopicPartition(topic, 0)
+        return int(consumer.end_offsets([partition])[partition])
+    finally:
+        consumer.close()
