@@ -23,7 +23,7 @@ from typing import Any, Generic, Literal, TypeVar
 from .errors import ConfigError, PoolClosed, PoolCloseError, PoolTimeout, TooManyWaiters
 from .stats import PoolStats
 
-__all__ = ["Lease", "OnExhausted", "ProducerPool"]
+__all__ = ["Lease", "OnExhausted", "ProducerPool", "close_object"]
 
 T = TypeVar("T")
 OnExhausted = Literal["block", "share"]
@@ -43,12 +43,11 @@ _pool_numbers = itertools.count(1)
 class _Entry(Generic[T]):
     """One pooled object and its bookkeeping; `generation` ties it to one process."""
 
-    __slots__ = ("broken", "created_at", "expires_at", "generation", "leases", "obj", "returned_at")
+    __slots__ = ("broken", "expires_at", "generation", "leases", "obj", "returned_at")
 
     def __init__(self, obj: T, created_at: float, expires_at: float, generation: int) -> None:
         self.obj = obj
-        self.created_at = created_at
-        self.expires_at = expires_at
+        self.expires_at = expires_at  # inf without max_lifetime
         self.returned_at = created_at
         self.generation = generation
         self.leases = 0
@@ -98,17 +97,18 @@ class Lease(Generic[T]):
         if self._entry is not None:
             raise RuntimeError("this lease is already held; call pool.acquire() again")
         pool = self._pool
-        lock = pool._lock
-        lock.acquire()  # not `with`: twice the cost; try/finally is free and as safe
-        try:
-            if pool._idle and pool._fast_path:
-                entry = pool._idle.pop()
-                entry.leases = 1
-                pool._acquired += 1
-                self._entry = entry
-                return entry.obj
-        finally:
-            lock.release()
+        if pool._fast_path:  # read unlocked to skip a lock round trip; re-checked under it
+            lock = pool._lock
+            lock.acquire()  # not `with`: twice the cost; try/finally is free and as safe
+            try:
+                if pool._idle and pool._fast_path:
+                    entry = pool._idle.pop()
+                    entry.leases = 1
+                    pool._acquired += 1
+                    self._entry = entry
+                    return entry.obj
+            finally:
+                lock.release()
         entry = pool._checkout(self._timeout, self)
         self._entry = entry
         return entry.obj
@@ -124,7 +124,7 @@ class Lease(Generic[T]):
             return
         self._entry = None
         pool = self._pool
-        if exc is None:
+        if exc is None and pool._fast_path:
             lock = pool._lock
             lock.acquire()
             try:
@@ -194,16 +194,14 @@ class ProducerPool(Generic[T]):
         self._max_lifetime = max_lifetime
         self._max_idle = max_idle
         self._check = check
-        self._destroy_fn: Callable[[T], object] = destroy if destroy is not None else _close
+        self._destroy_fn: Callable[[T], object] = destroy if destroy is not None else close_object
         self._discard_on = tuple(discard_on)
         self._share = on_exhausted == "share"
         self._leak_timeout = leak_timeout
-        # Reused objects need validating only when one of these is configured.
-        self._validate_reused = (
-            check is not None or max_lifetime is not None or max_idle is not None
+        # Leases skip validation and leak tracking when none is configured (and until close).
+        self._fast_path = (
+            check is None and max_lifetime is None and max_idle is None and leak_timeout is None
         )
-        # Leases skip all optional bookkeeping when nothing optional is configured.
-        self._fast_path = not self._validate_reused and leak_timeout is None
 
         self._closed = False
         self._reset_state(generation=0)
@@ -361,7 +359,7 @@ class ProducerPool(Generic[T]):
                     entry = self._idle.pop()
                     entry.leases = 1
                     self._acquired += 1
-                    if not self._validate_reused and self._leak_timeout is None:
+                    if self._fast_path:
                         return entry
                 elif self._size < self._max_size:
                     self._size += 1  # reserve the slot; the factory runs outside the lock
@@ -400,7 +398,7 @@ class ProducerPool(Generic[T]):
 
     def _checkin(self, entry: _Entry[T], broken: bool, lease: Lease[T] | None) -> None:
         retire = False
-        expired = self._max_lifetime is not None and monotonic() >= entry.expires_at
+        expired = self._max_lifetime is not None and self._lifetime_over(entry, monotonic())
         with self._lock:
             if entry.generation != self._generation:
                 return  # the parent process's object, inherited by fork: never touch it
@@ -432,11 +430,14 @@ class ProducerPool(Generic[T]):
             self._idle.append(entry)
 
     def _serve_locked(self, waiter: _Waiter[T], entry: _Entry[T] | None) -> None:
+        self._record_wait_locked(waiter)
+        waiter.entry = entry
+        waiter.signal.release()
+
+    def _record_wait_locked(self, waiter: _Waiter[T]) -> None:
         waited = monotonic() - waiter.since
         self._total_wait += waited
         self._max_wait = max(self._max_wait, waited)
-        waiter.entry = entry
-        waiter.signal.release()
 
     def _free_slot_locked(self) -> None:
         """A slot became free: let the longest waiter create an object in it."""
@@ -474,9 +475,7 @@ class ProducerPool(Generic[T]):
                 if waiter in self._waiters:  # not served: withdraw before anyone can serve us
                     self._waiters.remove(waiter)
                     self._timeouts += 1
-                    waited = monotonic() - waiter.since
-                    self._total_wait += waited
-                    self._max_wait = max(self._max_wait, waited)
+                    self._record_wait_locked(waiter)
                     raise PoolTimeout(
                         f"{self.name}: no object available within "
                         f"{self._acquire_timeout if timeout is None else timeout:g}s "
@@ -551,8 +550,9 @@ class ProducerPool(Generic[T]):
         jitter = random.uniform(1 - _LIFETIME_JITTER, 1 + _LIFETIME_JITTER)
         return now + self._max_lifetime * jitter
 
-    def _lifetime_over(self, entry: _Entry[T]) -> bool:
-        return self._max_lifetime is not None and monotonic() >= entry.expires_at
+    @staticmethod
+    def _lifetime_over(entry: _Entry[T], now: float) -> bool:
+        return now >= entry.expires_at
 
     def _idle_too_long(self, entry: _Entry[T], now: float) -> bool:
         return (
@@ -563,7 +563,8 @@ class ProducerPool(Generic[T]):
 
     def _usable(self, entry: _Entry[T]) -> bool:
         """Validate a reused object before handing it out (never a freshly created one)."""
-        if self._lifetime_over(entry) or self._idle_too_long(entry, monotonic()):
+        now = monotonic()
+        if self._lifetime_over(entry, now) or self._idle_too_long(entry, now):
             return False
         if self._check is None:
             return True
@@ -637,7 +638,7 @@ class ProducerPool(Generic[T]):
             if self._closed:
                 return 0.0
             for entry in list(self._idle):  # oldest first: LIFO reuse leaves them at the bottom
-                if self._lifetime_over(entry) or self._idle_too_long(entry, now):
+                if self._lifetime_over(entry, now) or self._idle_too_long(entry, now):
                     self._idle.remove(entry)
                     self._forget_locked(entry)
                     expired.append(entry)
@@ -708,8 +709,8 @@ def _housekeeping_interval(*durations: float | None) -> float | None:
     return max(0.005, min(_HOUSEKEEPING_MAX_INTERVAL, *(d / 4 for d in configured)))
 
 
-def _close(obj: object) -> None:
-    """Default destroy: call `obj.close()` when the object has one."""
+def close_object(obj: object) -> None:
+    """The default destroy: call `obj.close()` when the object has one."""
     close = getattr(obj, "close", None)
     if callable(close):
         close()
