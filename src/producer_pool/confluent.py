@@ -17,7 +17,7 @@ from confluent_kafka import KafkaException, Producer
 
 from .errors import ConfigError, PoolCloseError
 from .kafka import BrokerUnavailable, redact
-from .pool import ProducerPool
+from .pool import ProducerPool, close_object
 from .transactions import TransactionalIds
 
 __all__ = [
@@ -72,8 +72,6 @@ class ConfluentProducerFactory:
     show up as messages that never get delivered.
     """
 
-    requires_exclusive_leases = False
-
     def __init__(
         self,
         settings: Mapping[str, Any],
@@ -93,19 +91,9 @@ class ConfluentProducerFactory:
         self._lock = threading.Lock()
 
     def __call__(self) -> Producer:
-        number = None if self.ids is None else self.ids.take()
-        config = dict(self.config)
-        if number is not None and self.ids is not None:
-            config["transactional.id"] = self.ids.name(number)
-        try:
-            producer = self._create(config)
-        except BaseException:
-            if number is not None and self.ids is not None:
-                self.ids.give_back(number)
-            raise
-        if number is not None and self.ids is not None:
-            self.ids.bind(producer, number)
-        return producer
+        if self.ids is None:
+            return self._create(self.config)
+        return self.ids.create(lambda tid: self._create({**self.config, "transactional.id": tid}))
 
     def _create(self, config: dict[str, Any]) -> Producer:
         holder: list[Producer] = []
@@ -154,9 +142,7 @@ def confluent_producer_factory(settings: Mapping[str, Any]) -> ConfluentProducer
 def close_confluent_producer(producer: object, timeout: float = DEFAULT_CLOSE_TIMEOUT) -> None:
     """Flush, then close; `PoolCloseError` with the count when messages stay undelivered."""
     if not isinstance(producer, Producer):
-        close = getattr(producer, "close", None)
-        if callable(close):
-            close()
+        close_object(producer)
         return
     undelivered = producer.flush(timeout)
     if undelivered:

@@ -5,7 +5,6 @@ Tests override only `producer_factory` (with an int factory, say) on their own c
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -14,7 +13,7 @@ import yaml
 from dependency_injector import containers, providers
 
 from .errors import ConfigError
-from .kafka import FATAL_PRODUCER_ERRORS, KafkaProducerFactory, close_producer, producer_is_healthy
+from .kafka import KafkaProducerFactory, pool_for_factory
 from .pool import ProducerPool
 from .services import EventPublisher
 from .settings import Settings, validate_settings
@@ -33,18 +32,10 @@ def _default_config_path() -> Path:
 DEFAULT_CONFIG_PATH = _default_config_path()
 
 
-def _settings(config: Mapping[str, Any], source: str) -> Settings:
-    return validate_settings(config, source)
-
-
 def _pool(factory: Callable[[], Any], settings: Settings) -> Iterator[ProducerPool[Any]]:
     """The pool as a resource: `shutdown_resources()` closes it, flushing every producer."""
-    pool: ProducerPool[Any] = ProducerPool(
-        factory,
-        destroy=functools.partial(close_producer, timeout=settings.pool.close_timeout),
-        check=producer_is_healthy,
-        discard_on=FATAL_PRODUCER_ERRORS,
-        **settings.pool.pool_options(),
+    pool = pool_for_factory(
+        factory, close_timeout=settings.pool.close_timeout, **settings.pool.pool_options()
     )
     try:
         yield pool
@@ -58,7 +49,7 @@ class Container(containers.DeclarativeContainer):
     config = providers.Configuration(strict=True, yaml_files=[DEFAULT_CONFIG_PATH])
     config_source = providers.Object(str(DEFAULT_CONFIG_PATH))
 
-    settings = providers.Singleton(_settings, config, config_source)
+    settings = providers.Singleton(validate_settings, config, config_source)
 
     producer_factory = providers.Singleton(
         KafkaProducerFactory, settings.provided.kafka.producer_options.call()

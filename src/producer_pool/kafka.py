@@ -21,7 +21,7 @@ from kafka import errors as kafka_errors
 from kafka.admin import NewTopic
 
 from .errors import ConfigError, PoolCloseError, PoolError
-from .pool import ProducerPool
+from .pool import ProducerPool, close_object
 from .transactions import TransactionalIds
 from .transactions import transaction as generic_transaction
 
@@ -35,6 +35,7 @@ __all__ = [
     "is_fatal",
     "kafka_pool",
     "kafka_producer_factory",
+    "pool_for_factory",
     "producer_is_healthy",
     "read_topic",
     "transaction",
@@ -154,14 +155,11 @@ class TransactionalProducerFactory(KafkaProducerFactory):
         self.ids = TransactionalIds(max_size, transactional_id_prefix)
 
     def __call__(self) -> KafkaProducer:
-        number = self.ids.take()
-        try:
-            producer = self._create({**self.settings, "transactional_id": self.ids.name(number)})
-            producer.init_transactions()
-        except BaseException:
-            self.ids.give_back(number)
-            raise
-        self.ids.bind(producer, number)
+        return self.ids.create(self._create_transactional)
+
+    def _create_transactional(self, transactional_id: str) -> KafkaProducer:
+        producer = self._create({**self.settings, "transactional_id": transactional_id})
+        producer.init_transactions()
         return producer
 
     def destroy(self, producer: object, timeout: float = DEFAULT_CLOSE_TIMEOUT) -> None:
@@ -191,9 +189,7 @@ def close_producer(producer: object, timeout: float = DEFAULT_CLOSE_TIMEOUT) -> 
     (their futures fail), an error is logged, and `PoolCloseError` carries the count.
     """
     if not isinstance(producer, KafkaProducer):
-        close = getattr(producer, "close", None)
-        if callable(close):
-            close()
+        close_object(producer)
         return
     try:
         producer.flush(timeout)
@@ -255,20 +251,31 @@ def kafka_pool(
 ) -> ProducerPool[KafkaProducer]:
     """A pool wired with the Kafka factory, flush-and-close, health check and fatal errors."""
     max_size = pool_options.setdefault("max_size", 10)
-    factory: KafkaProducerFactory
-    destroy: Callable[[KafkaProducer], object]
-    if transactional:
-        factory = TransactionalProducerFactory(
+    factory = (
+        TransactionalProducerFactory(
             settings, max_size=max_size, transactional_id_prefix=transactional_id_prefix
         )
-        destroy = functools.partial(factory.destroy, timeout=close_timeout)
-    else:
-        factory = KafkaProducerFactory(settings)
-        destroy = functools.partial(close_producer, timeout=close_timeout)
+        if transactional
+        else KafkaProducerFactory(settings)
+    )
+    pool_options.setdefault("name", factory.bootstrap_servers)
+    return pool_for_factory(factory, close_timeout=close_timeout, **pool_options)
+
+
+def pool_for_factory(
+    factory: Callable[[], Any], *, close_timeout: float = DEFAULT_CLOSE_TIMEOUT, **pool_options: Any
+) -> ProducerPool[Any]:
+    """The Kafka wiring around any factory: flush-and-close, health check, fatal-error discard.
+
+    A factory's own `destroy(producer, timeout)` (the transactional one frees the id) is used
+    when it has one. Works unchanged when tests override the factory with an `int` factory.
+    """
+    destroy = getattr(factory, "destroy", close_producer)
     pool_options.setdefault("check", producer_is_healthy)
     pool_options.setdefault("discard_on", FATAL_PRODUCER_ERRORS)
-    pool_options.setdefault("name", factory.bootstrap_servers)
-    return ProducerPool(factory, destroy=destroy, **pool_options)
+    return ProducerPool(
+        factory, destroy=functools.partial(destroy, timeout=close_timeout), **pool_options
+    )
 
 
 def is_fatal(exc: BaseException) -> bool:

@@ -24,6 +24,7 @@ class TransactionalProducer(Protocol):
 
 
 P = TypeVar("P", bound=TransactionalProducer)
+R = TypeVar("R")
 
 
 class TransactionalIds:
@@ -54,8 +55,23 @@ class TransactionalIds:
             return self.stable_prefix
         return f"{os.uname().nodename}-{os.getpid()}"
 
-    def take(self) -> int:
-        """Reserve the lowest free number; `PoolError` if all `size` are held."""
+    def create(self, make: Callable[[str], R]) -> R:
+        """Build a producer with the lowest free id, `make(transactional_id)`.
+
+        The id goes back to the set if `make` fails; otherwise it is held until
+        `release_for(producer)`.
+        """
+        number = self._take()
+        try:
+            producer = make(f"{self.prefix()}-{number}")
+        except BaseException:
+            self._give_back(number)
+            raise
+        with self._lock:
+            self._held[id(producer)] = number
+        return producer
+
+    def _take(self) -> int:
         with self._lock:
             if not self._free:
                 raise PoolError(
@@ -64,15 +80,7 @@ class TransactionalIds:
                 )
             return self._free.pop()
 
-    def name(self, number: int) -> str:
-        return f"{self.prefix()}-{number}"
-
-    def bind(self, producer: object, number: int) -> None:
-        """Remember which number a created producer holds, for `release_for`."""
-        with self._lock:
-            self._held[id(producer)] = number
-
-    def give_back(self, number: int) -> None:
+    def _give_back(self, number: int) -> None:
         with self._lock:
             self._free.append(number)
             self._free.sort(reverse=True)
@@ -82,7 +90,7 @@ class TransactionalIds:
         with self._lock:
             number = self._held.pop(id(producer), None)
         if number is not None:
-            self.give_back(number)
+            self._give_back(number)
 
 
 @contextmanager
