@@ -159,7 +159,11 @@ class TransactionalProducerFactory(KafkaProducerFactory):
 
     def _create_transactional(self, transactional_id: str) -> KafkaProducer:
         producer = self._create({**self.settings, "transactional_id": transactional_id})
-        producer.init_transactions()
+        try:
+            producer.init_transactions()
+        except BaseException:
+            producer.close(timeout=0)  # nothing was sent; stop its sender thread
+            raise
         return producer
 
     def destroy(self, producer: object, timeout: float = DEFAULT_CLOSE_TIMEOUT) -> None:
