@@ -90,12 +90,15 @@ def _strategy(servers: str, name: str, per_thread: int) -> dict[str, Any]:
                 made.append(local.producer)
             return local.producer.send(topic, key=f"{thread}-{n}".encode(), value=VALUE)
 
-        cleanup = lambda: [p.close() for p in made] and None  # noqa: E731
+        def cleanup() -> None:
+            for producer in made:
+                producer.close()
+
     else:
         size = int(name.split()[-1])
         mode = "share" if name.startswith("share") else "block"
-        pool = kafka_pool(settings, max_size=size, on_exhausted=mode)
-        _prewarm(pool, size)
+        pool = kafka_pool(settings, max_size=size, min_size=size, on_exhausted=mode)
+        pool.wait()  # every producer exists before timing: runs compare steady states
 
         def send(thread: int, n: int) -> Any:
             with pool.acquire() as producer:
@@ -112,15 +115,6 @@ def _strategy(servers: str, name: str, per_thread: int) -> dict[str, Any]:
         "sent": len(futures),
         "read_back": read_back,
     }
-
-
-def _prewarm(pool: ProducerPool[Any], size: int) -> None:
-    """Create every producer before timing: the runs compare steady states."""
-    leases = [pool.acquire() for _ in range(size)]
-    for lease in leases:
-        lease.__enter__()
-    for lease in leases:
-        lease.__exit__(None, None, None)
 
 
 STRATEGIES = (
@@ -164,8 +158,10 @@ def transactions(
     with relayed_broker(rtt / 2) as servers:
         for size in sizes:
             topic = fresh_topic(servers)
-            pool = kafka_pool({"bootstrap_servers": servers}, transactional=True, max_size=size)
-            _prewarm(pool, size)
+            pool = kafka_pool(
+                {"bootstrap_servers": servers}, transactional=True, max_size=size, min_size=size
+            )
+            pool.wait()
 
             seconds, latencies, _ = publish_threads(_one_tx(pool, topic), THREADS, per_thread)
             pool.close()
@@ -205,8 +201,8 @@ def processes(servers: str, messages: int, progress: Callable[[], None]) -> dict
     fork = multiprocessing.get_context("fork")
     for workers in (1, 2):
         topic = fresh_topic(servers)
-        pool = kafka_pool({"bootstrap_servers": servers, **SETTINGS}, max_size=2)
-        _prewarm(pool, 1)  # the parent has a live producer when it forks
+        pool = kafka_pool({"bootstrap_servers": servers, **SETTINGS}, max_size=2, min_size=1)
+        pool.wait()  # the parent has a live producer when it forks
         began = time.perf_counter()
         children = [
             fork.Process(target=_forked_worker, args=(pool, topic, w, messages // workers))
@@ -267,15 +263,15 @@ def clients(servers: str, per_thread: int, progress: Callable[[], None]) -> dict
             topic = fresh_topic(servers)
             settings = {"bootstrap_servers": servers, **SETTINGS}
             if name == "kafka-python":
-                pool: ProducerPool[Any] = kafka_pool(settings, max_size=4)
+                pool: ProducerPool[Any] = kafka_pool(settings, max_size=4, min_size=4)
                 send = _kafka_send(pool, topic, batch)
                 count = per_thread
             else:
-                pool = confluent_pool(settings, max_size=4)
+                pool = confluent_pool(settings, max_size=4, min_size=4)
                 send = _confluent_send(pool, topic, batch)
                 count = per_thread * 10
             leases = max(1, count // batch)
-            _prewarm(pool, 4)
+            pool.wait()
             began = time.perf_counter()
             publish_threads(send, THREADS, leases)
             pool.close()  # the flush is part of the cost
