@@ -6,6 +6,11 @@ import itertools
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
+
+import yaml
+
+from producer_pool.containers import DEFAULT_CONFIG_PATH
 
 
 class CountingFactory:
@@ -84,3 +89,39 @@ def wait_until(predicate: Callable[[], bool], timeout: float = 10.0) -> None:
         if time.monotonic() > deadline:
             raise AssertionError(f"condition not reached within {timeout}s: {predicate}")
         pause.wait(0.001)
+
+
+def run_together(count: int, work: Callable[[], None], timeout: float = 60) -> list[BaseException]:
+    """Run `work` in `count` threads released at once by a barrier; return what they raised."""
+    start = threading.Barrier(count)
+    errors: list[BaseException] = []
+
+    def worker() -> None:
+        try:
+            start.wait(10)
+            work()
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker) for _ in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout)
+    return errors
+
+
+#: `write_config` value meaning "remove the key".
+DELETE = object()
+
+
+def write_config(tmp_path: Path, section: str, key: str, value: object) -> Path:
+    """The shipped YAML with one key changed (or removed), written to `tmp_path/bad.yaml`."""
+    data = yaml.safe_load(DEFAULT_CONFIG_PATH.read_text())
+    if value is DELETE:
+        del data[section][key]
+    else:
+        data[section][key] = value
+    path = tmp_path / "bad.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return path

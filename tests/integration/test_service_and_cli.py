@@ -9,17 +9,15 @@ import subprocess
 import sys
 import threading
 
-import yaml
 from click.testing import CliRunner
 from kafka import KafkaConsumer, TopicPartition
 
 from producer_pool.broker import free_port
 from producer_pool.cli import main
-from producer_pool.containers import DEFAULT_CONFIG_PATH
 from producer_pool.demo import run_demo
 from producer_pool.kafka import kafka_pool, read_topic
 from producer_pool.services import EventPublisher
-from tests.fakes import wait_until
+from tests.fakes import wait_until, write_config
 
 
 def test_publisher_sends_json_with_keys_and_headers(kafka_bootstrap_servers, kafka_topic):
@@ -77,10 +75,7 @@ def test_check_command_accepts_a_good_config_and_a_live_broker(
 
 
 def test_check_command_names_the_bad_key_in_one_line(tmp_path):
-    config = yaml.safe_load(DEFAULT_CONFIG_PATH.read_text())
-    config["pool"]["max_size"] = 0
-    path = tmp_path / "bad.yaml"
-    path.write_text(yaml.safe_dump(config))
+    path = write_config(tmp_path, "pool", "max_size", 0)
     result = CliRunner().invoke(main, ["check", "--config", str(path)])
     assert result.exit_code == 1
     assert result.output.strip() == (
@@ -91,10 +86,7 @@ def test_check_command_names_the_bad_key_in_one_line(tmp_path):
 def test_check_command_reports_a_broker_that_is_down(tmp_path, monkeypatch):
     servers = f"127.0.0.1:{free_port()}"
     monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", servers)
-    config = yaml.safe_load(DEFAULT_CONFIG_PATH.read_text())
-    config["kafka"]["bootstrap_timeout_ms"] = 500
-    path = tmp_path / "down.yaml"
-    path.write_text(yaml.safe_dump(config))
+    path = write_config(tmp_path, "kafka", "bootstrap_timeout_ms", 500)
     result = CliRunner().invoke(main, ["check", "--config", str(path)])
     assert result.exit_code == 1
     assert result.output.startswith(f"Error: cannot reach Kafka at {servers} within 500 ms")

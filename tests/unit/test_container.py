@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
-import yaml
 from dependency_injector import providers
 
 from producer_pool import ConfigError
 from producer_pool.containers import DEFAULT_CONFIG_PATH, Container, create_container
 from producer_pool.kafka import KafkaProducerFactory
-from tests.fakes import CountingFactory, ResourceFactory
+from tests.fakes import DELETE, CountingFactory, ResourceFactory, write_config
 
 
 @pytest.fixture
@@ -83,20 +80,6 @@ def test_overrides_merge_over_the_file():
     assert settings.pool.name == "events"
 
 
-def write_config(tmp_path: Path, section: str, key: str, value: object) -> Path:
-    data = yaml.safe_load(DEFAULT_CONFIG_PATH.read_text())
-    if value is _DELETE:
-        del data[section][key]
-    else:
-        data[section][key] = value
-    path = tmp_path / "bad.yaml"
-    path.write_text(yaml.safe_dump(data))
-    return path
-
-
-_DELETE = object()
-
-
 @pytest.mark.parametrize(
     ("section", "key", "value", "expected"),
     [
@@ -111,7 +94,7 @@ _DELETE = object()
         ("pool", "on_exhausted", "grow", "pool.on_exhausted: Input should be 'block' or 'share'"),
         ("pool", "close_timeout", -1, "pool.close_timeout: Input should be greater than"),
         ("pool", "max_sise", 3, "pool.max_sise: unknown key"),
-        ("kafka", "bootstrap_servers", _DELETE, "kafka.bootstrap_servers: required key"),
+        ("kafka", "bootstrap_servers", DELETE, "kafka.bootstrap_servers: required key"),
         ("kafka", "bootstrap_servers", "", "kafka.bootstrap_servers: String should have at least"),
         ("kafka", "lingerms", 5, "kafka: lingerms: unknown kafka-python producer option"),
         ("publisher", "topic", "", "publisher.topic: String should have at least 1 character"),

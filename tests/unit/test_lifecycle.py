@@ -16,6 +16,14 @@ class BrokerDown(ConnectionError):
     pass
 
 
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> FakeClock:
+    """The pool's clock, moved by hand."""
+    fake = FakeClock()
+    monkeypatch.setattr(pool_module, "monotonic", fake)
+    return fake
+
+
 def failing_factory() -> int:
     raise BrokerDown("no broker at 127.0.0.1:9")
 
@@ -101,9 +109,7 @@ def test_destroy_errors_are_logged_not_lost(make_pool, caplog):
     assert pool.stats().destroyed == 1
 
 
-def test_max_lifetime_retires_objects_when_returned(make_pool, monkeypatch):
-    clock = FakeClock()
-    monkeypatch.setattr(pool_module, "monotonic", clock)
+def test_max_lifetime_retires_objects_when_returned(make_pool, clock):
     resources = ResourceFactory()
     pool = make_pool(resources, max_lifetime=600)
     with pool.acquire():
@@ -113,9 +119,7 @@ def test_max_lifetime_retires_objects_when_returned(make_pool, monkeypatch):
         assert resource is resources.made[1]
 
 
-def test_max_lifetime_jitter_stays_within_ten_percent(make_pool, monkeypatch):
-    clock = FakeClock()
-    monkeypatch.setattr(pool_module, "monotonic", clock)
+def test_max_lifetime_jitter_stays_within_ten_percent(make_pool, clock):
     pool = make_pool(CountingFactory(), max_lifetime=100, max_size=50)
     leases = [pool.acquire() for _ in range(50)]
     for lease in leases:
@@ -127,9 +131,7 @@ def test_max_lifetime_jitter_stays_within_ten_percent(make_pool, monkeypatch):
         lease.__exit__(None, None, None)
 
 
-def test_max_idle_retires_objects_above_min_size_on_use(make_pool, monkeypatch):
-    clock = FakeClock()
-    monkeypatch.setattr(pool_module, "monotonic", clock)
+def test_max_idle_retires_objects_above_min_size_on_use(make_pool, clock):
     resources = ResourceFactory()
     pool = make_pool(resources, max_idle=60)
     with pool.acquire():

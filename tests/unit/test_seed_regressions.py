@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 
 from producer_pool import Lease, ProducerPool
-from tests.fakes import CountingFactory, GatedFactory, Resource, ResourceFactory
+from tests.fakes import CountingFactory, GatedFactory, Resource, ResourceFactory, run_together
 
 
 def test_defect_1_two_threads_never_own_the_same_producer(make_pool):
@@ -19,11 +19,7 @@ def test_defect_1_two_threads_never_own_the_same_producer(make_pool):
             held.append(resource)
             inside.wait(10)  # all 8 leases are out at once
 
-    threads = [threading.Thread(target=worker) for _ in range(8)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(10)
+    run_together(8, worker, timeout=10)
     assert len({id(r) for r in held}) == 8
 
 
@@ -43,23 +39,13 @@ def test_defect_3_concurrent_first_acquires_create_exactly_max_size(make_pool):
     """Check-then-act on the seed's dict raced ('dictionary changed size during iteration')."""
     factory = ResourceFactory()
     pool = make_pool(factory, max_size=5)
-    start = threading.Barrier(20)
-    errors: list[BaseException] = []
 
     def worker() -> None:
-        try:
-            start.wait(10)
-            for _ in range(50):
-                with pool.acquire(timeout=10):
-                    pass
-        except BaseException as exc:
-            errors.append(exc)
+        for _ in range(50):
+            with pool.acquire(timeout=10):
+                pass
 
-    threads = [threading.Thread(target=worker) for _ in range(20)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(30)
+    errors = run_together(20, worker, timeout=30)
     assert errors == []
     assert len(factory.made) <= 5
     assert pool.stats().acquired == 20 * 50

@@ -4,41 +4,30 @@ from __future__ import annotations
 
 import gc
 import os
-import threading
 import time
 import tracemalloc
 
 import pytest
 
 from producer_pool import ProducerPool
-from tests.fakes import CountingFactory, ResourceFactory
+from tests.fakes import CountingFactory, ResourceFactory, run_together
 
 
 def test_sixteen_threads_never_double_lease_three_objects(make_pool):
     factory = ResourceFactory()
     pool = make_pool(factory, max_size=3)
-    start = threading.Barrier(16)
     violations: list[str] = []
-    errors: list[BaseException] = []
 
     def worker() -> None:
-        try:
-            start.wait(10)
-            for _ in range(300):
-                with pool.acquire(timeout=30) as resource:
-                    if resource.in_use:
-                        violations.append(f"{resource} leased twice")
-                    resource.in_use = True
-                    time.sleep(0)  # yield the GIL while holding: invite an overlap
-                    resource.in_use = False
-        except BaseException as exc:
-            errors.append(exc)
+        for _ in range(300):
+            with pool.acquire(timeout=30) as resource:
+                if resource.in_use:
+                    violations.append(f"{resource} leased twice")
+                resource.in_use = True
+                time.sleep(0)  # yield the GIL while holding: invite an overlap
+                resource.in_use = False
 
-    threads = [threading.Thread(target=worker) for _ in range(16)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(60)
+    errors = run_together(16, worker)
     assert errors == []
     assert violations == []
     assert len(factory.made) <= 3
