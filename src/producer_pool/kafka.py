@@ -21,6 +21,7 @@ from kafka import errors as kafka_errors
 from kafka.admin import NewTopic
 
 from .errors import ConfigError, PoolCloseError, PoolError
+from .kafka_recovery import recover_producer_id_after_reset
 from .pool import ProducerPool, close_object
 from .transactions import TransactionalIds
 from .transactions import transaction as generic_transaction
@@ -105,6 +106,7 @@ class KafkaProducerFactory:
                 f"{settings['bootstrap_timeout_ms']} ms: {exc}"
             ) from None
         _forget_in_forked_children(producer)
+        recover_producer_id_after_reset(producer)
         return producer
 
     def __repr__(self) -> str:
@@ -321,10 +323,13 @@ def read_topic(
     It also works around tansu 0.6.0, whose memory storage can keep serving a stale high
     watermark after concurrent produces, hiding the last batches until the partition's next
     write (docs/design.md, "Reading a topic back"). Fence records are left out of the result,
-    including those of earlier calls. Raises `PoolError` if a fence is not read within `timeout`.
+    including those of earlier calls. Records come in log order, each once: should the client
+    reset its position (kafka-python does when it suspects truncation), it restarts from the
+    beginning, never from the end. Raises `PoolError` if a fence is not read within `timeout`.
     """
     consumer = KafkaConsumer(
         bootstrap_servers=bootstrap_servers,
+        auto_offset_reset="earliest",
         enable_auto_commit=False,
         isolation_level=isolation_level,
         fetch_max_wait_ms=50,
@@ -335,14 +340,15 @@ def read_topic(
         fences = _append_fences(bootstrap_servers, partitions, timeout)
         consumer.assign(partitions)
         consumer.seek_to_beginning(*partitions)
-        records: list[Any] = []
+        records: dict[tuple[int, int], Any] = {}
         deadline = time.monotonic() + timeout
         while any(consumer.position(tp) <= fences[tp] for tp in partitions):
             if time.monotonic() >= deadline:
                 raise PoolError(f"reading {topic} did not reach its fence within {timeout:g}s")
             for tp, batch in consumer.poll(timeout_ms=200).items():
-                records.extend(r for r in batch if r.offset < fences[tp])
-        return [r for r in records if not (r.key or b"").startswith(_READ_FENCE_KEY)]
+                records.update(((r.partition, r.offset), r) for r in batch if r.offset < fences[tp])
+        in_log_order = (records[place] for place in sorted(records))
+        return [r for r in in_log_order if not (r.key or b"").startswith(_READ_FENCE_KEY)]
     finally:
         consumer.close()
 

@@ -107,6 +107,23 @@ def test_an_outage_reaches_the_callers_and_the_pool_heals(relayed_broker):
     assert acknowledged <= stored  # everything callers were told succeeded is in the topic
 
 
+def test_a_producer_whose_id_was_reset_gets_a_new_one(kafka_bootstrap_servers, kafka_topic):
+    """kafka-python resets the producer id when a sent batch expires in an outage, then waited
+    forever for a new id (the outage test above hung about one run in seven)."""
+    pool = kafka_pool({"bootstrap_servers": kafka_bootstrap_servers}, max_size=1)
+    with pool.acquire() as producer:
+        producer.send(kafka_topic, key=b"before", value=b"x").get(10)
+        first_id = producer._transaction_manager.producer_id_and_epoch.producer_id
+        producer._transaction_manager.reset_producer_id()  # what the sender does on expiry
+        producer.send(kafka_topic, key=b"after", value=b"x").get(10)
+        assert producer._transaction_manager.producer_id_and_epoch.producer_id not in (-1, first_id)
+    pool.close()
+    assert [r.key for r in read_topic(kafka_bootstrap_servers, kafka_topic)] == [
+        b"before",
+        b"after",
+    ]
+
+
 def test_close_with_the_broker_gone_reports_undelivered_messages(relayed_broker):
     servers, topic = relayed_broker.bootstrap_servers, relayed_broker.topic
     pool = kafka_pool(
