@@ -1,4 +1,4 @@
-"""Small fakes for the pool's unit tests: counting factories and closable resources."""
+"""Small fakes and helpers for the tests: counting factories, closable resources, threads."""
 
 from __future__ import annotations
 
@@ -109,6 +109,24 @@ def run_together(count: int, work: Callable[[], None], timeout: float = 60) -> l
     for thread in threads:
         thread.join(timeout)
     return errors
+
+
+def publish_from_threads(pool, topic: str, threads: int, per_thread: int) -> list:
+    """Each thread sends `per_thread` messages keyed `{thread}-{i}`, a lease per message,
+    all threads starting together; returns every future."""
+    numbers = itertools.count()
+    futures: list = []
+
+    def send_all() -> None:
+        number = next(numbers)
+        mine = []
+        for i in range(per_thread):
+            with pool.acquire() as producer:
+                mine.append(producer.send(topic, key=f"{number}-{i}".encode(), value=b"x" * 100))
+        futures.extend(mine)
+
+    assert run_together(threads, send_all, timeout=120) == []
+    return futures
 
 
 #: `write_config` value meaning "remove the key".

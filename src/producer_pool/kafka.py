@@ -357,9 +357,7 @@ def _append_fences(
     bootstrap_servers: str, partitions: list[TopicPartition], timeout: float
 ) -> dict[TopicPartition, int]:
     """Append one fence record to each partition; return each fence's offset."""
-    producer = KafkaProducer(
-        bootstrap_servers=bootstrap_servers, bootstrap_timeout_ms=DEFAULT_BOOTSTRAP_TIMEOUT_MS
-    )
+    producer = KafkaProducerFactory({"bootstrap_servers": bootstrap_servers})()
     try:
         sent = {
             tp: producer.send(tp.topic, key=_READ_FENCE_KEY, value=b"", partition=tp.partition)
@@ -367,7 +365,7 @@ def _append_fences(
         }
         return {tp: future.get(timeout).offset for tp, future in sent.items()}
     finally:
-        producer.close(timeout)
+        close_producer(producer, timeout)
 
 
 # Fork safety: a child must never flush or close the parent's producers. kafka-python would

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import threading
 import time
 
 import pytest
@@ -12,30 +11,7 @@ from kafka.errors import KafkaError
 from producer_pool import PoolCloseError
 from producer_pool.broker import free_port
 from producer_pool.kafka import BrokerUnavailable, kafka_pool, read_topic
-
-
-def publish_from_threads(pool, topic: str, threads: int, per_thread: int) -> list:
-    """Each thread sends `per_thread` messages with unique keys; returns every future."""
-    futures: list = []
-    lock = threading.Lock()
-    start = threading.Barrier(threads)
-
-    def worker(number: int) -> None:
-        start.wait(30)
-        mine = []
-        for i in range(per_thread):
-            key = f"{number}-{i}".encode()
-            with pool.acquire() as producer:
-                mine.append(producer.send(topic, key=key, value=b"x" * 100))
-        with lock:
-            futures.extend(mine)
-
-    workers = [threading.Thread(target=worker, args=(n,)) for n in range(threads)]
-    for thread in workers:
-        thread.start()
-    for thread in workers:
-        thread.join(120)
-    return futures
+from tests.fakes import publish_from_threads
 
 
 def test_eight_threads_lose_nothing_and_duplicate_nothing(kafka_bootstrap_servers, kafka_topic):

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any
 
 from kafka import KafkaProducer
 
-from producer_pool.kafka import create_topic, read_topic
-from tests.fakes import run_together
+from producer_pool.kafka import create_topic, kafka_pool, read_topic
+from tests.fakes import publish_from_threads
 
 
 def test_read_topic_reads_every_partition_and_leaves_out_its_fences(kafka_bootstrap_servers):
@@ -32,36 +31,16 @@ def test_read_topic_sees_the_last_batches_of_concurrent_producers(kafka_bootstra
     """The shape that makes tansu 0.6.0 serve a stale high watermark: in most rounds its end
     offset then stays one batch short until the partition's next write (the CI failure that
     read 1,500 of 2,000 demo messages was a fetch cut short the same way)."""
-    producers = [
-        KafkaProducer(bootstrap_servers=kafka_bootstrap_servers, linger_ms=0, batch_size=300)
-        for _ in range(8)
-    ]
+    settings = {"bootstrap_servers": kafka_bootstrap_servers, "linger_ms": 0, "batch_size": 300}
+    pool = kafka_pool(settings, max_size=8)
     try:
         for _ in range(5):
             topic = f"read-back-{uuid.uuid4().hex[:8]}"
             create_topic(kafka_bootstrap_servers, topic)
-            acked = publish_concurrently(producers, topic, per_producer=200)
+            futures = publish_from_threads(pool, topic, threads=8, per_thread=200)
+            for future in futures:
+                future.get(10)
+            acked = {f"{t}-{i}".encode() for t in range(8) for i in range(200)}
             assert {r.key for r in read_topic(kafka_bootstrap_servers, topic)} == acked
     finally:
-        for producer in producers:
-            producer.close()
-
-
-def publish_concurrently(producers: list[KafkaProducer], topic: str, per_producer: int) -> set:
-    """Each producer sends from its own thread, all starting together; returns the acked keys."""
-    idle = list(producers)
-    futures: dict[bytes, Any] = {}
-
-    def send_all() -> None:
-        producer = idle.pop()
-        name = uuid.uuid4().hex[:8]
-        mine = {f"{name}-{i}".encode(): None for i in range(per_producer)}
-        for key in mine:
-            mine[key] = producer.send(topic, key=key, value=b"x" * 50)
-        futures.update(mine)
-
-    assert run_together(len(producers), send_all) == []
-    for producer in producers:
-        producer.flush()
-    assert len(futures) == len(producers) * per_producer
-    return {key for key, future in futures.items() if future.get(0)}
+        pool.close()
