@@ -7,7 +7,8 @@ from typing import Any
 
 import pytest
 
-from producer_pool import ProducerPool
+from producer_pool import ProducerPool, _clock
+from tests.fakes import FakeClock
 
 
 @pytest.fixture
@@ -22,4 +23,12 @@ def make_pool() -> Iterator[Callable[..., ProducerPool[Any]]]:
 
     yield make
     for pool in pools:
-        pool.close(timeout=0)
+        pool.close(timeout=5)
+
+
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> FakeClock:
+    """The pool's clock, moved by hand."""
+    fake = FakeClock()
+    monkeypatch.setattr(_clock, "monotonic", fake)
+    return fake

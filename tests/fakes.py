@@ -6,11 +6,10 @@ import itertools
 import threading
 import time
 from collections.abc import Callable
-from pathlib import Path
+from concurrent.futures import Future
+from typing import Any, TypeVar
 
-import yaml
-
-from producer_pool.containers import DEFAULT_CONFIG_PATH
+T = TypeVar("T")
 
 
 class CountingFactory:
@@ -31,10 +30,12 @@ class Resource:
     def __init__(self, number: int) -> None:
         self.number = number
         self.close_calls = 0
+        self.closed = threading.Event()  # destroys run on their own thread: wait for this
         self.in_use = False
 
     def close(self) -> None:
         self.close_calls += 1
+        self.closed.set()
 
     def __repr__(self) -> str:
         return f"Resource({self.number})"
@@ -60,8 +61,10 @@ class GatedFactory:
     def __init__(self) -> None:
         self.entered = threading.Event()
         self.release = threading.Event()
+        self.calls = 0
 
     def __call__(self) -> int:
+        self.calls += 1
         self.entered.set()
         if not self.release.wait(30):
             raise TimeoutError("GatedFactory was never released")
@@ -89,6 +92,26 @@ def wait_until(predicate: Callable[[], bool], timeout: float = 10.0) -> None:
         if time.monotonic() > deadline:
             raise AssertionError(f"condition not reached within {timeout}s: {predicate}")
         pause.wait(0.001)
+
+
+def lease_once(pool: Any, timeout: float | None = None) -> Any:
+    """Take one lease, give it back, and return the object that was leased."""
+    with pool.acquire(timeout=timeout) as obj:
+        return obj
+
+
+def run_in_thread(work: Callable[[], T]) -> Future[T]:
+    """Run `work` on a daemon thread; the future bounds how long a test waits for it."""
+    future: Future[T] = Future()
+
+    def run() -> None:
+        try:
+            future.set_result(work())
+        except BaseException as exc:
+            future.set_exception(exc)
+
+    threading.Thread(target=run, daemon=True).start()
+    return future
 
 
 def run_together(count: int, work: Callable[[], None], timeout: float = 60) -> list[BaseException]:
@@ -127,19 +150,3 @@ def publish_from_threads(pool, topic: str, threads: int, per_thread: int) -> lis
 
     assert run_together(threads, send_all, timeout=120) == []
     return futures
-
-
-#: `write_config` value meaning "remove the key".
-DELETE = object()
-
-
-def write_config(tmp_path: Path, section: str, key: str, value: object) -> Path:
-    """The shipped YAML with one key changed (or removed), written to `tmp_path/bad.yaml`."""
-    data = yaml.safe_load(DEFAULT_CONFIG_PATH.read_text())
-    if value is DELETE:
-        del data[section][key]
-    else:
-        data[section][key] = value
-    path = tmp_path / "bad.yaml"
-    path.write_text(yaml.safe_dump(data))
-    return path

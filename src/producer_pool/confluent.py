@@ -123,13 +123,13 @@ class ConfluentProducerFactory:
             return id(producer) not in self._fatal
 
     def destroy(self, producer: object, timeout: float = DEFAULT_CLOSE_TIMEOUT) -> None:
+        if self.ids is not None:
+            self.ids.release_for(producer)
         try:
             close_confluent_producer(producer, timeout)
         finally:
             with self._lock:
                 self._fatal.discard(id(producer))
-            if self.ids is not None:
-                self.ids.release_for(producer)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({redact(self.config)!r})"
@@ -175,4 +175,4 @@ def confluent_pool(
     pool_options.setdefault("discard_on", (KafkaException,) if transactional else ())
     pool_options.setdefault("name", str(factory.config["bootstrap.servers"]))
     destroy = functools.partial(factory.destroy, timeout=close_timeout)
-    return ProducerPool(factory, destroy=destroy, **pool_options)
+    return ProducerPool(factory, destroy=destroy, close_timeout=close_timeout, **pool_options)

@@ -34,13 +34,11 @@ DEFAULT_CONFIG_PATH = _default_config_path()
 
 def _pool(factory: Callable[[], Any], settings: Settings) -> Iterator[ProducerPool[Any]]:
     """The pool as a resource: `shutdown_resources()` closes it, flushing every producer."""
-    pool = pool_for_factory(
-        factory, close_timeout=settings.pool.close_timeout, **settings.pool.pool_options()
-    )
+    pool = pool_for_factory(factory, **settings.pool.pool_options())
     try:
         yield pool
     finally:
-        pool.close(timeout=settings.pool.close_timeout)
+        pool.close()
 
 
 class Container(containers.DeclarativeContainer):

@@ -8,10 +8,8 @@ from __future__ import annotations
 
 import functools
 import logging
-import os
 import re
 import time
-import weakref
 from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager
 from typing import Any
@@ -20,6 +18,7 @@ from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka import errors as kafka_errors
 from kafka.admin import NewTopic
 
+from ._fork import reset_after_fork
 from .errors import ConfigError, PoolCloseError, PoolError
 from .kafka_recovery import recover_producer_id_after_reset
 from .pool import ProducerPool, close_object
@@ -105,7 +104,7 @@ class KafkaProducerFactory:
                 f"cannot reach Kafka at {self.bootstrap_servers} within "
                 f"{settings['bootstrap_timeout_ms']} ms: {exc}"
             ) from None
-        _forget_in_forked_children(producer)
+        reset_after_fork(producer, _disarm_in_forked_child)
         recover_producer_id_after_reset(producer)
         return producer
 
@@ -168,11 +167,9 @@ class TransactionalProducerFactory(KafkaProducerFactory):
         return producer
 
     def destroy(self, producer: object, timeout: float = DEFAULT_CLOSE_TIMEOUT) -> None:
-        """Close the producer, then free its id for the replacement."""
-        try:
-            close_producer(producer, timeout)
-        finally:
-            self.ids.release_for(producer)
+        """Free the producer's id for its replacement, then close it."""
+        self.ids.release_for(producer)
+        close_producer(producer, timeout)
 
 
 def transactional_producer_factory(
@@ -279,7 +276,10 @@ def pool_for_factory(
     pool_options.setdefault("check", producer_is_healthy)
     pool_options.setdefault("discard_on", FATAL_PRODUCER_ERRORS)
     return ProducerPool(
-        factory, destroy=functools.partial(destroy, timeout=close_timeout), **pool_options
+        factory,
+        destroy=functools.partial(destroy, timeout=close_timeout),
+        close_timeout=close_timeout,
+        **pool_options,
     )
 
 
@@ -368,20 +368,8 @@ def _append_fences(
         close_producer(producer, timeout)
 
 
-# Fork safety: a child must never flush or close the parent's producers. kafka-python would
-# do both from `__del__` and an `atexit` hook, so those are disarmed in the child.
-_producers: weakref.WeakSet[KafkaProducer] = weakref.WeakSet()
-
-
-def _forget_in_forked_children(producer: KafkaProducer) -> None:
-    _producers.add(producer)
-
-
-def _disarm_inherited_producers() -> None:
-    for producer in list(_producers):
-        producer._unregister_cleanup()
-        producer._closed = True
-    _producers.clear()
-
-
-os.register_at_fork(after_in_child=_disarm_inherited_producers)
+def _disarm_in_forked_child(producer: KafkaProducer) -> None:
+    """A child must never flush or close its parent's producer, which kafka-python would do
+    from `__del__` and an `atexit` hook."""
+    producer._unregister_cleanup()
+    producer._closed = True

@@ -5,8 +5,17 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
+from ._options import DEFAULTS, violation
 from .errors import ConfigError
 
 __all__ = ["KafkaSettings", "PoolSettings", "PublisherSettings", "Settings", "validate_settings"]
@@ -17,18 +26,27 @@ class _Strict(BaseModel):
 
 
 class PoolSettings(_Strict):
-    """The `ProducerPool` limits; see `config/producer_pool.yaml` for each key's meaning."""
+    """The `ProducerPool` options: defaults and rules come from the pool itself (`_options`)."""
 
     name: str = "events"
-    max_size: int = Field(4, ge=1)
-    min_size: int = Field(0, ge=0)
-    acquire_timeout: float = Field(30.0, ge=0)
-    max_waiting: int | None = Field(None, ge=0)
-    max_lifetime: float | None = Field(None, gt=0)
-    max_idle: float | None = Field(None, gt=0)
-    leak_timeout: float | None = Field(None, gt=0)
-    on_exhausted: Literal["block", "share"] = "block"
-    close_timeout: float = Field(30.0, ge=0)
+    max_size: int = DEFAULTS["max_size"]
+    min_size: int = DEFAULTS["min_size"]
+    acquire_timeout: float = DEFAULTS["acquire_timeout"]
+    max_waiting: int | None = DEFAULTS["max_waiting"]
+    max_lifetime: float | None = DEFAULTS["max_lifetime"]
+    max_idle: float | None = DEFAULTS["max_idle"]
+    leak_timeout: float | None = DEFAULTS["leak_timeout"]
+    on_exhausted: Literal["block", "share"] = DEFAULTS["on_exhausted"]
+    close_timeout: float = DEFAULTS["close_timeout"]
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _pool_rule(cls, value: Any, info: ValidationInfo) -> Any:
+        """The pool's own rule for the key, before any coercion (so `true` is no integer)."""
+        requirement = violation(str(info.field_name), value)
+        if requirement is not None:
+            raise ValueError(requirement)
+        return value
 
     @model_validator(mode="after")
     def _min_within_max(self) -> PoolSettings:
@@ -37,8 +55,8 @@ class PoolSettings(_Strict):
         return self
 
     def pool_options(self) -> dict[str, Any]:
-        """Keyword arguments for `ProducerPool`."""
-        return self.model_dump(exclude={"close_timeout"})
+        """Keyword arguments for `ProducerPool` (`close_timeout` included: close's budget)."""
+        return self.model_dump()
 
 
 class KafkaSettings(BaseModel):

@@ -8,7 +8,12 @@ from typing import Any
 
 @dataclass(frozen=True, slots=True)
 class PoolStats:
-    """Gauges (size, idle, in_use, waiting) and running totals since the pool was built."""
+    """Gauges and running totals since the pool was built (or since a fork, in the child).
+
+    `size` counts live objects plus `creating` (factories running); `destroying` objects have
+    left the pool and are being closed. When nothing is in flight,
+    `created - destroyed == size`.
+    """
 
     name: str
     size: int
@@ -16,6 +21,8 @@ class PoolStats:
     in_use: int
     waiting: int
     max_size: int
+    creating: int
+    destroying: int
     created: int
     destroyed: int
     acquired: int

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import os
 import threading
-import weakref
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, Protocol, TypeVar
 
+from ._fork import reset_after_fork
 from .errors import PoolError
 from .pool import ProducerPool
 
@@ -26,27 +26,33 @@ class TransactionalProducer(Protocol):
 P = TypeVar("P", bound=TransactionalProducer)
 R = TypeVar("R")
 
+#: How long a replacement waits for its predecessor's id (freed as that one's destroy starts).
+_ID_WAIT_SECONDS = 10.0
+
 
 class TransactionalIds:
     """Hands out `transactional.id`s `{prefix}-{n}` with `n < size`, lowest free first.
 
-    As in Spring Kafka: two live producers never share an id, and the replacement of a
-    discarded producer reuses its id, which fences any zombie still holding it. Without a
+    As in Spring Kafka: two producers in the pool never share an id, and the replacement of
+    a discarded producer reuses its id, which fences any zombie still holding it. Without a
     stable `prefix`, host + pid is read on each call, so a forked child never shares ids
-    with its parent. Services that need exactly-once across restarts set a stable prefix
-    per instance.
+    with its parent (a forked child's set starts over). Services that need exactly-once
+    across restarts set a stable prefix per instance.
     """
 
-    def __init__(self, size: int, prefix: str | None = None) -> None:
+    def __init__(
+        self, size: int, prefix: str | None = None, *, wait: float = _ID_WAIT_SECONDS
+    ) -> None:
         if size < 1:
             raise PoolError(f"transactional id set size must be >= 1 (got {size})")
         self.size = size
         self.stable_prefix = prefix
+        self.wait = wait
         self._reset()
-        _live_id_sets.add(self)
+        reset_after_fork(self, TransactionalIds._reset)
 
     def _reset(self) -> None:
-        self._lock = threading.Lock()
+        self._freed = threading.Condition(threading.Lock())
         self._free = list(range(self.size - 1, -1, -1))  # pop() yields the lowest
         self._held: dict[int, int] = {}  # id(producer) -> n
 
@@ -67,13 +73,14 @@ class TransactionalIds:
         except BaseException:
             self._give_back(number)
             raise
-        with self._lock:
+        with self._freed:
             self._held[id(producer)] = number
         return producer
 
     def _take(self) -> int:
-        with self._lock:
-            if not self._free:
+        """The lowest free number; a replacement may wait briefly for its predecessor's."""
+        with self._freed:
+            if not self._freed.wait_for(lambda: self._free, self.wait):
                 raise PoolError(
                     f"all {self.size} transactional ids are in use: the pool's max_size "
                     "must not exceed the factory's"
@@ -81,13 +88,18 @@ class TransactionalIds:
             return self._free.pop()
 
     def _give_back(self, number: int) -> None:
-        with self._lock:
+        with self._freed:
             self._free.append(number)
             self._free.sort(reverse=True)
+            self._freed.notify()
 
     def release_for(self, producer: object) -> None:
-        """The producer was destroyed: its number is free for the replacement."""
-        with self._lock:
+        """The producer leaves the pool: its number is free for the replacement.
+
+        Called as its destroy starts, not when it ends: a retired producer has no open
+        transaction (its lease ended), so the replacement fencing it loses nothing.
+        """
+        with self._freed:
             number = self._held.pop(id(producer), None)
         if number is not None:
             self._give_back(number)
@@ -112,16 +124,3 @@ def transaction(
                 producer.abort_transaction()
             raise
         producer.commit_transaction()
-
-
-# After fork the child's pools forget the parent's producers, so their ids are free again
-# (and, without a stable prefix, the child's ids differ from the parent's anyway).
-_live_id_sets: weakref.WeakSet[TransactionalIds] = weakref.WeakSet()
-
-
-def _reset_in_child() -> None:
-    for ids in list(_live_id_sets):
-        ids._reset()
-
-
-os.register_at_fork(after_in_child=_reset_in_child)

@@ -17,7 +17,8 @@ from producer_pool.cli import main
 from producer_pool.demo import run_demo
 from producer_pool.kafka import kafka_pool, read_topic
 from producer_pool.services import EventPublisher
-from tests.fakes import wait_until, write_config
+from tests.config_files import write_config
+from tests.fakes import wait_until
 
 
 def test_publisher_sends_json_with_keys_and_headers(kafka_bootstrap_servers, kafka_topic):
@@ -79,7 +80,7 @@ def test_check_command_names_the_bad_key_in_one_line(tmp_path):
     result = CliRunner().invoke(main, ["check", "--config", str(path)])
     assert result.exit_code == 1
     assert result.output.strip() == (
-        f"Error: {path}: pool.max_size: Input should be greater than or equal to 1 (got 0)"
+        f"Error: {path}: pool.max_size: must be an integer >= 1 (got 0)"
     )
 
 

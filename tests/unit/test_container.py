@@ -8,7 +8,8 @@ from dependency_injector import providers
 from producer_pool import ConfigError
 from producer_pool.containers import DEFAULT_CONFIG_PATH, Container, create_container
 from producer_pool.kafka import KafkaProducerFactory
-from tests.fakes import DELETE, CountingFactory, ResourceFactory, write_config
+from tests.config_files import DELETE, write_config
+from tests.fakes import CountingFactory, ResourceFactory
 
 
 @pytest.fixture
@@ -83,16 +84,18 @@ def test_overrides_merge_over_the_file():
 @pytest.mark.parametrize(
     ("section", "key", "value", "expected"),
     [
-        ("pool", "max_size", 0, "pool.max_size: Input should be greater than or equal to 1 (got 0"),
-        ("pool", "max_size", "many", "pool.max_size: Input should be a valid integer"),
+        ("pool", "max_size", 0, "pool.max_size: must be an integer >= 1 (got 0)"),
+        ("pool", "max_size", "many", "pool.max_size: must be an integer >= 1 (got 'many')"),
         ("pool", "min_size", 99, "pool: min_size must be <= max_size=4 (got 99)"),
-        ("pool", "acquire_timeout", -1, "pool.acquire_timeout: Input should be greater than"),
-        ("pool", "max_waiting", -2, "pool.max_waiting: Input should be greater than"),
-        ("pool", "max_lifetime", 0, "pool.max_lifetime: Input should be greater than 0"),
-        ("pool", "max_idle", -1, "pool.max_idle: Input should be greater than 0"),
-        ("pool", "leak_timeout", 0, "pool.leak_timeout: Input should be greater than 0"),
-        ("pool", "on_exhausted", "grow", "pool.on_exhausted: Input should be 'block' or 'share'"),
-        ("pool", "close_timeout", -1, "pool.close_timeout: Input should be greater than"),
+        ("pool", "acquire_timeout", -1, "pool.acquire_timeout: must be a number of seconds >= 0"),
+        ("pool", "max_waiting", -2, "pool.max_waiting: must be null or an integer >= 0 (got -2)"),
+        ("pool", "max_lifetime", 0, "pool.max_lifetime: must be null or a number of seconds > 0"),
+        ("pool", "max_idle", -1, "pool.max_idle: must be null or a number of seconds > 0"),
+        ("pool", "leak_timeout", 0, "pool.leak_timeout: must be null or a number of seconds > 0"),
+        ("pool", "on_exhausted", "grow", "pool.on_exhausted: must be 'block' or 'share'"),
+        ("pool", "close_timeout", -1, "pool.close_timeout: must be a number of seconds >= 0"),
+        ("pool", "max_size", True, "pool.max_size: must be an integer >= 1 (got True)"),
+        ("pool", "max_waiting", False, "pool.max_waiting: must be null or an integer >= 0"),
         ("pool", "max_sise", 3, "pool.max_sise: unknown key"),
         ("kafka", "bootstrap_servers", DELETE, "kafka.bootstrap_servers: required key"),
         ("kafka", "bootstrap_servers", "", "kafka.bootstrap_servers: String should have at least"),

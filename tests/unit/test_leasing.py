@@ -30,7 +30,7 @@ def test_idle_objects_are_reused_most_recent_first(make_pool):
 def test_pool_grows_lazily_up_to_max_size(make_pool):
     """Objects are created only when no idle one exists, never beyond max_size."""
     factory = CountingFactory()
-    pool = make_pool(factory, max_size=3, acquire_timeout=0)
+    pool = make_pool(factory, max_size=3)
     assert factory.calls == 0
     with pool.acquire(), pool.acquire(), pool.acquire():
         assert pool.stats().size == 3
@@ -63,7 +63,7 @@ def test_a_held_lease_cannot_be_entered_again(make_pool):
 def test_an_unentered_lease_holds_nothing(make_pool):
     pool = make_pool(CountingFactory(), max_size=1)
     pool.acquire()
-    with pool.acquire(timeout=0) as obj:
+    with pool.acquire(timeout=5) as obj:  # the first lease would have taken the only slot
         assert obj == 0
 
 
@@ -75,6 +75,10 @@ def test_an_unentered_lease_holds_nothing(make_pool):
         ({"min_size": 3, "max_size": 2}, "min_size"),
         ({"min_size": -1}, "min_size"),
         ({"acquire_timeout": -1}, "acquire_timeout"),
+        ({"acquire_timeout": float("nan")}, "acquire_timeout"),
+        ({"close_timeout": -1}, "close_timeout"),
+        ({"max_waiting": False}, "max_waiting"),
+        ({"name": ""}, "name"),
         ({"max_waiting": -1}, "max_waiting"),
         ({"max_lifetime": 0}, "max_lifetime"),
         ({"max_idle": -5}, "max_idle"),

@@ -7,21 +7,12 @@ import threading
 
 import pytest
 
-import producer_pool.pool as pool_module
 from producer_pool import PoolTimeout
-from tests.fakes import CountingFactory, FakeClock, ResourceFactory, wait_until
+from tests.fakes import CountingFactory, ResourceFactory, wait_until
 
 
 class BrokerDown(ConnectionError):
     pass
-
-
-@pytest.fixture
-def clock(monkeypatch: pytest.MonkeyPatch) -> FakeClock:
-    """The pool's clock, moved by hand."""
-    fake = FakeClock()
-    monkeypatch.setattr(pool_module, "monotonic", fake)
-    return fake
 
 
 def failing_factory() -> int:
@@ -36,7 +27,7 @@ def test_factory_error_reaches_the_caller_and_frees_the_slot(make_pool):
             raise BrokerDown("first attempt fails")
         return 7
 
-    pool = make_pool(flaky, max_size=1, acquire_timeout=0)
+    pool = make_pool(flaky, max_size=1, acquire_timeout=5)
     with pytest.raises(BrokerDown, match="first attempt"), pool.acquire():
         pass
     with pool.acquire() as obj:  # the slot was freed: max_size=1 still allows a new object
@@ -70,9 +61,20 @@ def test_a_failed_check_replaces_the_object(make_pool, verdict, caplog):
         pass
     with caplog.at_level(logging.WARNING, "producer_pool"), pool.acquire() as resource:
         assert resource is resources.made[1]
-    assert resources.made[0].close_calls == 1
+    assert resources.made[0].closed.wait(5)
+    wait_until(lambda: pool.stats().destroyed == 1)
     stats = pool.stats()
-    assert (stats.failed_checks, stats.destroyed, stats.size) == (1, 1, 1)
+    assert (stats.failed_checks, stats.size, stats.acquired) == (1, 1, 2)
+
+
+def test_a_failed_candidate_is_not_counted_as_a_lease(make_pool):
+    """Two leases taken, one candidate rejected on the way: `acquired` is 2, not 3."""
+    pool = make_pool(CountingFactory(), check=lambda obj: obj != 0)
+    with pool.acquire():
+        pass
+    with pool.acquire() as obj:
+        assert obj == 1
+    assert (pool.stats().acquired, pool.stats().failed_checks) == (2, 1)
 
 
 def test_discard_on_destroys_the_object_and_reraises(make_pool):
@@ -80,8 +82,9 @@ def test_discard_on_destroys_the_object_and_reraises(make_pool):
     pool = make_pool(resources, max_size=1, discard_on=(BrokerDown,))
     with pytest.raises(BrokerDown), pool.acquire():
         raise BrokerDown("fenced")
+    assert resources.made[0].closed.wait(5)
     assert resources.made[0].close_calls == 1
-    with pool.acquire(timeout=0) as resource:
+    with pool.acquire(timeout=5) as resource:
         assert resource is resources.made[1]
 
 
@@ -105,8 +108,19 @@ def test_destroy_errors_are_logged_not_lost(make_pool, caplog):
         pool.acquire(),
     ):
         raise ValueError
+    wait_until(lambda: pool.stats().destroyed == 1)
     assert "destroying 0 failed: close failed" in caplog.text
-    assert pool.stats().destroyed == 1
+
+
+def test_retiring_never_blocks_the_caller(make_pool):
+    """A destroy that hangs (a producer draining during an outage) runs on its own thread."""
+    release = threading.Event()
+    pool = make_pool(CountingFactory(), destroy=lambda obj: release.wait(10), discard_on=(OSError,))
+    with pytest.raises(OSError), pool.acquire():
+        raise OSError("broken")
+    assert pool.stats().destroying == 1  # still draining, and we are already back
+    release.set()
+    wait_until(lambda: pool.stats().destroyed == 1)
 
 
 def test_max_lifetime_retires_objects_when_returned(make_pool, clock):
@@ -114,21 +128,41 @@ def test_max_lifetime_retires_objects_when_returned(make_pool, clock):
     pool = make_pool(resources, max_lifetime=600)
     with pool.acquire():
         clock.advance(600 * 1.11)  # beyond the +10 % jitter
-    assert resources.made[0].close_calls == 1
+    assert resources.made[0].closed.wait(5)
     with pool.acquire() as resource:
         assert resource is resources.made[1]
 
 
-def test_max_lifetime_jitter_stays_within_ten_percent(make_pool, clock):
-    pool = make_pool(CountingFactory(), max_lifetime=100, max_size=50)
-    leases = [pool.acquire() for _ in range(50)]
+def hold_all(pool, count: int) -> None:
+    """Take `count` leases at once, then give them all back."""
+    leases = [pool.acquire(timeout=5) for _ in range(count)]
     for lease in leases:
         lease.__enter__()
-    expiries = [lease._entry.expires_at - clock.now for lease in leases]
-    assert all(90 <= e <= 110 for e in expiries)
-    assert len(set(expiries)) > 1
     for lease in leases:
         lease.__exit__(None, None, None)
+
+
+def test_max_lifetime_jitter_stays_within_ten_percent(make_pool, clock):
+    """Fifty objects made together all live past 90 % of max_lifetime and none past 110 %."""
+    resources = ResourceFactory()
+    pool = make_pool(resources, max_lifetime=100, max_size=50, max_idle=None)
+    hold_all(pool, 50)
+    clock.advance(89.9)
+    hold_all(pool, 50)
+    assert len(resources.made) == 50  # every one reused
+    clock.advance(20.2)
+    hold_all(pool, 50)
+    assert len(resources.made) == 100  # every one replaced
+    wait_until(lambda: all(r.closed.is_set() for r in resources.made[:50]))
+
+
+def test_lifetimes_are_spread_by_jitter(make_pool, clock):
+    resources = ResourceFactory()
+    pool = make_pool(resources, max_lifetime=100, max_size=50, max_idle=None)
+    hold_all(pool, 50)
+    clock.advance(100)  # halfway through the ±10 % window: some retire, some stay
+    hold_all(pool, 50)
+    assert 50 < len(resources.made) < 100  # uniform jitter: all on one side has odds 2**-49
 
 
 def test_max_idle_retires_objects_above_min_size_on_use(make_pool, clock):
@@ -139,7 +173,7 @@ def test_max_idle_retires_objects_above_min_size_on_use(make_pool, clock):
     clock.advance(61)
     with pool.acquire() as resource:
         assert resource is resources.made[1]
-    assert resources.made[0].close_calls == 1
+    assert resources.made[0].closed.wait(5)
 
 
 def test_reaper_retires_idle_objects_in_the_background(make_pool):
@@ -156,8 +190,8 @@ def test_reaper_keeps_min_size_objects(make_pool):
     pool.wait(timeout=5)
     with pool.acquire(), pool.acquire(), pool.acquire():
         pass
-    wait_until(lambda: pool.stats().size == 2)
-    assert pool.stats().destroyed == 1
+    wait_until(lambda: pool.stats().destroyed == 1)
+    assert pool.stats().size == 2
 
 
 def test_min_size_prewarms_in_the_background(make_pool):
@@ -180,7 +214,7 @@ def test_prewarm_failures_are_logged_counted_and_retried(make_pool, caplog):
         pool = make_pool(flaky, min_size=1, max_idle=0.01)  # short interval: quick retry
         pool.wait(timeout=10)
     assert pool.stats().factory_errors == 1
-    assert "prewarm failed" in caplog.text
+    assert "creating an object failed with nobody waiting" in caplog.text
 
 
 def test_wait_times_out_when_prewarm_cannot_finish(make_pool):

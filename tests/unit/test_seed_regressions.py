@@ -4,8 +4,17 @@ from __future__ import annotations
 
 import threading
 
-from producer_pool import Lease, ProducerPool
-from tests.fakes import CountingFactory, GatedFactory, Resource, ResourceFactory, run_together
+import pytest
+
+from producer_pool import Lease, PoolTimeout, ProducerPool
+from tests.fakes import (
+    CountingFactory,
+    GatedFactory,
+    Resource,
+    ResourceFactory,
+    run_together,
+    wait_until,
+)
 
 
 def test_defect_1_two_threads_never_own_the_same_producer(make_pool):
@@ -26,10 +35,12 @@ def test_defect_1_two_threads_never_own_the_same_producer(make_pool):
 def test_defect_2_the_size_limit_is_reached_and_never_exceeded(make_pool):
     """The seed's INSTANCE_LIMIT was never reached: it stayed at one instance."""
     factory = CountingFactory()
-    pool = make_pool(factory, max_size=4, acquire_timeout=0)
+    pool = make_pool(factory, max_size=4, acquire_timeout=5)
     leases = [pool.acquire() for _ in range(4)]
     assert sorted(lease.__enter__() for lease in leases) == [0, 1, 2, 3]
     assert pool.stats().size == 4
+    with pytest.raises(PoolTimeout):
+        pool.acquire(timeout=0.01).__enter__()
     for lease in leases:
         lease.__exit__(None, None, None)
     assert factory.calls == 4
@@ -99,13 +110,13 @@ def test_defect_7_a_hanging_factory_blocks_only_its_own_caller(make_pool):
     pool = make_pool(factory, max_size=2)
     with pool.acquire():
         pass  # one idle object now exists
-    creator = threading.Thread(target=lambda: pool.acquire().__enter__())
     with pool.acquire() as obj:
-        creator.start()
-        assert gated.entered.wait(5)
         assert obj == 1
+        with pytest.raises(PoolTimeout):  # the creation it starts hangs: the caller does not
+            pool.acquire(timeout=0.05).__enter__()
+        assert gated.entered.wait(5)
         assert pool.stats().size == 2  # stats do not wait for the factory either
-    with pool.acquire(timeout=0) as obj:
+    with pool.acquire(timeout=0) as obj:  # nor does anyone taking an idle object
         assert obj == 1
     gated.release.set()
-    creator.join(5)
+    wait_until(lambda: pool.stats().idle == 2)  # the late object went to the idle set

@@ -8,7 +8,7 @@ import threading
 import pytest
 
 from producer_pool import PoolClosed, PoolCloseError, ProducerPool
-from tests.fakes import CountingFactory, ResourceFactory
+from tests.fakes import CountingFactory, ResourceFactory, wait_until
 
 
 def test_share_mode_hands_out_the_least_loaded_object_when_exhausted(make_pool):
@@ -36,9 +36,9 @@ def test_a_shared_object_discarded_by_one_lease_is_destroyed_after_the_last(make
     with pytest.raises(OSError), pool.acquire() as second:
         assert second is first
         raise OSError("fenced")
-    assert first.close_calls == 0  # the outer lease still uses it
+    assert pool.stats().destroying == 0  # the outer lease still uses it
     outer.__exit__(None, None, None)
-    assert first.close_calls == 1
+    assert first.closed.wait(5)
 
 
 def test_close_destroys_idle_objects_and_refuses_new_leases():
@@ -94,8 +94,9 @@ def test_a_lease_still_out_at_the_deadline_is_destroyed_exactly_once_on_return(c
     assert "1 lease(s) still out" in caplog.text
     assert resource.close_calls == 0
     lease.__exit__(None, None, None)
+    assert resource.closed.wait(5)
+    wait_until(lambda: pool.stats().destroyed == 1)
     assert resource.close_calls == 1
-    assert pool.stats().destroyed == 1
 
 
 def test_close_reports_failed_destroys_with_undelivered_total():
@@ -124,9 +125,14 @@ def test_an_unclosed_pool_warns_when_collected():
         gc.collect()
 
 
+def housekeeper_of(name: str) -> threading.Thread:
+    (thread,) = [t for t in threading.enumerate() if t.name == f"producer-pool-housekeeper[{name}]"]
+    return thread
+
+
 def test_an_unclosed_pool_with_a_housekeeper_can_still_be_collected():
     pool = ProducerPool(CountingFactory(), max_idle=60, name="reaped")
-    thread = pool._housekeeper
+    thread = housekeeper_of("reaped")
     with pytest.warns(ResourceWarning):
         del pool
         gc.collect()
@@ -135,8 +141,8 @@ def test_an_unclosed_pool_with_a_housekeeper_can_still_be_collected():
 
 
 def test_background_threads_stop_after_close():
-    pool = ProducerPool(CountingFactory(), min_size=1, max_idle=60)
-    thread = pool._housekeeper
+    pool = ProducerPool(CountingFactory(), min_size=1, max_idle=60, name="stops")
+    thread = housekeeper_of("stops")
     assert thread.is_alive()
     pool.close()
     assert not thread.is_alive()

@@ -1,0 +1,320 @@
+"""The pool's bookkeeping, free of threads and I/O: who gets which object, when to grow, what
+to retire.
+
+Every `*_locked` method runs with the pool's lock held by its caller. It never takes a lock,
+never blocks and never calls user code (factory, check, destroy): it changes the books and
+returns the work to do once the lock is released (objects to destroy, creations to start),
+as httpcore's connection pool does. Waiters are served through `Waiter.serve`, which only
+sets a result and wakes the waiter. The threaded `ProducerPool` builds on this; an asyncio
+twin can too.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Generic, Protocol, TypeVar
+
+from ._options import jittered_expiry
+from .errors import TooManyWaiters
+from .stats import PoolStats
+
+__all__ = ["Entry", "PoolBase", "Waiter", "Work"]
+
+T = TypeVar("T")
+
+_FIRST_RETRY = 0.1  # seconds before a failed prewarm is retried, doubling up to the next
+_MAX_RETRY = 30.0
+
+
+class Entry(Generic[T]):
+    """One pooled object and its bookkeeping; `generation` ties it to one process."""
+
+    __slots__ = ("broken", "expires_at", "fresh", "generation", "leases", "obj", "stale_at")
+
+    def __init__(self, obj: T, now: float, max_lifetime: float | None, generation: int) -> None:
+        self.obj = obj
+        self.expires_at = jittered_expiry(now, max_lifetime)  # inf without max_lifetime
+        #: The earlier of `expires_at` and the end of its idle time: the hot path compares
+        #: one float; only past it does the slow path tell which limit was reached.
+        self.stale_at = self.expires_at
+        self.generation = generation
+        self.leases = 0
+        self.broken = False
+        self.fresh = True  # never leased yet: a new object is not health-checked
+
+
+class Waiter(Protocol[T]):
+    """A caller parked in `acquire`; served exactly once, under the pool's lock."""
+
+    since: float
+
+    def serve(self, entry: Entry[T] | None, error: BaseException | None) -> None:
+        """Hand over `entry` (or `error`) and wake the caller; must not block."""
+
+
+@dataclass(slots=True)
+class Work(Generic[T]):
+    """What a locked step leaves for after the lock: objects to destroy, creations to start."""
+
+    destroy: list[Entry[T]] = field(default_factory=list)
+    create: int = 0
+
+
+class PoolBase(Generic[T]):
+    """State and rules of a pool; subclasses add the lock, the waits and the I/O."""
+
+    def __init__(
+        self,
+        *,
+        name: str,
+        max_size: int,
+        min_size: int,
+        max_waiting: int | None,
+        max_lifetime: float | None,
+        max_idle: float | None,
+        share: bool,
+    ) -> None:
+        self.name = name
+        self._max_size = max_size
+        self._min_size = min_size
+        self._max_waiting = max_waiting
+        self._max_lifetime = max_lifetime
+        self._max_idle = max_idle
+        self._idle_limit = math.inf if max_idle is None else max_idle
+        self._share = share
+        self._reset_books(generation=0)
+
+    def _reset_books(self, generation: int) -> None:
+        """Fresh books for this process; a forked child starts here, counters at zero."""
+        self._generation = generation
+        #: `generation` while open, -1 once closed: one comparison tells the hot path both.
+        self._open_generation = generation
+        self._closed = False
+        self._entries: dict[Entry[T], None] = {}  # every live object, idle or leased
+        self._idle: list[Entry[T]] = []  # LIFO: the warmest object is reused first
+        self._waiters: deque[Waiter[T]] = deque()  # FIFO: the longest waiter is served first
+        self._size = 0  # live objects plus creations in flight
+        self._creating = 0
+        self._destroying = 0
+        self._failure_streak = 0
+        self._retry_at = -math.inf  # no prewarm attempt before this time
+        self._created = self._destroyed = self._acquired = self._timeouts = 0
+        self._failed_checks = self._factory_errors = self._shared_leases = 0
+        self._total_wait = self._max_wait = 0.0
+
+    # ------------------------------------------------------------------ handing out
+
+    def _take_idle_locked(self) -> Entry[T] | None:
+        if not self._idle:
+            return None
+        entry = self._idle.pop()
+        entry.leases = 1
+        self._acquired += 1
+        return entry
+
+    def _share_locked(self) -> Entry[T] | None:
+        """In share mode, at max_size: an extra lease on the least-loaded object."""
+        if not self._share or self._size < self._max_size:
+            return None
+        leased = [e for e in self._entries if e.leases and not e.broken]
+        if not leased:
+            return None
+        entry = min(leased, key=lambda e: e.leases)
+        entry.leases += 1
+        self._acquired += 1
+        self._shared_leases += 1
+        return entry
+
+    def _enqueue_locked(self, waiter: Waiter[T]) -> int:
+        """Queue `waiter`; return how many creations to start for the waiters."""
+        if self._max_waiting is not None and len(self._waiters) >= self._max_waiting:
+            raise TooManyWaiters(
+                f"{self.name}: {len(self._waiters)} callers already waiting "
+                f"(max_waiting={self._max_waiting}); shedding load"
+            )
+        self._waiters.append(waiter)
+        return self._grow_locked()
+
+    def _withdraw_locked(self, waiter: Waiter[T], now: float) -> bool:
+        """A waiter gives up (timeout, interrupt); False if it was served meanwhile."""
+        try:
+            self._waiters.remove(waiter)
+        except ValueError:
+            return False
+        self._timeouts += 1
+        self._record_wait_locked(waiter, now)
+        return True
+
+    def _grow_locked(self) -> int:
+        """Reserve a slot for each waiter that no creation in flight will serve."""
+        if self._closed:
+            return 0
+        count = min(len(self._waiters) - self._creating, self._max_size - self._size)
+        if count <= 0:
+            return 0
+        self._size += count
+        self._creating += count
+        return count
+
+    def _refill_locked(self, now: float) -> int:
+        """Reserve slots up to `min_size` (prewarm), unless a failure asked to back off."""
+        count = self._min_size - self._size
+        if self._closed or count <= 0 or now < self._retry_at:
+            return 0
+        self._size += count
+        self._creating += count
+        return count
+
+    def _serve_locked(self, entry: Entry[T], now: float) -> None:
+        """A free entry goes to the longest waiter, or becomes idle."""
+        if self._waiters:
+            waiter = self._waiters.popleft()
+            entry.leases = 1
+            self._acquired += 1
+            self._record_wait_locked(waiter, now)
+            waiter.serve(entry, None)
+        else:
+            idle_end = now + self._idle_limit
+            entry.stale_at = min(idle_end, entry.expires_at)
+            self._idle.append(entry)
+
+    def _record_wait_locked(self, waiter: Waiter[T], now: float) -> None:
+        waited = now - waiter.since
+        self._total_wait += waited
+        self._max_wait = max(self._max_wait, waited)
+
+    # ------------------------------------------------------------------ creation
+
+    def _created_locked(self, entry: Entry[T], now: float) -> bool:
+        """A background creation succeeded; False if the pool closed meanwhile (destroy it)."""
+        self._creating -= 1
+        self._created += 1
+        self._failure_streak = 0
+        self._retry_at = -math.inf
+        if self._closed:
+            self._size -= 1
+            self._destroying += 1
+            return False
+        self._entries[entry] = None
+        self._serve_locked(entry, now)
+        return True
+
+    def _creation_failed_locked(self, error: BaseException, now: float) -> tuple[bool, int]:
+        """A background creation failed: its error goes to the longest waiter.
+
+        Returns whether a waiter got it, and how many creations to start for the others.
+        """
+        self._creating -= 1
+        self._size -= 1
+        self._factory_errors += 1
+        self._failure_streak += 1
+        self._retry_at = now + min(_FIRST_RETRY * 2 ** (self._failure_streak - 1), _MAX_RETRY)
+        if not self._waiters:
+            return False, 0
+        waiter = self._waiters.popleft()
+        self._record_wait_locked(waiter, now)
+        waiter.serve(None, error)
+        return True, self._grow_locked()
+
+    # ------------------------------------------------------------------ giving back
+
+    def _release_locked(self, entry: Entry[T], broken: bool, now: float) -> Work[T] | None:
+        """A lease ends: keep the entry (shared), hand it on, or retire it."""
+        if entry.generation != self._generation:
+            return None  # the parent process's object, inherited by fork: never touch it
+        entry.leases -= 1
+        if broken:
+            entry.broken = True
+        if entry.leases:
+            return None  # still shared by other leases
+        if entry.broken or self._closed or now >= entry.expires_at:
+            return self._forget_locked(entry)
+        entry.fresh = False
+        self._serve_locked(entry, now)
+        return None
+
+    def _reject_locked(self, entry: Entry[T], failed_check: bool) -> Work[T]:
+        """A candidate failed validation: it was never a lease, so undo its count."""
+        self._acquired -= 1
+        self._failed_checks += failed_check
+        entry.leases -= 1
+        return self._forget_locked(entry)
+
+    def _forget_locked(self, entry: Entry[T]) -> Work[T]:
+        """Take `entry` off the books; its slot may serve a waiter with a new object."""
+        del self._entries[entry]
+        self._size -= 1
+        self._destroying += 1
+        return Work([entry], self._grow_locked())
+
+    def _destroyed_locked(self) -> None:
+        self._destroying -= 1
+        self._destroyed += 1
+
+    def _stale_locked(self, entry: Entry[T], now: float) -> bool:
+        """Past its lifetime, or idle too long while the pool is above `min_size`."""
+        if now >= entry.expires_at:
+            return True
+        return now >= entry.stale_at and self._size > self._min_size
+
+    def _expired_idle_locked(self, now: float) -> Work[T]:
+        """Take stale idle entries off the books, oldest first (LIFO leaves them at the bottom)."""
+        work: Work[T] = Work()
+        for entry in list(self._idle):
+            if self._stale_locked(entry, now):
+                self._idle.remove(entry)
+                done = self._forget_locked(entry)
+                work.destroy += done.destroy
+                work.create += done.create
+        return work
+
+    # ------------------------------------------------------------------ closing
+
+    def _close_locked(self, error: Callable[[], BaseException]) -> list[Entry[T]]:
+        """Refuse new leases, fail every waiter with `error()`; return the idle entries."""
+        self._closed = True
+        self._open_generation = -1
+        while self._waiters:
+            self._waiters.popleft().serve(None, error())
+        idle, self._idle = self._idle, []
+        for entry in idle:
+            del self._entries[entry]
+            self._size -= 1
+            self._destroying += 1
+        return idle
+
+    # ------------------------------------------------------------------ reporting
+
+    def _in_use_locked(self) -> int:
+        """Objects with at least one lease: every live entry that is not idle."""
+        return len(self._entries) - len(self._idle)
+
+    def _stats_locked(self) -> PoolStats:
+        return PoolStats(
+            name=self.name,
+            size=self._size,
+            idle=len(self._idle),
+            in_use=self._in_use_locked(),
+            waiting=len(self._waiters),
+            max_size=self._max_size,
+            creating=self._creating,
+            destroying=self._destroying,
+            created=self._created,
+            destroyed=self._destroyed,
+            acquired=self._acquired,
+            timeouts=self._timeouts,
+            failed_checks=self._failed_checks,
+            factory_errors=self._factory_errors,
+            shared_leases=self._shared_leases,
+            total_wait_seconds=self._total_wait,
+            max_wait_seconds=self._max_wait,
+        )
+
+    def _describe_locked(self) -> str:
+        return (
+            f"size={self._size}/{self._max_size}, in_use={self._in_use_locked()}, "
+            f"waiting={len(self._waiters)}"
+        )

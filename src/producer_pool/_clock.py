@@ -1,0 +1,50 @@
+"""The pool's clock and `Deadline`: one place that turns timeouts into waits, infinity included."""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+
+__all__ = ["Deadline", "monotonic"]
+
+#: The pool's clock; module-level so that tests can drive time by hand.
+monotonic = time.monotonic
+
+
+class Deadline:
+    """A moment a wait or a destroy must end by; `inf` means never.
+
+    `pool.close()` brings the deadline of background destroys forward, so a producer that
+    was draining for its own delivery timeout stops at the close's deadline instead.
+    """
+
+    __slots__ = ("_at",)
+
+    def __init__(self, seconds: float) -> None:
+        self._at = monotonic() + seconds if math.isfinite(seconds) else math.inf
+
+    def remaining(self) -> float:
+        """Seconds left, never negative; `inf` for a deadline that never comes."""
+        return max(0.0, self._at - monotonic())
+
+    @property
+    def expired(self) -> bool:
+        return monotonic() >= self._at
+
+    def bring_forward(self, other: Deadline) -> None:
+        """End no later than `other` (a plain float store: safe without a lock)."""
+        self._at = min(self._at, other._at)
+
+    def wait_timeout(self) -> float | None:
+        """The argument for `Event.wait`/`Condition.wait`: None waits without a bound."""
+        remaining = self.remaining()
+        return None if remaining >= threading.TIMEOUT_MAX else remaining
+
+    def lock_timeout(self) -> float:
+        """The argument for `Lock.acquire(timeout=...)`: -1 waits without a bound."""
+        remaining = self.remaining()
+        return -1 if remaining >= threading.TIMEOUT_MAX else remaining
+
+    def __repr__(self) -> str:
+        return f"<Deadline in {self.remaining():.3f}s>"
