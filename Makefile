@@ -1,21 +1,23 @@
-# Every target creates .venv itself: a fresh clone needs only `make demo` or `make test`.
+# Every target creates its venv itself: a fresh clone needs only `make demo` or `make test`.
 SHELL := /bin/bash
-VENV := .venv
+VENV ?= .venv
 BIN := $(VENV)/bin
-# The first interpreter on PATH that is Python >= 3.10.
+# The first interpreter on PATH that is Python >= 3.10 (or PYTHON=... to choose one).
 PYTHON ?= $(shell for p in python3 python3.13 python3.12 python3.11 python3.10; do \
 	$$p -c 'import sys; sys.exit(sys.version_info < (3, 10))' 2>/dev/null && { echo $$p; break; }; done)
+PYTEST := $(BIN)/pytest -p no:cacheprovider
+RUNS ?= 30
 
-.PHONY: demo test lint typecheck unit bench clean
+.PHONY: demo test lint typecheck unit integration stress flaky bench clean
 
-$(BIN)/.installed-dev: pyproject.toml
+$(BIN)/.installed-%: pyproject.toml
 	@test -n "$(PYTHON)" || { echo "make: no Python >= 3.10 found on PATH" >&2; exit 1; }
-	$(PYTHON) -m venv $(VENV)
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -e '.[$*]'
 	touch $@
 
-demo: $(BIN)/.installed-dev
+demo: $(BIN)/.installed-cli
 	$(BIN)/producer-pool demo
 
 lint: $(BIN)/.installed-dev
@@ -25,13 +27,22 @@ lint: $(BIN)/.installed-dev
 typecheck: $(BIN)/.installed-dev
 	$(BIN)/mypy --strict src tests/unit/test_typing.py
 
-unit: $(BIN)/.installed-dev
-	$(BIN)/pytest
+unit: $(BIN)/.installed-dev  ## seconds: the core and the container, no broker
+	$(PYTEST) -m "not integration"
 
-test: lint typecheck unit
+integration: $(BIN)/.installed-dev  ## against the embedded broker
+	$(PYTEST) -m integration
+
+test: lint typecheck unit integration
+
+stress: $(BIN)/.installed-dev  ## the state machine with a large budget, and the stress tests
+	PRODUCER_POOL_STRESS=1 $(PYTEST) tests/unit/test_pool_state_machine.py tests/unit/test_stress_and_fork.py
+
+flaky: $(BIN)/.installed-dev  ## RUNS full runs in random order; stops at the first failure
+	for run in $$(seq $(RUNS)); do echo "run $$run/$(RUNS)"; $(PYTEST) -q -x tests || exit 1; done
 
 bench: $(BIN)/.installed-dev
-	$(BIN)/producer-pool bench
+	$(BIN)/python -m benchmarks.run
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
+	rm -rf .venv .venv-* .mypy_cache .ruff_cache .pytest_cache

@@ -62,9 +62,21 @@ class _FloorLease:
         self._queue.put(self._obj)
 
 
+def _always_healthy(obj: Obj) -> bool:
+    return True
+
+
 class Ours:
-    def __init__(self, size: int, on_exhausted: str = "block") -> None:
-        self.pool = ProducerPool(Obj, max_size=size, on_exhausted=on_exhausted)  # type: ignore[arg-type]
+    """Bare: no check and no lifetimes. `configured` is the shipped YAML's set: a check,
+    max_lifetime=3600 and max_idle=600, as every pool from `kafka_pool()` or the container."""
+
+    def __init__(self, size: int, on_exhausted: str = "block", configured: bool = False) -> None:
+        options: dict[str, Any] = (
+            {"check": _always_healthy, "max_lifetime": 3600.0, "max_idle": 600.0}
+            if configured
+            else {"max_lifetime": None, "max_idle": None}
+        )
+        self.pool = ProducerPool(Obj, max_size=size, on_exhausted=on_exhausted, **options)  # type: ignore[arg-type]
         self.acquire = self.pool.acquire
 
     def close(self) -> None:
@@ -148,6 +160,7 @@ class GenericConnectionPool:
 POOLS: dict[str, Callable[[int], Any]] = {
     "floor (SimpleQueue)": Floor,
     "producer-pool block": Ours,
+    "producer-pool configured": lambda size: Ours(size, configured=True),
     "producer-pool share": lambda size: Ours(size, "share"),
     "SQLAlchemy QueuePool": SQLAlchemyQueuePool,
     "connpool": ConnPool,

@@ -1,6 +1,6 @@
 """Run every benchmark, then write docs/benchmarks.json, .md and .png.
 
-`python -m benchmarks.run` (what `make bench` and `producer-pool bench` do); `--smoke` runs
+`python -m benchmarks.run` (what `make bench` does); `--smoke` runs
 each benchmark at a tiny size, so a test can keep them from rotting.
 """
 

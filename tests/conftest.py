@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -9,6 +10,14 @@ import pytest
 
 from producer_pool import ProducerPool, _clock
 from tests.fakes import FakeClock
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark everything under tests/integration at collection, so `-m "not integration"`
+    runs the unit suite alone."""
+    for item in items:
+        if "integration" in item.path.parts:
+            item.add_marker(pytest.mark.integration)
 
 
 @pytest.fixture
@@ -24,6 +33,25 @@ def make_pool() -> Iterator[Callable[..., ProducerPool[Any]]]:
     yield make
     for pool in pools:
         pool.close(timeout=5)
+
+
+@pytest.fixture
+def closing() -> Iterator[Callable[[Any], Any]]:
+    """Register what a test opens (pools, producers, consumers); it is closed at the end of
+    the test even when the test fails, so one failure never leaks into the next test."""
+    opened: list[Any] = []
+
+    def register(thing: Any) -> Any:
+        opened.append(thing)
+        return thing
+
+    yield register
+    for thing in reversed(opened):
+        with contextlib.suppress(Exception):
+            if isinstance(thing, ProducerPool):
+                thing.close(timeout=10)
+            else:
+                thing.close()
 
 
 @pytest.fixture

@@ -32,18 +32,16 @@ _MAX_RETRY = 30.0
 class Entry(Generic[T]):
     """One pooled object and its bookkeeping; `generation` ties it to one process."""
 
-    __slots__ = ("broken", "expires_at", "fresh", "generation", "leases", "obj", "stale_at")
+    __slots__ = ("broken", "expires_at", "fresh", "generation", "leases", "obj", "returned_at")
 
     def __init__(self, obj: T, now: float, max_lifetime: float | None, generation: int) -> None:
         self.obj = obj
         self.expires_at = jittered_expiry(now, max_lifetime)  # inf without max_lifetime
-        #: The earlier of `expires_at` and the end of its idle time: the hot path compares
-        #: one float; only past it does the slow path tell which limit was reached.
-        self.stale_at = self.expires_at
+        self.returned_at = now  # when it last went idle (read only with max_idle)
         self.generation = generation
         self.leases = 0
         self.broken = False
-        self.fresh = True  # never leased yet: a new object is not health-checked
+        self.fresh = True  # not leased yet: its first lease skips the check
 
 
 class Waiter(Protocol[T]):
@@ -177,8 +175,7 @@ class PoolBase(Generic[T]):
             self._record_wait_locked(waiter, now)
             waiter.serve(entry, None)
         else:
-            idle_end = now + self._idle_limit
-            entry.stale_at = min(idle_end, entry.expires_at)
+            entry.returned_at = now
             self._idle.append(entry)
 
     def _record_wait_locked(self, waiter: Waiter[T], now: float) -> None:
@@ -228,18 +225,18 @@ class PoolBase(Generic[T]):
         entry.leases -= 1
         if broken:
             entry.broken = True
+            entry.expires_at = -math.inf  # the hot path's one comparison sees it too
         if entry.leases:
             return None  # still shared by other leases
         if entry.broken or self._closed or now >= entry.expires_at:
             return self._forget_locked(entry)
-        entry.fresh = False
         self._serve_locked(entry, now)
         return None
 
-    def _reject_locked(self, entry: Entry[T], failed_check: bool) -> Work[T]:
-        """A candidate failed validation: it was never a lease, so undo its count."""
+    def _reject_locked(self, entry: Entry[T]) -> Work[T]:
+        """A candidate failed its check: it was never a lease, so undo its count."""
         self._acquired -= 1
-        self._failed_checks += failed_check
+        self._failed_checks += 1
         entry.leases -= 1
         return self._forget_locked(entry)
 
@@ -258,7 +255,7 @@ class PoolBase(Generic[T]):
         """Past its lifetime, or idle too long while the pool is above `min_size`."""
         if now >= entry.expires_at:
             return True
-        return now >= entry.stale_at and self._size > self._min_size
+        return now - entry.returned_at >= self._idle_limit and self._size > self._min_size
 
     def _expired_idle_locked(self, now: float) -> Work[T]:
         """Take stale idle entries off the books, oldest first (LIFO leaves them at the bottom)."""

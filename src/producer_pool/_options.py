@@ -133,4 +133,4 @@ def jittered_expiry(now: float, max_lifetime: float | None) -> float:
 def housekeeping_interval(*durations: float | None) -> float:
     """Run often enough to enforce the shortest configured duration within ~1 s."""
     configured = [d for d in durations if d is not None]
-    return max(0.005, min(HOUSEKEEPING_MAX_INTERVAL, *(d / 4 for d in configured)))
+    return max(0.005, min([HOUSEKEEPING_MAX_INTERVAL, *(d / 4 for d in configured)]))

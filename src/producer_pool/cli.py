@@ -1,12 +1,10 @@
-"""The `producer-pool` command: `demo`, `check` and `bench`."""
+"""The `producer-pool` command: `demo` and `check` (benchmarks: `make bench`, in a checkout)."""
 
 from __future__ import annotations
 
-import importlib
 import json
 import logging
 import signal
-import sys
 import threading
 from pathlib import Path
 from typing import Any
@@ -115,22 +113,6 @@ def check(config_path: Path | None) -> None:
         f"ok: {container.config_source()} is valid and Kafka at "
         f"{settings.kafka.bootstrap_servers} answered"
     )
-
-
-@main.command()
-@click.option("--smoke", is_flag=True, help="Tiny sizes: checks that every benchmark runs.")
-@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("docs"))
-def bench(smoke: bool, out: Path) -> None:
-    """Run every benchmark and regenerate docs/benchmarks.{md,png,json} (source checkout)."""
-    root = Path.cwd()
-    if not (root / "benchmarks" / "run.py").is_file():
-        raise click.ClickException("run it from a source checkout: benchmarks/ is not installed")
-    sys.path.insert(0, str(root))
-    run = importlib.import_module("benchmarks.run")
-    report = importlib.import_module("benchmarks.report")
-    results = run.run_all("smoke" if smoke else "full", out)
-    click.echo(report.summary(results))
-    click.echo(f"written: {out}/benchmarks.md, benchmarks.png, benchmarks.json")
 
 
 def _run(function: Any, *args: Any, **kwargs: Any) -> Any:

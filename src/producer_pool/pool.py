@@ -161,7 +161,8 @@ class ProducerPool(PoolBase[T]):
         self._leak_timeout = leak_timeout
         #: Objects can go stale: the hot path reads the clock only then.
         self._timed = max_lifetime is not None or max_idle is not None
-        #: No check and no leak tracking: a fresh enough idle object is handed out at once.
+        self._now = _clock.monotonic  # bound once: tests that drive the clock patch it first
+        #: No check and no leak tracking: an idle object is handed out at once.
         self._plain = check is None and leak_timeout is None
         self._needs_housekeeper = self._timed or leak_timeout is not None or min_size > 0
         self._interval = housekeeping_interval(max_lifetime, max_idle, leak_timeout)
@@ -292,8 +293,9 @@ class ProducerPool(PoolBase[T]):
     def __del__(self) -> None:
         if getattr(self, "_closed", True):
             return
-        if self._housekeeper is not None:
-            self._housekeeper.signal_stop()
+        housekeeper = getattr(self, "_housekeeper", None)
+        if housekeeper is not None:
+            housekeeper.signal_stop()
         warnings.warn(
             f"unclosed {self!r}; call close()", ResourceWarning, stacklevel=1, source=self
         )
@@ -301,8 +303,13 @@ class ProducerPool(PoolBase[T]):
     # ------------------------------------------------------------------ leasing
 
     def _checkout(self, lease: Lease[T]) -> Entry[T]:
-        """Lease an object: the warmest idle one if it is still good, else the slow path."""
-        now = _clock.monotonic() if self._timed else 0.0
+        """Lease an object: the warmest idle one if it passes the check, else the slow path.
+
+        No clock is read here: lifetimes are enforced when an object comes back and idle
+        time by the housekeeper, as in psycopg_pool and HikariCP, so a stale idle object can
+        be handed out for at most one housekeeping round (<= 1 s, and <= a quarter of the
+        shortest limit).
+        """
         lock = self._lock
         lock.acquire()  # not `with`: twice the cost; try/finally is free and as safe
         try:
@@ -316,10 +323,11 @@ class ProducerPool(PoolBase[T]):
         finally:
             lock.release()
         if entry is not None:
-            if self._plain and now < entry.stale_at:
+            if self._plain:
                 return entry
-            if self._accept(entry, now):
-                self._track(lease)
+            if self._accept(entry):
+                if self._leak_timeout is not None:
+                    self._track(lease)
                 return entry
         return self._checkout_slow(lease)
 
@@ -343,7 +351,7 @@ class ProducerPool(PoolBase[T]):
                     waiter = _ThreadWaiter(now)
                     creations = self._enqueue_locked(waiter)
             if entry is not None:
-                if shared or self._accept(entry, now):
+                if shared or self._accept(entry):
                     self._track(lease)
                     return entry
                 continue
@@ -359,33 +367,27 @@ class ProducerPool(PoolBase[T]):
                 timeout = self._acquire_timeout if lease._timeout is None else lease._timeout
                 deadline = Deadline(timeout)
             entry = self._wait(waiter, deadline, lease._timeout)
-            if self._accept(entry, _clock.monotonic()):
+            if self._accept(entry):
                 self._track(lease)
                 return entry
 
-    def _accept(self, entry: Entry[T], now: float) -> bool:
-        """Validate a candidate outside the lock; a rejected one is retired."""
-        if now >= entry.stale_at:  # rare: find out which limit was reached
-            with self._lock:
-                stale = self._stale_locked(entry, now)
-            if stale:
-                self._reject(entry, failed_check=False)
-                return False
-        if entry.fresh or self._check is None:
+    def _accept(self, entry: Entry[T]) -> bool:
+        """Run the check on a reused candidate, outside the lock; a failing one is retired."""
+        check = self._check
+        if check is None:
+            return True
+        if entry.fresh:  # a new object is not checked; from its second lease on, it is
+            entry.fresh = False
             return True
         try:
-            healthy = bool(self._check(entry.obj))
+            if check(entry.obj):
+                return True
         except Exception:
             logger.warning("%s: check raised; replacing the object", self.name, exc_info=True)
-            healthy = False
-        if not healthy:
-            self._reject(entry, failed_check=True)
-        return healthy
-
-    def _reject(self, entry: Entry[T], *, failed_check: bool) -> None:
         with self._lock:
-            work = self._reject_locked(entry, failed_check)
+            work = self._reject_locked(entry)
         self._do(work)
+        return False
 
     def _wait(
         self, waiter: _ThreadWaiter[T], deadline: Deadline, timeout: float | None
@@ -428,27 +430,24 @@ class ProducerPool(PoolBase[T]):
 
     def _checkin(self, entry: Entry[T], exc: BaseException | None, lease: Lease[T] | None) -> None:
         """A lease ends: the object goes idle, to the oldest waiter, or is retired."""
-        broken = exc is not None and isinstance(exc, self._discard_on)
-        now = _clock.monotonic() if self._timed else 0.0
+        now = self._now() if self._timed else 0.0
         lock = self._lock
         lock.acquire()
         try:
             if self._leak_timeout is not None:
                 self._leases.discard(lease)
             if (
-                entry.leases == 1
-                and not broken
-                and not entry.broken
+                exc is None
+                and entry.leases == 1
                 and not self._waiters
-                and now < entry.expires_at
+                and now < entry.expires_at  # -inf once broken
                 and entry.generation == self._open_generation
             ):  # the common case, inlined: exclusive, healthy, nobody waiting, pool open
                 entry.leases = 0
-                entry.fresh = False
-                idle_end = now + self._idle_limit
-                entry.stale_at = idle_end if idle_end < entry.expires_at else entry.expires_at
+                entry.returned_at = now
                 self._idle.append(entry)
                 return
+            broken = exc is not None and isinstance(exc, self._discard_on)
             work = self._release_locked(entry, broken, _clock.monotonic())
             self._changed.notify_all()
         finally:

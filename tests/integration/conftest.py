@@ -12,11 +12,6 @@ from producer_pool.kafka import create_topic
 from producer_pool.relay import LatencyRelay
 
 
-@pytest.fixture(autouse=True)
-def _mark_integration(request: pytest.FixtureRequest) -> None:
-    request.node.add_marker(pytest.mark.integration)
-
-
 @dataclass
 class RelayedBroker:
     broker: EmbeddedBroker

@@ -12,8 +12,10 @@ from producer_pool.kafka import BrokerUnavailable, read_topic
 from producer_pool.transactions import transaction
 
 
-def test_confluent_pool_publishes_and_flushes_on_close(kafka_bootstrap_servers, kafka_topic):
-    pool = confluent_pool({"bootstrap_servers": kafka_bootstrap_servers, "linger_ms": 5})
+def test_confluent_pool_publishes_and_flushes_on_close(
+    kafka_bootstrap_servers, kafka_topic, closing
+):
+    pool = closing(confluent_pool({"bootstrap_servers": kafka_bootstrap_servers, "linger_ms": 5}))
     delivered: list[bytes] = []
     for i in range(1_000):
         with pool.acquire() as producer:
@@ -30,9 +32,9 @@ def test_confluent_pool_publishes_and_flushes_on_close(kafka_bootstrap_servers, 
     assert pool.stats().destroyed == pool.stats().created
 
 
-def test_confluent_factory_reports_a_dead_broker_within_its_timeout():
+def test_confluent_factory_reports_a_dead_broker_within_its_timeout(closing):
     servers = f"127.0.0.1:{free_port()}"
-    pool = confluent_pool({"bootstrap_servers": servers}, bootstrap_timeout=1.0)
+    pool = closing(confluent_pool({"bootstrap_servers": servers}, bootstrap_timeout=1.0))
     started = time.monotonic()
     with pytest.raises(BrokerUnavailable, match=servers), pool.acquire():
         pass
@@ -40,12 +42,16 @@ def test_confluent_factory_reports_a_dead_broker_within_its_timeout():
     pool.close()
 
 
-def test_confluent_transactions_commit_with_bounded_ids(kafka_bootstrap_servers, kafka_topic):
-    pool = confluent_pool(
-        {"bootstrap_servers": kafka_bootstrap_servers},
-        transactional=True,
-        transactional_id_prefix="confluent-test",
-        max_size=2,
+def test_confluent_transactions_commit_with_bounded_ids(
+    kafka_bootstrap_servers, kafka_topic, closing
+):
+    pool = closing(
+        confluent_pool(
+            {"bootstrap_servers": kafka_bootstrap_servers},
+            transactional=True,
+            transactional_id_prefix="confluent-test",
+            max_size=2,
+        )
     )
     with transaction(pool) as producer:
         producer.produce(kafka_topic, key=b"committed", value=b"x")

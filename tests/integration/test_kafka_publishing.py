@@ -14,8 +14,12 @@ from producer_pool.kafka import BrokerUnavailable, kafka_pool, read_topic
 from tests.fakes import publish_from_threads
 
 
-def test_eight_threads_lose_nothing_and_duplicate_nothing(kafka_bootstrap_servers, kafka_topic):
-    pool = kafka_pool({"bootstrap_servers": kafka_bootstrap_servers, "linger_ms": 5}, max_size=4)
+def test_eight_threads_lose_nothing_and_duplicate_nothing(
+    kafka_bootstrap_servers, kafka_topic, closing
+):
+    pool = closing(
+        kafka_pool({"bootstrap_servers": kafka_bootstrap_servers, "linger_ms": 5}, max_size=4)
+    )
     started = time.perf_counter()
     futures = publish_from_threads(pool, kafka_topic, threads=8, per_thread=5_000)
     pool.close()  # flushes every producer: all futures are resolved afterwards
@@ -28,9 +32,11 @@ def test_eight_threads_lose_nothing_and_duplicate_nothing(kafka_bootstrap_server
     print(f"\npooled publish: {40_000 / elapsed:,.0f} msg/s ({pool.stats()})")
 
 
-def test_broker_down_at_start_fails_fast_naming_the_servers():
+def test_broker_down_at_start_fails_fast_naming_the_servers(closing):
     servers = f"127.0.0.1:{free_port()}"  # nothing listens there
-    pool = kafka_pool({"bootstrap_servers": servers, "bootstrap_timeout_ms": 1_000}, max_size=2)
+    pool = closing(
+        kafka_pool({"bootstrap_servers": servers, "bootstrap_timeout_ms": 1_000}, max_size=2)
+    )
     started = time.monotonic()
     with pytest.raises(BrokerUnavailable, match=servers) as caught, pool.acquire():
         pass
@@ -41,7 +47,7 @@ def test_broker_down_at_start_fails_fast_naming_the_servers():
     pool.close()
 
 
-def test_an_outage_reaches_the_callers_and_the_pool_heals(relayed_broker):
+def test_an_outage_reaches_the_callers_and_the_pool_heals(relayed_broker, closing):
     servers, topic = relayed_broker.bootstrap_servers, relayed_broker.topic
     settings = {
         "bootstrap_servers": servers,
@@ -50,7 +56,7 @@ def test_an_outage_reaches_the_callers_and_the_pool_heals(relayed_broker):
         "max_block_ms": 2_000,
         "reconnect_backoff_max_ms": 200,
     }
-    pool = kafka_pool(settings, max_size=2, close_timeout=5)
+    pool = closing(kafka_pool(settings, max_size=2, close_timeout=5))
     before = publish_from_threads(pool, topic, threads=2, per_thread=100)
     for future in before:
         future.get(10)
@@ -83,10 +89,12 @@ def test_an_outage_reaches_the_callers_and_the_pool_heals(relayed_broker):
     assert acknowledged <= stored  # everything callers were told succeeded is in the topic
 
 
-def test_a_producer_whose_id_was_reset_gets_a_new_one(kafka_bootstrap_servers, kafka_topic):
+def test_a_producer_whose_id_was_reset_gets_a_new_one(
+    kafka_bootstrap_servers, kafka_topic, closing
+):
     """kafka-python resets the producer id when a sent batch expires in an outage, then waited
     forever for a new id (the outage test above hung about one run in seven)."""
-    pool = kafka_pool({"bootstrap_servers": kafka_bootstrap_servers}, max_size=1)
+    pool = closing(kafka_pool({"bootstrap_servers": kafka_bootstrap_servers}, max_size=1))
     with pool.acquire() as producer:
         producer.send(kafka_topic, key=b"before", value=b"x").get(10)
         first_id = producer._transaction_manager.producer_id_and_epoch.producer_id
@@ -100,12 +108,14 @@ def test_a_producer_whose_id_was_reset_gets_a_new_one(kafka_bootstrap_servers, k
     ]
 
 
-def test_close_with_the_broker_gone_reports_undelivered_messages(relayed_broker):
+def test_close_with_the_broker_gone_reports_undelivered_messages(relayed_broker, closing):
     servers, topic = relayed_broker.bootstrap_servers, relayed_broker.topic
-    pool = kafka_pool(
-        {"bootstrap_servers": servers, "linger_ms": 60_000, "request_timeout_ms": 1_000},
-        max_size=1,
-        close_timeout=1,
+    pool = closing(
+        kafka_pool(
+            {"bootstrap_servers": servers, "linger_ms": 60_000, "request_timeout_ms": 1_000},
+            max_size=1,
+            close_timeout=1,
+        )
     )
     with pool.acquire() as producer:
         producer.send(topic, b"warm-up")
@@ -123,8 +133,10 @@ def test_close_with_the_broker_gone_reports_undelivered_messages(relayed_broker)
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
 @pytest.mark.filterwarnings("ignore:This process .* is multi-threaded:DeprecationWarning")
-def test_a_forked_child_publishes_with_fresh_producers(kafka_bootstrap_servers, kafka_topic):
-    pool = kafka_pool({"bootstrap_servers": kafka_bootstrap_servers}, max_size=2)
+def test_a_forked_child_publishes_with_fresh_producers(
+    kafka_bootstrap_servers, kafka_topic, closing
+):
+    pool = closing(kafka_pool({"bootstrap_servers": kafka_bootstrap_servers}, max_size=2))
     with pool.acquire() as producer:
         producer.send(kafka_topic, key=b"parent-before", value=b"x").get(10)
         parent_producer = producer

@@ -18,10 +18,10 @@ class BusinessFailure(Exception):
 
 
 def test_committed_records_are_read_back_and_aborted_ones_are_closed_by_a_marker(
-    kafka_bootstrap_servers, kafka_topic
+    kafka_bootstrap_servers, kafka_topic, closing
 ):
-    pool = kafka_pool(
-        {"bootstrap_servers": kafka_bootstrap_servers}, transactional=True, max_size=2
+    pool = closing(
+        kafka_pool({"bootstrap_servers": kafka_bootstrap_servers}, transactional=True, max_size=2)
     )
     with transaction(pool) as producer:
         for i in range(3):
@@ -55,10 +55,10 @@ def test_committed_records_are_read_back_and_aborted_ones_are_closed_by_a_marker
 
 
 def test_concurrent_transactions_never_interleave_on_one_producer(
-    kafka_bootstrap_servers, kafka_topic
+    kafka_bootstrap_servers, kafka_topic, closing
 ):
-    pool = kafka_pool(
-        {"bootstrap_servers": kafka_bootstrap_servers}, transactional=True, max_size=4
+    pool = closing(
+        kafka_pool({"bootstrap_servers": kafka_bootstrap_servers}, transactional=True, max_size=4)
     )
     in_transaction: dict[int, bool] = {}
     overlaps: list[str] = []
@@ -96,19 +96,21 @@ def test_concurrent_transactions_never_interleave_on_one_producer(
 
 
 def test_a_fenced_producer_is_discarded_and_its_replacement_reuses_the_id(
-    kafka_bootstrap_servers, kafka_topic
+    kafka_bootstrap_servers, kafka_topic, closing
 ):
-    pool = kafka_pool(
-        {"bootstrap_servers": kafka_bootstrap_servers},
-        transactional=True,
-        transactional_id_prefix="fencing-test",
-        max_size=1,
+    pool = closing(
+        kafka_pool(
+            {"bootstrap_servers": kafka_bootstrap_servers},
+            transactional=True,
+            transactional_id_prefix="fencing-test",
+            max_size=1,
+        )
     )
     with transaction(pool) as producer:
         producer.send(kafka_topic, b"first")
         original = producer
-    zombie_killer = KafkaProducer(
-        bootstrap_servers=kafka_bootstrap_servers, transactional_id="fencing-test-0"
+    zombie_killer = closing(
+        KafkaProducer(bootstrap_servers=kafka_bootstrap_servers, transactional_id="fencing-test-0")
     )
     zombie_killer.init_transactions()  # bumps the epoch: the pooled producer is now a zombie
     zombie_killer.close()

@@ -10,10 +10,12 @@ from producer_pool.kafka import create_topic, kafka_pool, read_topic
 from tests.fakes import publish_from_threads
 
 
-def test_read_topic_reads_every_partition_and_leaves_out_its_fences(kafka_bootstrap_servers):
+def test_read_topic_reads_every_partition_and_leaves_out_its_fences(
+    kafka_bootstrap_servers, closing
+):
     topic = f"read-back-{uuid.uuid4().hex[:8]}"
     create_topic(kafka_bootstrap_servers, topic, partitions=3)
-    producer = KafkaProducer(bootstrap_servers=kafka_bootstrap_servers)
+    producer = closing(KafkaProducer(bootstrap_servers=kafka_bootstrap_servers))
     for partition in range(3):
         producer.send(topic, key=f"p{partition}".encode(), value=b"x", partition=partition)
     producer.close()
@@ -27,12 +29,12 @@ def test_read_topic_reads_every_partition_and_leaves_out_its_fences(kafka_bootst
     ]
 
 
-def test_read_topic_sees_the_last_batches_of_concurrent_producers(kafka_bootstrap_servers):
+def test_read_topic_sees_the_last_batches_of_concurrent_producers(kafka_bootstrap_servers, closing):
     """The shape that makes tansu 0.6.0 serve a stale high watermark: in most rounds its end
     offset then stays one batch short until the partition's next write (the CI failure that
     read 1,500 of 2,000 demo messages was a fetch cut short the same way)."""
     settings = {"bootstrap_servers": kafka_bootstrap_servers, "linger_ms": 0, "batch_size": 300}
-    pool = kafka_pool(settings, max_size=8)
+    pool = closing(kafka_pool(settings, max_size=8))
     try:
         for _ in range(5):
             topic = f"read-back-{uuid.uuid4().hex[:8]}"

@@ -21,8 +21,8 @@ from tests.config_files import write_config
 from tests.fakes import wait_until
 
 
-def test_publisher_sends_json_with_keys_and_headers(kafka_bootstrap_servers, kafka_topic):
-    pool = kafka_pool({"bootstrap_servers": kafka_bootstrap_servers}, max_size=2)
+def test_publisher_sends_json_with_keys_and_headers(kafka_bootstrap_servers, kafka_topic, closing):
+    pool = closing(kafka_pool({"bootstrap_servers": kafka_bootstrap_servers}, max_size=2))
     publisher = EventPublisher(pool, kafka_topic)
     publisher.publish({"order": 1}, key="customer-7", headers=[("source", b"api")]).get(10)
     for future in publisher.publish_many([{"order": 2}, {"order": 3}], key=b"customer-8"):

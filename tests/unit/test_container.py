@@ -29,10 +29,25 @@ def test_overriding_only_the_factory_gives_a_working_pool(container):
     assert pool.stats().max_size == container.settings().pool.max_size
 
 
-def test_the_publisher_gets_the_containers_pool_and_topic(container):
+class RecordingSender:
+    """A producer stand-in that records what it was asked to send."""
+
+    def __init__(self) -> None:
+        self.sent: list[tuple] = []
+
+    def send(self, topic, value=None, key=None, headers=None):
+        self.sent.append((topic, value, key))
+        return len(self.sent)
+
+
+def test_the_publisher_sends_through_the_containers_pool_to_its_topic(container):
+    sender = RecordingSender()
+    container.producer_factory.override(providers.Object(lambda: sender))
     publisher = container.publisher()
-    assert publisher.topic == container.settings().publisher.topic
-    assert publisher._pool is container.pool()
+    publisher.publish({"order": 1}, key="7")
+    topic = container.settings().publisher.topic
+    assert sender.sent == [(topic, b'{"order":1}', b"7")]
+    assert container.pool().stats().acquired == 1
 
 
 def test_two_containers_never_share_a_pool():

@@ -37,6 +37,24 @@ def test_pool_grows_lazily_up_to_max_size(make_pool):
     assert factory.calls == 3
 
 
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"max_lifetime": None, "max_idle": None},
+        {"max_lifetime": None, "max_idle": None, "min_size": 1},
+        {"max_lifetime": 3600, "max_idle": None, "check": lambda obj: True},
+        {"max_lifetime": None, "max_idle": 600, "leak_timeout": 60},
+    ],
+    ids=["bare", "bare-prewarmed", "lifetime-checked", "idle-tracked"],
+)
+def test_every_option_set_leases_and_reuses(make_pool, options):
+    pool = make_pool(CountingFactory(), max_size=2, **options)
+    for _ in range(3):
+        with pool.acquire(timeout=5) as first, pool.acquire(timeout=5) as second:
+            assert {first, second} == {0, 1}
+    assert pool.stats().created == 2
+
+
 def test_lease_is_returned_when_the_block_raises(make_pool):
     pool = make_pool(CountingFactory(), max_size=1)
     with pytest.raises(ValueError, match="boom"), pool.acquire():

@@ -133,47 +133,52 @@ def test_max_lifetime_retires_objects_when_returned(make_pool, clock):
         assert resource is resources.made[1]
 
 
-def hold_all(pool, count: int) -> None:
-    """Take `count` leases at once, then give them all back."""
+def held(pool, count: int) -> list:
+    """`count` leases entered at once (created or reused); exit them to give them back."""
     leases = [pool.acquire(timeout=5) for _ in range(count)]
     for lease in leases:
         lease.__enter__()
+    return leases
+
+
+def give_back(leases: list) -> None:
     for lease in leases:
         lease.__exit__(None, None, None)
 
 
 def test_max_lifetime_jitter_stays_within_ten_percent(make_pool, clock):
-    """Fifty objects made together all live past 90 % of max_lifetime and none past 110 %."""
+    """Fifty objects made together all outlive 90 % of max_lifetime and none outlives 110 %."""
     resources = ResourceFactory()
     pool = make_pool(resources, max_lifetime=100, max_size=50, max_idle=None)
-    hold_all(pool, 50)
+    leases = held(pool, 50)
     clock.advance(89.9)
-    hold_all(pool, 50)
-    assert len(resources.made) == 50  # every one reused
+    give_back(leases)
+    assert pool.stats().idle == 50  # every one kept
+    leases = held(pool, 50)
     clock.advance(20.2)
-    hold_all(pool, 50)
-    assert len(resources.made) == 100  # every one replaced
-    wait_until(lambda: all(r.closed.is_set() for r in resources.made[:50]))
+    give_back(leases)
+    assert pool.stats().idle == 0  # every one retired on return
+    wait_until(lambda: all(r.closed.is_set() for r in resources.made))
+    assert len(resources.made) == 50
 
 
 def test_lifetimes_are_spread_by_jitter(make_pool, clock):
-    resources = ResourceFactory()
-    pool = make_pool(resources, max_lifetime=100, max_size=50, max_idle=None)
-    hold_all(pool, 50)
+    pool = make_pool(ResourceFactory(), max_lifetime=100, max_size=50, max_idle=None)
+    leases = held(pool, 50)
     clock.advance(100)  # halfway through the ±10 % window: some retire, some stay
-    hold_all(pool, 50)
-    assert 50 < len(resources.made) < 100  # uniform jitter: all on one side has odds 2**-49
+    give_back(leases)
+    assert 0 < pool.stats().idle < 50  # uniform jitter: all on one side has odds 2**-49
 
 
-def test_max_idle_retires_objects_above_min_size_on_use(make_pool, clock):
+def test_max_idle_retires_idle_objects_above_min_size_within_a_round(make_pool, clock):
     resources = ResourceFactory()
     pool = make_pool(resources, max_idle=60)
     with pool.acquire():
         pass
     clock.advance(61)
-    with pool.acquire() as resource:
+    assert resources.made[0].closed.wait(5)  # the housekeeper's next round (<= 1 s)
+    with pool.acquire(timeout=5) as resource:
         assert resource is resources.made[1]
-    assert resources.made[0].closed.wait(5)
 
 
 def test_reaper_retires_idle_objects_in_the_background(make_pool):
