@@ -5,6 +5,7 @@ dependency-injector and the CLI live in their own modules and extras.
 """
 
 from .errors import (
+    BrokerUnavailable,
     ConfigError,
     PoolClosed,
     PoolCloseError,
@@ -16,6 +17,7 @@ from .pool import Lease, OnExhausted, ProducerPool
 from .stats import PoolStats
 
 __all__ = [
+    "BrokerUnavailable",
     "ConfigError",
     "Lease",
     "OnExhausted",

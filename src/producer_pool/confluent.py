@@ -15,8 +15,8 @@ from typing import Any
 
 from confluent_kafka import KafkaException, Producer
 
-from .errors import ConfigError, PoolCloseError
-from .kafka import BrokerUnavailable, redact
+from ._redact import redact
+from .errors import BrokerUnavailable, ConfigError, PoolCloseError
 from .pool import ProducerPool, close_object
 from .transactions import TransactionalIds
 
@@ -57,7 +57,7 @@ def librdkafka_config(settings: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-def is_fatal(exc: BaseException) -> bool:
+def is_fatal(exc: BaseException, producer: object = None) -> bool:
     """A librdkafka error after which the producer must be discarded (fenced, say)."""
     if not isinstance(exc, KafkaException) or not exc.args:
         return False

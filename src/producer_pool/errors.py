@@ -38,3 +38,7 @@ class PoolCloseError(PoolError):
         super().__init__(message)
         self.undelivered = undelivered
         self.errors = tuple(errors)
+
+
+class BrokerUnavailable(PoolError, ConnectionError):
+    """No producer could be created: the bootstrap servers did not answer in time."""

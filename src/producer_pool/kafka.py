@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import functools
 import logging
-import re
 import time
 from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager
@@ -18,9 +17,10 @@ from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka import errors as kafka_errors
 from kafka.admin import NewTopic
 
+from . import _kafka_compat as compat
 from ._fork import reset_after_fork
-from .errors import ConfigError, PoolCloseError, PoolError
-from .kafka_recovery import recover_producer_id_after_reset
+from ._redact import redact
+from .errors import BrokerUnavailable, ConfigError, PoolCloseError, PoolError
 from .pool import ProducerPool, close_object
 from .transactions import TransactionalIds
 from .transactions import transaction as generic_transaction
@@ -57,17 +57,6 @@ FATAL_PRODUCER_ERRORS: tuple[type[BaseException], ...] = (
     kafka_errors.UnsupportedVersionError,
 )
 
-_SECRET = re.compile(r"password|secret|token|credential", re.IGNORECASE)
-
-
-class BrokerUnavailable(PoolError, ConnectionError):
-    """No producer could be created: the bootstrap servers did not answer in time."""
-
-
-def redact(settings: Mapping[str, Any]) -> dict[str, Any]:
-    """Settings safe to print: secrets never reach a repr, a log line or an error."""
-    return {key: "***" if _SECRET.search(key) else value for key, value in settings.items()}
-
 
 def _validated(settings: Mapping[str, Any], known: Mapping[str, Any]) -> dict[str, Any]:
     unknown = sorted(set(settings) - set(known))
@@ -99,34 +88,17 @@ class KafkaProducerFactory:
         try:
             producer = KafkaProducer(**settings)
         except (kafka_errors.KafkaTimeoutError, kafka_errors.KafkaConnectionError) as exc:
-            _close_half_built_client(exc)
+            compat.close_half_built_client(exc)
             raise BrokerUnavailable(
                 f"cannot reach Kafka at {self.bootstrap_servers} within "
                 f"{settings['bootstrap_timeout_ms']} ms: {exc}"
             ) from None
-        reset_after_fork(producer, _disarm_in_forked_child)
-        recover_producer_id_after_reset(producer)
+        reset_after_fork(producer, compat.disarm_in_forked_child)
+        compat.recover_producer_id_after_reset(producer)
         return producer
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({redact(self.settings)!r})"
-
-
-def _close_half_built_client(exc: BaseException) -> None:
-    """Release the network client a failed `KafkaProducer.__init__` built and dropped.
-
-    kafka-python creates its client (a selector with a wakeup socket pair) before it
-    bootstraps, and leaks it when bootstrap fails; it is only reachable from the frame.
-    """
-    trace = exc.__traceback__
-    while trace is not None:
-        frame = trace.tb_frame
-        if frame.f_code is KafkaProducer.__init__.__code__:
-            client = frame.f_locals.get("client")
-            if client is not None:
-                client.close()
-            return
-        trace = trace.tb_next
 
 
 def kafka_producer_factory(settings: Mapping[str, Any]) -> KafkaProducerFactory:
@@ -196,8 +168,8 @@ def close_producer(producer: object, timeout: float = DEFAULT_CLOSE_TIMEOUT) -> 
     try:
         producer.flush(timeout)
     except kafka_errors.KafkaTimeoutError:
-        undelivered = _undelivered(producer)
-        _force_close(producer, timeout)
+        undelivered = compat.undelivered(producer)
+        compat.force_close(producer, timeout)
         logger.error(
             "producer %s closed with %d undelivered message(s) after %gs",
             producer.config.get("client_id"),
@@ -210,37 +182,16 @@ def close_producer(producer: object, timeout: float = DEFAULT_CLOSE_TIMEOUT) -> 
     producer.close(timeout)
 
 
-def _force_close(producer: KafkaProducer, timeout: float) -> None:
-    """Abort what cannot be delivered, failing its futures, so no caller is misled.
-
-    `KafkaProducer.close()` always flushes first and would raise again, so the sender is
-    told to give up (it aborts the incomplete batches) before the producer is closed.
-    """
-    producer._sender.force_close()
-    producer._sender.join(timeout)
-    try:
-        producer.close(timeout=0)
-    except kafka_errors.KafkaTimeoutError:
-        logger.error(
-            "producer %s: sender did not stop; abandoning it", producer.config.get("client_id")
-        )
-
-
-def _undelivered(producer: KafkaProducer) -> int:
-    batches = producer._accumulator._incomplete.all()
-    return sum(batch.record_count for batch in batches)
-
-
 def producer_is_healthy(producer: object) -> bool:
-    """The pool's check: bootstrapped against the cluster and its sender thread alive.
+    """The pool's check, on every reuse: alive, bootstrapped and not in a fatal state.
 
-    kafka-python 3 has no public liveness API (its `bootstrap_connected()` is true only
-    *while* bootstrapping), hence the private attributes. Cheap: no network round trip.
+    Fatality is read from the producer, not from the exception that escaped: when a fence
+    lands before commit, kafka-python raises a plain `KafkaError`, which no exception type
+    in `discard_on` catches. Cheap: no network round trip.
     """
     if not isinstance(producer, KafkaProducer):
         return True
-    sender = producer._sender
-    return not producer._closed and sender.is_alive() and bool(sender._client._manager.bootstrapped)
+    return compat.is_alive(producer) and not compat.in_fatal_state(producer)
 
 
 def kafka_pool(
@@ -283,9 +234,11 @@ def pool_for_factory(
     )
 
 
-def is_fatal(exc: BaseException) -> bool:
-    """A kafka-python error after which the producer must not be used again."""
-    return isinstance(exc, FATAL_PRODUCER_ERRORS)
+def is_fatal(exc: BaseException, producer: object = None) -> bool:
+    """A kafka-python error, or a producer state, after which the producer is done for."""
+    if isinstance(exc, FATAL_PRODUCER_ERRORS):
+        return True
+    return isinstance(producer, KafkaProducer) and compat.in_fatal_state(producer)
 
 
 def transaction(pool: ProducerPool[KafkaProducer]) -> AbstractContextManager[KafkaProducer]:
@@ -366,10 +319,3 @@ def _append_fences(
         return {tp: future.get(timeout).offset for tp, future in sent.items()}
     finally:
         close_producer(producer, timeout)
-
-
-def _disarm_in_forked_child(producer: KafkaProducer) -> None:
-    """A child must never flush or close its parent's producer, which kafka-python would do
-    from `__del__` and an `atexit` hook."""
-    producer._unregister_cleanup()
-    producer._closed = True

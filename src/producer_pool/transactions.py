@@ -107,20 +107,20 @@ class TransactionalIds:
 
 @contextmanager
 def transaction(
-    pool: ProducerPool[P], *, is_fatal: Callable[[BaseException], bool] = lambda exc: False
+    pool: ProducerPool[P], *, is_fatal: Callable[[BaseException, P], bool] = lambda exc, p: False
 ) -> Iterator[P]:
     """Lease a producer exclusively and run one transaction on it.
 
     Commits when the block succeeds; aborts and re-raises when it fails. After a fatal
-    error (fenced, say) there is nothing to abort: the error is re-raised as it is and the
-    pool's `discard_on` drops the producer.
+    error (fenced, say) there is nothing to abort: the error is re-raised as it is, and the
+    pool's `discard_on` or its check on the next checkout drops the producer.
     """
     with pool.acquire() as producer:
         producer.begin_transaction()
         try:
             yield producer
         except BaseException as exc:
-            if not is_fatal(exc):
+            if not is_fatal(exc, producer):
                 producer.abort_transaction()
             raise
         producer.commit_transaction()

@@ -1,0 +1,181 @@
+"""Every private name of kafka-python this project touches, in one guarded place.
+
+kafka-python 3 has no public API for a producer's liveness, its fatal state, the count of
+messages still pending, a forced close or fork safety. Each is read here, and only here,
+through one function with a safe fallback: should a 3.x release rename something, the
+function logs one warning and falls back (the pool keeps working, degraded) instead of
+failing every checkout. `tests/unit/test_kafka_compat.py` checks that every name below
+exists on the installed version; the `kafka` extra pins the range it covers.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import kafka
+from kafka import KafkaProducer
+from kafka.producer.transaction_manager import TransactionManager, TransactionState
+
+__all__ = [
+    "PRIVATE_NAMES",
+    "SUPPORTED",
+    "close_half_built_client",
+    "disarm_in_forked_child",
+    "force_close",
+    "in_fatal_state",
+    "is_alive",
+    "recover_producer_id_after_reset",
+    "undelivered",
+]
+
+logger = logging.getLogger("producer_pool")
+
+#: The kafka-python releases these accesses were checked against (the extra's pin).
+SUPPORTED = ((3, 0), (4, 0))
+
+#: Each private attribute path read below, from a `KafkaProducer`.
+PRIVATE_NAMES = (
+    "_closed",
+    "_sender",
+    "_sender._client._manager.bootstrapped",
+    "_accumulator._incomplete",
+    "_transaction_manager",
+    "_unregister_cleanup",
+)
+
+R = TypeVar("R")
+_warned: set[str] = set()
+
+
+def _version() -> tuple[int, ...]:
+    return tuple(int(part) for part in kafka.__version__.split(".")[:2] if part.isdigit())
+
+
+if not SUPPORTED[0] <= _version() < SUPPORTED[1]:
+    logger.warning(
+        "kafka-python %s is outside the range producer-pool supports (%s to %s): "
+        "health checks and undelivered counts may fall back",
+        kafka.__version__,
+        ".".join(map(str, SUPPORTED[0])),
+        ".".join(map(str, SUPPORTED[1])),
+    )
+
+
+def _guarded(what: str, fallback: R, access: Callable[[], R]) -> R:
+    """Run `access`; on a missing private name, warn once about `what` and fall back."""
+    try:
+        return access()
+    except AttributeError as exc:
+        if what not in _warned:
+            _warned.add(what)
+            logger.warning(
+                "kafka-python %s changed (%s): %s falls back", kafka.__version__, exc, what
+            )
+        return fallback
+
+
+def is_alive(producer: KafkaProducer) -> bool:
+    """Not closed, sender thread running, bootstrapped (kafka-python's own
+    `bootstrap_connected()` is true only *while* bootstrapping)."""
+
+    def read() -> bool:
+        sender = producer._sender
+        return (
+            not producer._closed
+            and sender.is_alive()
+            and bool(sender._client._manager.bootstrapped)
+        )
+
+    return _guarded("the health check", True, read)
+
+
+def in_fatal_state(producer: KafkaProducer) -> bool:
+    """Fenced, or another fatal transactional error: it must never serve another lease."""
+
+    def read() -> bool:
+        manager = producer._transaction_manager
+        return manager is not None and bool(manager.has_fatal_error())
+
+    return _guarded("the fatal-state check", False, read)
+
+
+def undelivered(producer: KafkaProducer) -> int:
+    """Messages accepted by `send()` whose batches are not complete yet."""
+    return _guarded(
+        "the undelivered count",
+        0,
+        lambda: sum(batch.record_count for batch in producer._accumulator._incomplete.all()),
+    )
+
+
+def force_close(producer: KafkaProducer, timeout: float) -> None:
+    """Abort what cannot be delivered (failing its futures), then close.
+
+    `KafkaProducer.close()` always flushes first and would wait again, so the sender is
+    told to give up (it aborts the incomplete batches) before the producer is closed.
+    """
+
+    def stop_sender() -> None:
+        producer._sender.force_close()
+        producer._sender.join(timeout)
+
+    _guarded("the forced close", None, stop_sender)
+    try:
+        producer.close(timeout=0)
+    except kafka.errors.KafkaTimeoutError:
+        logger.error(
+            "producer %s: sender did not stop; abandoning it", producer.config["client_id"]
+        )
+
+
+def disarm_in_forked_child(producer: KafkaProducer) -> None:
+    """A child must never flush or close its parent's producer, which kafka-python would do
+    from `__del__` and an `atexit` hook."""
+
+    def disarm() -> None:
+        producer._unregister_cleanup()
+        producer._closed = True
+
+    _guarded("fork safety", None, disarm)
+
+
+def close_half_built_client(exc: BaseException) -> None:
+    """Release the network client a failed `KafkaProducer.__init__` built and dropped.
+
+    kafka-python creates its client (a selector with a wakeup socket pair) before it
+    bootstraps and leaks it when bootstrap fails; only the failed frame still holds it.
+    """
+    trace = exc.__traceback__
+    while trace is not None:
+        frame = trace.tb_frame
+        if frame.f_code is KafkaProducer.__init__.__code__:
+            client: Any = frame.f_locals.get("client")
+            if client is not None:
+                client.close()
+            return
+        trace = trace.tb_next
+
+
+class _RecoveringTransactionManager(TransactionManager):  # type: ignore[misc]
+    """kafka-python 3.0.12 resets the producer id when a sent batch expires (an outage) but
+    stays READY, and its sender asks for a new id only from UNINITIALIZED: every later send
+    waits forever. The Java client returns to UNINITIALIZED (KAFKA-7737); so does this."""
+
+    def reset_producer_id(self) -> None:
+        with self._lock:
+            super().reset_producer_id()
+            # Bypasses the transition check, which forbids UNINITIALIZED as a target.
+            self._current_state = TransactionState.UNINITIALIZED
+
+
+def recover_producer_id_after_reset(producer: KafkaProducer) -> None:
+    """Make an idempotent `producer` request a new producer id after kafka-python resets it."""
+
+    def swap() -> None:
+        manager = producer._transaction_manager
+        if manager is not None and not manager.is_transactional():
+            manager.__class__ = _RecoveringTransactionManager
+
+    _guarded("producer id recovery", None, swap)

@@ -1,0 +1,38 @@
+"""Every kafka-python private name `_kafka_compat` touches exists on the installed version,
+and a missing one falls back with one warning instead of breaking the pool."""
+
+from __future__ import annotations
+
+import functools
+import logging
+
+from kafka import KafkaProducer
+from kafka.producer.transaction_manager import TransactionManager, TransactionState
+
+from producer_pool import _kafka_compat as compat
+from producer_pool.kafka import kafka_producer_factory
+
+
+def test_every_private_name_exists_on_the_installed_kafka_python(kafka_bootstrap_servers, closing):
+    producer = closing(kafka_producer_factory({"bootstrap_servers": kafka_bootstrap_servers})())
+    for path in compat.PRIVATE_NAMES:
+        functools.reduce(getattr, path.split("."), producer)  # raises if renamed
+    assert callable(TransactionManager.has_fatal_error)
+    assert callable(TransactionManager.reset_producer_id)
+    assert TransactionState.UNINITIALIZED is not None
+    assert "client" in KafkaProducer.__init__.__code__.co_varnames
+    assert compat.is_alive(producer) and not compat.in_fatal_state(producer)
+    assert compat.undelivered(producer) == 0
+
+
+def test_a_renamed_internal_falls_back_and_warns_once(caplog):
+    class Renamed:
+        """Stands in for a future kafka-python producer whose privates moved."""
+
+    with caplog.at_level(logging.WARNING, "producer_pool"):
+        assert compat.is_alive(Renamed()) is True  # degraded: never replace on every checkout
+        assert compat.is_alive(Renamed()) is True
+        assert compat.undelivered(Renamed()) == 0
+    warnings = [r.getMessage() for r in caplog.records]
+    assert sum("the health check falls back" in w for w in warnings) == 1
+    assert sum("the undelivered count falls back" in w for w in warnings) == 1
