@@ -15,6 +15,7 @@ from typing import Any
 
 from confluent_kafka import KafkaException, Producer
 
+from ._options import DEFAULTS
 from ._redact import redact
 from .errors import BrokerUnavailable, ConfigError, PoolCloseError
 from .pool import ProducerPool, close_object
@@ -166,7 +167,7 @@ def confluent_pool(
     **pool_options: Any,
 ) -> ProducerPool[Producer]:
     """A pool of librdkafka producers wired like `producer_pool.kafka.kafka_pool`."""
-    max_size = pool_options.setdefault("max_size", 10)
+    max_size = pool_options.setdefault("max_size", DEFAULTS["max_size"])
     ids = TransactionalIds(max_size, transactional_id_prefix) if transactional else None
     factory = ConfluentProducerFactory(
         settings, bootstrap_timeout=bootstrap_timeout, transactional_ids=ids

@@ -18,7 +18,9 @@ from kafka import errors as kafka_errors
 from kafka.admin import NewTopic
 
 from . import _kafka_compat as compat
+from ._clock import Deadline
 from ._fork import reset_after_fork
+from ._options import DEFAULTS
 from ._redact import redact
 from .errors import BrokerUnavailable, ConfigError, PoolCloseError, PoolError
 from .pool import ProducerPool, close_object
@@ -138,10 +140,16 @@ class TransactionalProducerFactory(KafkaProducerFactory):
             raise
         return producer
 
-    def destroy(self, producer: object, timeout: float = DEFAULT_CLOSE_TIMEOUT) -> None:
+    def destroy(
+        self,
+        producer: object,
+        timeout: float = DEFAULT_CLOSE_TIMEOUT,
+        *,
+        deadline: Deadline | None = None,
+    ) -> None:
         """Free the producer's id for its replacement, then close it."""
         self.ids.release_for(producer)
-        close_producer(producer, timeout)
+        close_producer(producer, timeout, deadline=deadline)
 
 
 def transactional_producer_factory(
@@ -156,15 +164,21 @@ def transactional_producer_factory(
     )
 
 
-def close_producer(producer: object, timeout: float = DEFAULT_CLOSE_TIMEOUT) -> None:
+def close_producer(
+    producer: object, timeout: float = DEFAULT_CLOSE_TIMEOUT, *, deadline: Deadline | None = None
+) -> None:
     """Flush, then close: the pool's destroy for Kafka producers.
 
-    If messages cannot be delivered within `timeout`, the producer is force-closed
-    (their futures fail), an error is logged, and `PoolCloseError` carries the count.
+    If messages cannot be delivered within `timeout` (or by `deadline`, which the pool's
+    `close()` sets so that every producer flushes in parallel under one budget), the
+    producer is force-closed (their futures fail), an error is logged, and `PoolCloseError`
+    carries the count.
     """
     if not isinstance(producer, KafkaProducer):
         close_object(producer)
         return
+    if deadline is not None:
+        timeout = min(timeout, deadline.remaining())
     try:
         producer.flush(timeout)
     except kafka_errors.KafkaTimeoutError:
@@ -203,7 +217,7 @@ def kafka_pool(
     **pool_options: Any,
 ) -> ProducerPool[KafkaProducer]:
     """A pool wired with the Kafka factory, flush-and-close, health check and fatal errors."""
-    max_size = pool_options.setdefault("max_size", 10)
+    max_size = pool_options.setdefault("max_size", DEFAULTS["max_size"])
     factory = (
         TransactionalProducerFactory(
             settings, max_size=max_size, transactional_id_prefix=transactional_id_prefix

@@ -11,7 +11,7 @@ from kafka.errors import KafkaError
 from producer_pool import PoolCloseError
 from producer_pool.broker import free_port
 from producer_pool.kafka import BrokerUnavailable, kafka_pool, read_topic
-from tests.fakes import publish_from_threads
+from tests.fakes import publish_from_threads, run_in_thread
 
 
 def test_eight_threads_lose_nothing_and_duplicate_nothing(
@@ -129,6 +129,28 @@ def test_close_with_the_broker_gone_reports_undelivered_messages(relayed_broker,
     assert time.monotonic() - started < 1 + 5  # the close timeout, not a hang
     assert caught.value.undelivered == 10
     assert all(f.is_done and f.failed() for f in futures)  # callers see the failure
+
+
+def test_close_flushes_every_producer_in_parallel_under_one_deadline(relayed_broker, closing):
+    """Each producer once got its own 30 s close_timeout, one after another: 4 took 120 s."""
+    servers, topic = relayed_broker.bootstrap_servers, relayed_broker.topic
+    pool = closing(kafka_pool({"bootstrap_servers": servers, "linger_ms": 60_000}, max_size=4))
+    leases = [pool.acquire() for _ in range(4)]
+    producers = [lease.__enter__() for lease in leases]
+    assert len({id(p) for p in producers}) == 4
+    for producer in producers:
+        producer.send(topic, b"warm-up")
+        producer.flush(10)
+    relayed_broker.relay.cut()
+    futures = [p.send(topic, f"lost-{i}".encode()) for p in producers for i in range(5)]
+    for lease in leases:
+        lease.__exit__(None, None, None)
+    closing_pool = run_in_thread(lambda: pool.close(timeout=3))
+    with pytest.raises(PoolCloseError) as caught:
+        closing_pool.result(timeout=20)  # bounded by close's 3 s, never 4 x close_timeout
+    assert caught.value.undelivered == 20
+    assert len(caught.value.errors) == 4
+    assert all(f.is_done and f.failed() for f in futures)
 
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
