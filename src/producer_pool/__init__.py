@@ -14,11 +14,12 @@ from .errors import (
     TooManyWaiters,
 )
 from .pool import Lease, OnExhausted, ProducerPool
-from .stats import PoolStats
+from .stats import DeliveryCounts, PoolStats
 
 __all__ = [
     "BrokerUnavailable",
     "ConfigError",
+    "DeliveryCounts",
     "Lease",
     "OnExhausted",
     "PoolCloseError",

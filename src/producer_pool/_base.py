@@ -19,7 +19,7 @@ from typing import Generic, Protocol, TypeVar
 
 from ._options import jittered_expiry
 from .errors import TooManyWaiters
-from .stats import PoolStats
+from .stats import DeliveryCounts, PoolStats
 
 __all__ = ["Entry", "PoolBase", "Waiter", "Work"]
 
@@ -74,8 +74,10 @@ class PoolBase(Generic[T]):
         max_lifetime: float | None,
         max_idle: float | None,
         share: bool,
+        deliveries: DeliveryCounts | None,
     ) -> None:
         self.name = name
+        self._deliveries = deliveries
         self._max_size = max_size
         self._min_size = min_size
         self._max_waiting = max_waiting
@@ -306,6 +308,8 @@ class PoolBase(Generic[T]):
             failed_checks=self._failed_checks,
             factory_errors=self._factory_errors,
             shared_leases=self._shared_leases,
+            delivered=0 if self._deliveries is None else self._deliveries.delivered,
+            delivery_errors=0 if self._deliveries is None else self._deliveries.failed,
             total_wait_seconds=self._total_wait,
             max_wait_seconds=self._max_wait,
         )

@@ -150,7 +150,7 @@ def close_half_built_client(exc: BaseException) -> None:
     trace = exc.__traceback__
     while trace is not None:
         frame = trace.tb_frame
-        if frame.f_code is KafkaProducer.__init__.__code__:
+        if frame.f_code is KafkaProducer.__init__.__code__:  # subclasses call it too
             client: Any = frame.f_locals.get("client")
             if client is not None:
                 client.close()

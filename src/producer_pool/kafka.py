@@ -24,12 +24,14 @@ from ._options import DEFAULTS
 from ._redact import redact
 from .errors import BrokerUnavailable, ConfigError, PoolCloseError, PoolError
 from .pool import ProducerPool, close_object
+from .stats import DeliveryCounts
 from .transactions import TransactionalIds
 from .transactions import transaction as generic_transaction
 
 __all__ = [
     "FATAL_PRODUCER_ERRORS",
     "BrokerUnavailable",
+    "CountingProducer",
     "KafkaProducerFactory",
     "TransactionalProducerFactory",
     "close_producer",
@@ -69,14 +71,34 @@ def _validated(settings: Mapping[str, Any], known: Mapping[str, Any]) -> dict[st
     return dict(settings)
 
 
+class CountingProducer(KafkaProducer):  # type: ignore[misc]
+    """A `KafkaProducer` that reports each message's delivery result to `DeliveryCounts`,
+    from the future kafka-python gives the caller, so nothing fails unseen by the pool."""
+
+    def __init__(self, deliveries: DeliveryCounts, **settings: Any) -> None:
+        self.deliveries = deliveries
+        super().__init__(**settings)
+
+    def send(self, *args: Any, **kwargs: Any) -> Any:
+        future = super().send(*args, **kwargs)
+        future.add_callback(self.deliveries.on_delivered)
+        future.add_errback(self.deliveries.on_failed)
+        return future
+
+
 class KafkaProducerFactory:
-    """Zero-argument callable that builds a `KafkaProducer` from kafka-python settings."""
+    """Zero-argument callable that builds a `KafkaProducer` from kafka-python settings.
+
+    Its producers count their delivery results in `deliveries`, which `kafka_pool()` and
+    the container give to the pool: `stats()` shows them and `close()` reports failures.
+    """
 
     def __init__(self, settings: Mapping[str, Any]) -> None:
         self.settings = _validated(
             {"bootstrap_timeout_ms": DEFAULT_BOOTSTRAP_TIMEOUT_MS, **settings},
             KafkaProducer.DEFAULT_CONFIG,
         )
+        self.deliveries = DeliveryCounts()
 
     @property
     def bootstrap_servers(self) -> str:
@@ -88,7 +110,7 @@ class KafkaProducerFactory:
 
     def _create(self, settings: Mapping[str, Any]) -> KafkaProducer:
         try:
-            producer = KafkaProducer(**settings)
+            producer = CountingProducer(self.deliveries, **settings)
         except (kafka_errors.KafkaTimeoutError, kafka_errors.KafkaConnectionError) as exc:
             compat.close_half_built_client(exc)
             raise BrokerUnavailable(
@@ -240,6 +262,7 @@ def pool_for_factory(
     destroy = getattr(factory, "destroy", close_producer)
     pool_options.setdefault("check", producer_is_healthy)
     pool_options.setdefault("discard_on", FATAL_PRODUCER_ERRORS)
+    pool_options.setdefault("deliveries", getattr(factory, "deliveries", None))
     return ProducerPool(
         factory,
         destroy=functools.partial(destroy, timeout=close_timeout),

@@ -25,7 +25,7 @@ from ._fork import reset_after_fork
 from ._housekeeper import Housekeeper
 from ._options import DEFAULTS, check_option, check_options, housekeeping_interval
 from .errors import PoolClosed, PoolCloseError, PoolTimeout
-from .stats import PoolStats
+from .stats import DeliveryCounts, PoolStats
 
 __all__ = ["Lease", "OnExhausted", "ProducerPool", "close_object"]
 
@@ -122,6 +122,7 @@ class ProducerPool(PoolBase[T]):
         on_exhausted: OnExhausted = DEFAULTS["on_exhausted"],
         leak_timeout: float | None = DEFAULTS["leak_timeout"],
         close_timeout: float = DEFAULTS["close_timeout"],
+        deliveries: DeliveryCounts | None = None,
         name: str | None = None,
     ) -> None:
         check_options(
@@ -150,6 +151,7 @@ class ProducerPool(PoolBase[T]):
             max_lifetime=max_lifetime,
             max_idle=max_idle,
             share=on_exhausted == "share",
+            deliveries=deliveries,
         )
         self._factory = factory
         self._acquire_timeout = float(acquire_timeout)
@@ -266,15 +268,19 @@ class ProducerPool(PoolBase[T]):
                 creating,
                 destroying,
             )
-        if errors:
+        if self._deliveries is not None:  # every failure of the pool's life, counted once
+            undelivered = self._deliveries.failed
+        else:
             undelivered = sum(getattr(error, "undelivered", 0) for error in errors)
+        if errors or undelivered:
             raise PoolCloseError(
-                f"{self.name}: {len(errors)} object(s) failed to close cleanly"
-                + (f"; {undelivered} message(s) undelivered" if undelivered else "")
-                + f": {errors[0]}",
+                f"{self.name}: "
+                + (f"{len(errors)} object(s) failed to close cleanly; " if errors else "")
+                + (f"{undelivered} message(s) undelivered" if undelivered else "")
+                + (f": {errors[0]}" if errors else ""),
                 undelivered=undelivered,
                 errors=errors,
-            ) from errors[0]
+            ) from (errors[0] if errors else None)
 
     def __enter__(self) -> ProducerPool[T]:
         return self

@@ -1,7 +1,9 @@
-"""`PoolStats`: an immutable snapshot of a pool's gauges and counters, ready to export."""
+"""`PoolStats`: an immutable snapshot of a pool's gauges and counters, ready to export;
+`DeliveryCounts`: the delivery outcomes of a pool's producers."""
 
 from __future__ import annotations
 
+import threading
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -12,7 +14,8 @@ class PoolStats:
 
     `size` counts live objects plus `creating` (factories running); `destroying` objects have
     left the pool and are being closed. When nothing is in flight,
-    `created - destroyed == size`.
+    `created - destroyed == size`. `delivered` and `delivery_errors` count messages by
+    their producers' own delivery results (Kafka pools; zero for other objects).
     """
 
     name: str
@@ -30,9 +33,38 @@ class PoolStats:
     failed_checks: int
     factory_errors: int
     shared_leases: int
+    delivered: int
+    delivery_errors: int
     total_wait_seconds: float
     max_wait_seconds: float
 
     def as_dict(self) -> dict[str, Any]:
         """Plain dict for JSON logs and metrics exporters."""
         return asdict(self)
+
+
+class DeliveryCounts:
+    """Messages acknowledged and failed by a pool's producers, over the pool's life.
+
+    Producers report each delivery result here (from their own I/O threads, hence the
+    lock); the pool shows them in `stats()` and `close()` reports every failure as
+    undelivered, even one that happened long before the close.
+    """
+
+    __slots__ = ("_lock", "delivered", "failed")
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.delivered = 0
+        self.failed = 0
+
+    def on_delivered(self, result: object = None) -> None:
+        with self._lock:
+            self.delivered += 1
+
+    def on_failed(self, error: object = None) -> None:
+        with self._lock:
+            self.failed += 1
+
+    def __repr__(self) -> str:
+        return f"<DeliveryCounts delivered={self.delivered} failed={self.failed}>"

@@ -81,7 +81,11 @@ def test_an_outage_reaches_the_callers_and_the_pool_heals(relayed_broker, closin
     after = publish_from_threads(pool, topic, threads=2, per_thread=100)
     for future in after:
         future.get(30)
-    pool.close()
+    failed_futures = sum(f.failed() for f in during)
+    with pytest.raises(PoolCloseError) as caught:  # the outage's failures are reported again
+        pool.close()
+    assert caught.value.undelivered == failed_futures == pool.stats().delivery_errors
+    assert pool.stats().delivered == len(before) + len(after) + len(during) - failed_futures
 
     acknowledged = {f.get(0).offset for f in before + after}
     acknowledged |= {f.value.offset for f in during if f.succeeded()}
@@ -129,6 +133,29 @@ def test_close_with_the_broker_gone_reports_undelivered_messages(relayed_broker,
     assert time.monotonic() - started < 1 + 5  # the close timeout, not a hang
     assert caught.value.undelivered == 10
     assert all(f.is_done and f.failed() for f in futures)  # callers see the failure
+
+
+def test_close_counts_batches_that_expire_during_its_flush(relayed_broker, closing):
+    """Batches that expired while close() flushed once counted as complete: close said
+    nothing while 500 of 500 futures had failed."""
+    servers, topic = relayed_broker.bootstrap_servers, relayed_broker.topic
+    settings = {
+        "bootstrap_servers": servers,
+        "request_timeout_ms": 2_000,
+        "delivery_timeout_ms": 4_000,
+    }
+    pool = closing(kafka_pool(settings, max_size=1, close_timeout=10))
+    with pool.acquire() as producer:
+        producer.send(topic, b"warm-up").get(10)
+    relayed_broker.relay.cut()
+    with pool.acquire() as producer:
+        futures = [producer.send(topic, f"lost-{i}".encode()) for i in range(500)]
+    with pytest.raises(PoolCloseError) as caught:
+        pool.close(timeout=8)
+    assert sum(f.failed() for f in futures) == 500
+    assert caught.value.undelivered == 500
+    stats = pool.stats()
+    assert (stats.delivery_errors, stats.delivered) == (500, 1)
 
 
 def test_close_flushes_every_producer_in_parallel_under_one_deadline(relayed_broker, closing):
