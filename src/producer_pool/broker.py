@@ -6,6 +6,7 @@ Set `KAFKA_BOOTSTRAP_SERVERS` to use a real cluster instead: then nothing is sta
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import tempfile
@@ -17,6 +18,9 @@ from .errors import PoolError
 __all__ = ["BOOTSTRAP_ENV", "BrokerError", "EmbeddedBroker", "free_port"]
 
 BOOTSTRAP_ENV = "KAFKA_BOOTSTRAP_SERVERS"
+
+#: Runs the broker ("$@"), waits for stdin to close, then stops it.
+_WATCHDOG = '"$@" <&- & broker=$!; read -r _; kill "$broker" 2>/dev/null; wait "$broker"'
 
 
 class BrokerError(PoolError):
@@ -44,7 +48,9 @@ class EmbeddedBroker:
         self._advertised_port = advertised_port or self.port
         self.bootstrap_servers = external or f"127.0.0.1:{self._advertised_port}"
         self._process: subprocess.Popen[bytes] | None = None
-        self._log_path = Path(tempfile.mkstemp(prefix="tansu-", suffix=".log")[1])
+        descriptor, log_path = tempfile.mkstemp(prefix="tansu-", suffix=".log")
+        os.close(descriptor)
+        self._log_path = Path(log_path)
 
     @property
     def running(self) -> bool:
@@ -62,22 +68,35 @@ class EmbeddedBroker:
         command = [_tansu_binary(), "broker", "--listener-url", url]
         command += ["--advertised-listener-url", f"tcp://127.0.0.1:{self._advertised_port}"]
         with self._log_path.open("ab") as log:
+            # Its own session: a terminal's Ctrl-C goes to our process group, not to the
+            # broker, so the demo can still flush and read back. The watchdog shell kills
+            # tansu when our end of its stdin closes, even if we are killed outright.
             self._process = subprocess.Popen(
-                command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
+                ["sh", "-c", _WATCHDOG, "watchdog", *command],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.PIPE,
+                start_new_session=True,
             )
-        self._wait_until_accepting()
+        try:
+            self._wait_until_accepting()
+        except BaseException:
+            self.stop()
+            raise
         return self
 
     def stop(self) -> None:
+        """Stop the broker and remove its log."""
         process, self._process = self._process, None
-        if process is None or process.poll() is not None:
-            return
-        process.terminate()
-        try:
-            process.wait(self.stop_timeout)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(self.stop_timeout)
+        if process is not None:
+            if process.stdin is not None:
+                process.stdin.close()  # the watchdog stops tansu
+            try:
+                process.wait(self.stop_timeout)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)  # the session: watchdog and tansu
+                process.wait(self.stop_timeout)
+        self._log_path.unlink(missing_ok=True)
 
     def _wait_until_accepting(self) -> None:
         deadline = time.monotonic() + self.startup_timeout
@@ -91,7 +110,6 @@ class EmbeddedBroker:
                 return
             except OSError:
                 time.sleep(0.01)  # bounded by the deadline above: a startup poll
-        self.stop()
         raise BrokerError(
             f"tansu did not accept connections on {self.bootstrap_servers} within "
             f"{self.startup_timeout:g}s; its log:\n{self.log}"
@@ -102,7 +120,6 @@ class EmbeddedBroker:
 
     def __exit__(self, *exc_info: object) -> None:
         self.stop()
-        self._log_path.unlink(missing_ok=True)
 
     def __repr__(self) -> str:
         kind = "external" if self.external else ("running" if self.running else "stopped")

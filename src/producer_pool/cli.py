@@ -56,8 +56,14 @@ def demo(messages: int, threads: int, config_path: Path | None, as_json: bool) -
     from .demo import run_demo
 
     stop = threading.Event()
+    stopped_by: list[int] = []
+
+    def on_signal(signum: int, frame: object) -> None:
+        stopped_by.append(signum)
+        stop.set()
+
     for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, lambda *_: stop.set())
+        signal.signal(signum, on_signal)
     columns = (TextColumn("publishing"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     with Progress(*columns, console=status, transient=True) as progress:
         task = progress.add_task("publish", total=messages)
@@ -68,9 +74,9 @@ def demo(messages: int, threads: int, config_path: Path | None, as_json: bool) -
             config_path=config_path,
             stop=stop,
             on_progress=lambda n: progress.advance(task, n),
-            on_start=lambda topic: status.print(
-                f"publishing {messages:,} messages to {topic} from {threads} threads; "
-                "Ctrl-C stops, flushes and reports"
+            on_start=lambda topic, servers: status.print(
+                f"publishing {messages:,} messages to {topic} on {servers} from {threads} "
+                "threads; Ctrl-C stops, flushes and reports"
             ),
         )
     table = Table(title=f"demo on topic {report.topic}")
@@ -94,6 +100,8 @@ def demo(messages: int, threads: int, config_path: Path | None, as_json: bool) -
     if as_json:
         figures = {k: v for k, v in report.as_dict().items() if k != "close_error"}
         click.echo(json.dumps(figures))
+    if stopped_by:  # interrupted: the report stands, the exit code says so (130 for Ctrl-C)
+        raise SystemExit(128 + stopped_by[0])
     if not report.ok:
         raise SystemExit(1)
 

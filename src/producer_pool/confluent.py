@@ -7,7 +7,6 @@ only when polled, so publish code calls `producer.poll(0)` after `produce()`.
 
 from __future__ import annotations
 
-import functools
 import logging
 import threading
 from collections.abc import Mapping
@@ -15,10 +14,12 @@ from typing import Any
 
 from confluent_kafka import KafkaException, Producer
 
+from ._clock import Deadline
 from ._options import DEFAULTS
 from ._redact import redact
 from .errors import BrokerUnavailable, ConfigError, PoolCloseError
 from .pool import ProducerPool, close_object
+from .stats import DeliveryCounts
 from .transactions import TransactionalIds
 
 __all__ = [
@@ -33,7 +34,8 @@ __all__ = [
 logger = logging.getLogger("producer_pool")
 
 DEFAULT_BOOTSTRAP_TIMEOUT = 10.0
-DEFAULT_CLOSE_TIMEOUT = 30.0
+#: librdkafka's default `message.timeout.ms`: how long a retired producer may drain.
+DEFAULT_MESSAGE_TIMEOUT = 300.0
 
 #: kafka-python names whose librdkafka name is not just `_` -> `.`.
 _ALIASES = {
@@ -89,6 +91,7 @@ class ConfluentProducerFactory:
         self.ids = transactional_ids
         self.requires_exclusive_leases = transactional_ids is not None
         self._fatal: set[int] = set()
+        self.deliveries = DeliveryCounts()
         self._lock = threading.Lock()
 
     def __call__(self) -> Producer:
@@ -104,7 +107,17 @@ class ConfluentProducerFactory:
                 with self._lock:
                     self._fatal.add(id(holder[0]))
 
-        producer = Producer({**config, "error_cb": on_error})
+        user_on_delivery = config.get("on_delivery")
+
+        def on_delivery(error: Any, message: Any) -> None:
+            if error is None:
+                self.deliveries.on_delivered()
+            else:
+                self.deliveries.on_failed()
+            if user_on_delivery is not None:
+                user_on_delivery(error, message)
+
+        producer = Producer({**config, "error_cb": on_error, "on_delivery": on_delivery})
         holder.append(producer)
         try:
             producer.list_topics(timeout=self.bootstrap_timeout)
@@ -123,11 +136,16 @@ class ConfluentProducerFactory:
         with self._lock:
             return id(producer) not in self._fatal
 
-    def destroy(self, producer: object, timeout: float = DEFAULT_CLOSE_TIMEOUT) -> None:
+    def destroy(
+        self, producer: object, timeout: float | None = None, *, deadline: Deadline | None = None
+    ) -> None:
         if self.ids is not None:
             self.ids.release_for(producer)
+        if timeout is None:  # drain for the producer's own message timeout
+            timeout = float(self.config.get("message.timeout.ms", DEFAULT_MESSAGE_TIMEOUT * 1000))
+            timeout /= 1000
         try:
-            close_confluent_producer(producer, timeout)
+            close_confluent_producer(producer, timeout, deadline=deadline)
         finally:
             with self._lock:
                 self._fatal.discard(id(producer))
@@ -140,11 +158,21 @@ def confluent_producer_factory(settings: Mapping[str, Any]) -> ConfluentProducer
     return ConfluentProducerFactory(settings)
 
 
-def close_confluent_producer(producer: object, timeout: float = DEFAULT_CLOSE_TIMEOUT) -> None:
-    """Flush, then close; `PoolCloseError` with the count when messages stay undelivered."""
+def close_confluent_producer(
+    producer: object, timeout: float | None = None, *, deadline: Deadline | None = None
+) -> None:
+    """Flush, then close; `PoolCloseError` with the count when messages stay undelivered.
+
+    As for kafka-python: a retired producer drains for librdkafka's own message timeout
+    (`timeout` None), and the pool's `close()` cuts that short with `deadline`.
+    """
     if not isinstance(producer, Producer):
         close_object(producer)
         return
+    if timeout is None:
+        timeout = DEFAULT_MESSAGE_TIMEOUT
+    if deadline is not None:
+        timeout = min(timeout, deadline.remaining())
     undelivered = producer.flush(timeout)
     if undelivered:
         producer.purge()  # fail their delivery callbacks rather than drop them unseen
@@ -163,7 +191,6 @@ def confluent_pool(
     transactional: bool = False,
     transactional_id_prefix: str | None = None,
     bootstrap_timeout: float = DEFAULT_BOOTSTRAP_TIMEOUT,
-    close_timeout: float = DEFAULT_CLOSE_TIMEOUT,
     **pool_options: Any,
 ) -> ProducerPool[Producer]:
     """A pool of librdkafka producers wired like `producer_pool.kafka.kafka_pool`."""
@@ -175,5 +202,5 @@ def confluent_pool(
     pool_options.setdefault("check", factory.is_healthy)
     pool_options.setdefault("discard_on", (KafkaException,) if transactional else ())
     pool_options.setdefault("name", str(factory.config["bootstrap.servers"]))
-    destroy = functools.partial(factory.destroy, timeout=close_timeout)
-    return ProducerPool(factory, destroy=destroy, close_timeout=close_timeout, **pool_options)
+    pool_options.setdefault("deliveries", factory.deliveries)
+    return ProducerPool(factory, destroy=factory.destroy, **pool_options)

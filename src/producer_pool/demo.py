@@ -55,7 +55,7 @@ def run_demo(
     config_path: str | Path | None = None,
     stop: threading.Event | None = None,
     on_progress: Callable[[int], None] | None = None,
-    on_start: Callable[[str], None] | None = None,
+    on_start: Callable[[str, str], None] | None = None,
 ) -> DemoReport:
     """Publish through the container's publisher; `stop` ends publishing early, cleanly."""
     stop = stop or threading.Event()
@@ -93,7 +93,7 @@ def run_demo(
             messages // threads + (1 if i < messages % threads else 0) for i in range(threads)
         ]
         if on_start is not None:
-            on_start(topic)
+            on_start(topic, broker.bootstrap_servers)
         started = time.perf_counter()
         workers = [threading.Thread(target=publish, args=(i, n)) for i, n in enumerate(shares)]
         for worker in workers:

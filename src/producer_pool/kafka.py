@@ -6,7 +6,6 @@ overriding only the factory still gives a working pool.
 
 from __future__ import annotations
 
-import functools
 import logging
 import time
 from collections.abc import Callable, Mapping
@@ -50,7 +49,6 @@ logger = logging.getLogger("producer_pool")
 
 #: kafka-python waits 30 s for a first bootstrap; a service should learn sooner that Kafka is down.
 DEFAULT_BOOTSTRAP_TIMEOUT_MS = 10_000
-DEFAULT_CLOSE_TIMEOUT = 30.0
 
 #: Errors after which a producer must never be used again: the pool discards it.
 FATAL_PRODUCER_ERRORS: tuple[type[BaseException], ...] = (
@@ -163,11 +161,7 @@ class TransactionalProducerFactory(KafkaProducerFactory):
         return producer
 
     def destroy(
-        self,
-        producer: object,
-        timeout: float = DEFAULT_CLOSE_TIMEOUT,
-        *,
-        deadline: Deadline | None = None,
+        self, producer: object, timeout: float | None = None, *, deadline: Deadline | None = None
     ) -> None:
         """Free the producer's id for its replacement, then close it."""
         self.ids.release_for(producer)
@@ -187,18 +181,21 @@ def transactional_producer_factory(
 
 
 def close_producer(
-    producer: object, timeout: float = DEFAULT_CLOSE_TIMEOUT, *, deadline: Deadline | None = None
+    producer: object, timeout: float | None = None, *, deadline: Deadline | None = None
 ) -> None:
     """Flush, then close: the pool's destroy for Kafka producers.
 
-    If messages cannot be delivered within `timeout` (or by `deadline`, which the pool's
-    `close()` sets so that every producer flushes in parallel under one budget), the
-    producer is force-closed (their futures fail), an error is logged, and `PoolCloseError`
-    carries the count.
+    A producer retired from a live pool drains for up to its own `delivery_timeout_ms`
+    (the default `timeout`), so an outage shorter than that loses nothing; the pool's
+    `close()` sets `deadline` to cut that short under its one budget. Whatever is still
+    undelivered then is force-closed (the futures fail), logged, and counted in
+    `PoolCloseError`.
     """
     if not isinstance(producer, KafkaProducer):
         close_object(producer)
         return
+    if timeout is None:
+        timeout = producer.config["delivery_timeout_ms"] / 1000
     if deadline is not None:
         timeout = min(timeout, deadline.remaining())
     try:
@@ -235,7 +232,6 @@ def kafka_pool(
     *,
     transactional: bool = False,
     transactional_id_prefix: str | None = None,
-    close_timeout: float = DEFAULT_CLOSE_TIMEOUT,
     **pool_options: Any,
 ) -> ProducerPool[KafkaProducer]:
     """A pool wired with the Kafka factory, flush-and-close, health check and fatal errors."""
@@ -248,27 +244,23 @@ def kafka_pool(
         else KafkaProducerFactory(settings)
     )
     pool_options.setdefault("name", factory.bootstrap_servers)
-    return pool_for_factory(factory, close_timeout=close_timeout, **pool_options)
+    return pool_for_factory(factory, **pool_options)
 
 
-def pool_for_factory(
-    factory: Callable[[], Any], *, close_timeout: float = DEFAULT_CLOSE_TIMEOUT, **pool_options: Any
-) -> ProducerPool[Any]:
-    """The Kafka wiring around any factory: flush-and-close, health check, fatal-error discard.
+def pool_for_factory(factory: Callable[[], Any], **pool_options: Any) -> ProducerPool[Any]:
+    """The Kafka wiring around any factory: flush-and-close, health check, fatal-error discard,
+    delivery counts.
 
-    A factory's own `destroy(producer, timeout)` (the transactional one frees the id) is used
-    when it has one. Works unchanged when tests override the factory with an `int` factory.
+    A factory's own `destroy(producer, deadline=...)` (the transactional one frees the id) is
+    used when it has one. `close_timeout` is the budget of the pool's `close()`, within which
+    every producer flushes in parallel. Works unchanged when tests override the factory with
+    an `int` factory.
     """
-    destroy = getattr(factory, "destroy", close_producer)
+    pool_options.setdefault("destroy", getattr(factory, "destroy", close_producer))
     pool_options.setdefault("check", producer_is_healthy)
     pool_options.setdefault("discard_on", FATAL_PRODUCER_ERRORS)
     pool_options.setdefault("deliveries", getattr(factory, "deliveries", None))
-    return ProducerPool(
-        factory,
-        destroy=functools.partial(destroy, timeout=close_timeout),
-        close_timeout=close_timeout,
-        **pool_options,
-    )
+    return ProducerPool(factory, **pool_options)
 
 
 def is_fatal(exc: BaseException, producer: object = None) -> bool:

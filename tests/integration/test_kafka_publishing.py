@@ -11,7 +11,7 @@ from kafka.errors import KafkaError
 from producer_pool import PoolCloseError
 from producer_pool.broker import free_port
 from producer_pool.kafka import BrokerUnavailable, kafka_pool, read_topic
-from tests.fakes import publish_from_threads, run_in_thread
+from tests.fakes import publish_from_threads, run_in_thread, wait_until
 
 
 def test_eight_threads_lose_nothing_and_duplicate_nothing(
@@ -133,6 +133,32 @@ def test_close_with_the_broker_gone_reports_undelivered_messages(relayed_broker,
     assert time.monotonic() - started < 1 + 5  # the close timeout, not a hang
     assert caught.value.undelivered == 10
     assert all(f.is_done and f.failed() for f in futures)  # callers see the failure
+
+
+def test_a_producer_retired_in_an_outage_drains_in_the_background(relayed_broker, clock, closing):
+    """Retirement once force-closed the producer after close_timeout, in the caller's thread:
+    with a short outage, 0 of 100 messages arrived and leaving the block took 30 s."""
+    servers, topic = relayed_broker.bootstrap_servers, relayed_broker.topic
+    settings = {
+        "bootstrap_servers": servers,
+        "request_timeout_ms": 1_000,
+        "delivery_timeout_ms": 30_000,
+        "reconnect_backoff_max_ms": 200,
+    }
+    pool = closing(kafka_pool(settings, max_size=1, max_lifetime=60))
+    with pool.acquire() as producer:
+        producer.send(topic, b"warm-up").get(10)
+    relayed_broker.relay.cut()
+    with pool.acquire() as producer:
+        futures = [producer.send(topic, f"kept-{i}".encode()) for i in range(100)]
+        clock.advance(61 * 1.1)  # its lifetime ends while it is leased: retired on return
+    stats = pool.stats()
+    assert (stats.size, stats.destroying) == (0, 1)  # left the pool at once, still draining
+    relayed_broker.relay.resume()
+    wait_until(lambda: pool.stats().destroyed == 1, timeout=30)
+    assert all(f.succeeded() for f in futures)
+    keys = {r.value for r in read_topic(servers, topic)}
+    assert {f"kept-{i}".encode() for i in range(100)} <= keys
 
 
 def test_close_counts_batches_that_expire_during_its_flush(relayed_broker, closing):

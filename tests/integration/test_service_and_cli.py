@@ -9,6 +9,7 @@ import subprocess
 import sys
 import threading
 
+import pytest
 from click.testing import CliRunner
 from kafka import KafkaConsumer, TopicPartition
 
@@ -93,20 +94,35 @@ def test_check_command_reports_a_broker_that_is_down(tmp_path, monkeypatch):
     assert result.output.startswith(f"Error: cannot reach Kafka at {servers} within 500 ms")
 
 
-def test_sigterm_stops_the_demo_which_still_flushes_and_reports(kafka_bootstrap_servers):
-    env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap_servers, "COLUMNS": "300"}
+@pytest.mark.parametrize(
+    ("how", "exit_code"),
+    [("SIGTERM to the demo", 128 + signal.SIGTERM), ("Ctrl-C to its process group", 130)],
+)
+def test_a_stopped_demo_still_flushes_reads_back_and_reports(how, exit_code):
+    """Ctrl-C in a terminal signals the whole process group: it once killed the embedded
+    broker too, and the demo died in read_topic with a traceback."""
+    env = {k: v for k, v in os.environ.items() if k != "KAFKA_BOOTSTRAP_SERVERS"}
+    env["COLUMNS"] = "300"
     command = [sys.executable, "-c", "from producer_pool.cli import run; run()"]
     command += ["demo", "--messages", "50000000", "--threads", "2", "--json"]
     with subprocess.Popen(
-        command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        command,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,  # its own group, as a terminal gives it
     ) as demo:
         assert demo.stderr is not None
-        line = demo.stderr.readline()  # "publishing ... to <topic> ...": publishing has begun
-        topic = line.split(" to ", 1)[1].split()[0]
-        wait_until(lambda: stored(kafka_bootstrap_servers, topic) >= 2_000, timeout=60)
-        demo.send_signal(signal.SIGTERM)
-        stdout, _ = demo.communicate(timeout=60)
-    assert demo.returncode == 0, stdout
+        line = demo.stderr.readline()  # "publishing ... to <topic> on <servers> from ..."
+        topic, servers = line.split(" to ", 1)[1].split()[0], line.split(" on ", 1)[1].split()[0]
+        wait_until(lambda: stored(servers, topic) >= 2_000, timeout=60)
+        if how.startswith("Ctrl-C"):
+            os.killpg(demo.pid, signal.SIGINT)
+        else:
+            demo.send_signal(signal.SIGTERM)
+        stdout, stderr = demo.communicate(timeout=60)
+    assert demo.returncode == exit_code, stderr[-2000:]
     figures = json.loads(stdout.strip().splitlines()[-1])
     assert 2_000 <= figures["sent"] < 50_000_000
     assert figures["acked"] == figures["sent"] == figures["read_back"]
