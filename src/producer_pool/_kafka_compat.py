@@ -11,11 +11,13 @@ exists on the installed version; the `kafka` extra pins the range it covers.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
 import kafka
 from kafka import KafkaProducer
+from kafka.producer.sender import Sender
 from kafka.producer.transaction_manager import TransactionManager, TransactionState
 
 __all__ = [
@@ -40,12 +42,25 @@ PRIVATE_NAMES = (
     "_closed",
     "_sender",
     "_sender._client._manager.bootstrapped",
+    "_sender._client.least_loaded_node",
+    "_sender._client.is_ready",
+    "_sender._client.maybe_connect",
+    "_sender._client.poll",
+    "_sender._metadata.request_update",
+    "_sender._transaction_manager",
+    "_sender._accumulator",
+    "_sender._maybe_send_pending_request",
+    "_sender._get_expired_inflight_batches",
+    "_sender._complete_batch_with_exception",
     "_accumulator._incomplete",
+    "_accumulator.expired_batches",
+    "_accumulator.reset_next_batch_expiry_time",
     "_transaction_manager",
     "_unregister_cleanup",
 )
 
 R = TypeVar("R")
+_SENDER_STOP_GRACE = 1.0  # seconds a force-closed sender gets to abort batches and exit
 _warned: set[str] = set()
 
 
@@ -119,7 +134,8 @@ def force_close(producer: KafkaProducer, timeout: float) -> None:
 
     def stop_sender() -> None:
         producer._sender.force_close()
-        producer._sender.join(timeout)
+        # Aborting and closing the network client takes a moment even at a close's deadline.
+        producer._sender.join(max(timeout, _SENDER_STOP_GRACE))
 
     _guarded("the forced close", None, stop_sender)
     try:
@@ -170,12 +186,53 @@ class _RecoveringTransactionManager(TransactionManager):  # type: ignore[misc]
             self._current_state = TransactionState.UNINITIALIZED
 
 
+class _ExpiringSender(Sender):  # type: ignore[misc]
+    """While an idempotent producer waits for a new producer id, kafka-python 3.0.12's sender
+    loops in `_maybe_send_pending_request` until a broker answers, never expiring batches:
+    with the broker down, every future hangs past `delivery_timeout_ms` until it is back.
+    Here the request is sent only once a node is ready; until then each pass expires what
+    is due (with the error the sender gives any expired batch), starts a connection and
+    polls once, so the loop comes back."""
+
+    def _maybe_send_pending_request(self) -> bool:
+        manager = self._transaction_manager
+        if manager.is_transactional() or manager.has_producer_id():
+            return bool(super()._maybe_send_pending_request())
+        self._expire_due_batches()
+        node = self._client.least_loaded_node()
+        if node is not None and self._client.is_ready(node):
+            return bool(super()._maybe_send_pending_request())
+        if node is None:
+            update = self._metadata.request_update()
+            self._client.poll(timeout_ms=self.config["retry_backoff_ms"], future=update)
+        else:
+            self._client.maybe_connect(node, wakeup=False)
+            self._client.poll(timeout_ms=self.config["retry_backoff_ms"])
+        return True
+
+    def _expire_due_batches(self) -> None:
+        now = time.monotonic()
+        self._accumulator.reset_next_batch_expiry_time()
+        expired = self._accumulator.expired_batches(now=now)
+        expired.extend(self._get_expired_inflight_batches(now=now))
+        for batch in expired:
+            self._complete_batch_with_exception(
+                batch,
+                kafka.errors.KafkaTimeoutError(
+                    f"Expiring {batch.record_count} record(s) for {batch.topic_partition}: "
+                    "delivery timeout passed while waiting for a producer id"
+                ),
+            )
+
+
 def recover_producer_id_after_reset(producer: KafkaProducer) -> None:
-    """Make an idempotent `producer` request a new producer id after kafka-python resets it."""
+    """Make an idempotent `producer` request a new producer id after kafka-python resets it,
+    and expire its batches on time while it waits for one."""
 
     def swap() -> None:
         manager = producer._transaction_manager
         if manager is not None and not manager.is_transactional():
             manager.__class__ = _RecoveringTransactionManager
+            producer._sender.__class__ = _ExpiringSender
 
     _guarded("producer id recovery", None, swap)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 
@@ -133,6 +134,31 @@ def test_close_with_the_broker_gone_reports_undelivered_messages(relayed_broker,
     assert time.monotonic() - started < 1 + 5  # the close timeout, not a hang
     assert caught.value.undelivered == 10
     assert all(f.is_done and f.failed() for f in futures)  # callers see the failure
+
+
+def test_a_producer_waiting_for_a_new_id_in_an_outage_still_expires_its_batches(
+    relayed_broker, closing
+):
+    """kafka-python's sender skips batch expiry while it waits for a producer id, so during an
+    outage after an id reset, futures hung past delivery_timeout_ms until the broker was back
+    (the outage test failed one full run in twenty)."""
+    servers, topic = relayed_broker.bootstrap_servers, relayed_broker.topic
+    settings = {
+        "bootstrap_servers": servers,
+        "request_timeout_ms": 1_000,
+        "delivery_timeout_ms": 2_000,
+        "reconnect_backoff_max_ms": 200,
+    }
+    pool = closing(kafka_pool(settings, max_size=1))
+    with pool.acquire() as producer:
+        producer.send(topic, b"warm-up").get(10)
+        relayed_broker.relay.cut()
+        producer._transaction_manager.reset_producer_id()  # what an expired, sent batch causes
+        future = producer.send(topic, b"during the outage")
+        with contextlib.suppress(KafkaError):
+            future.get(10)
+        assert future.is_done and future.failed()  # expired, not still pending
+        assert "delivery timeout passed" in str(future.exception)
 
 
 def test_a_producer_retired_in_an_outage_drains_in_the_background(relayed_broker, clock, closing):
