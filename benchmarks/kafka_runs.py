@@ -26,6 +26,9 @@ from producer_pool.relay import LatencyRelay
 VALUE = b"v" * 200
 THREADS = 8
 SETTINGS = {"linger_ms": 5}
+#: Generous: a loaded CI machine (tests beside the benchmarks) reads back slowly.
+READ_BACK_TIMEOUT = 60.0
+CHILD_TIMEOUT = 120.0  # a forked worker that takes longer is stuck: killed, and it shows
 
 
 def fresh_topic(servers: str) -> str:
@@ -107,7 +110,7 @@ def _strategy(servers: str, name: str, per_thread: int) -> dict[str, Any]:
         cleanup = pool.close
     seconds, latencies, futures = publish_threads(send, THREADS, per_thread)
     cleanup()
-    read_back = len(read_topic(servers, topic, timeout=10))
+    read_back = len(read_topic(servers, topic, timeout=READ_BACK_TIMEOUT))
     return {
         "msg_s": len(futures) / seconds,
         "p50_us": percentile(latencies, 0.5) * 1e6,
@@ -168,7 +171,7 @@ def transactions(
             results[f"pool of {size}"] = {
                 "tx_s": THREADS * per_thread / seconds,
                 "p50_ms": percentile(latencies, 0.5) * 1000,
-                "read_back": len(read_topic(servers, topic, timeout=10)),
+                "read_back": len(read_topic(servers, topic, timeout=READ_BACK_TIMEOUT)),
                 "sent": THREADS * per_thread * 10,
             }
             progress()
@@ -209,10 +212,13 @@ def processes(servers: str, messages: int, progress: Callable[[], None]) -> dict
         for child in children:
             child.start()
         for child in children:
-            child.join()
+            child.join(CHILD_TIMEOUT)  # a stuck child is reported by its exit code, not awaited
+            if child.is_alive():
+                child.kill()
+                child.join()
         seconds = time.perf_counter() - began
         pool.close()
-        read_back = len(read_topic(servers, topic, timeout=10))
+        read_back = len(read_topic(servers, topic, timeout=READ_BACK_TIMEOUT))
         results[f"{workers} process{'es' if workers > 1 else ''}"] = {
             "msg_s": read_back / seconds,
             "read_back": read_back,
@@ -273,7 +279,7 @@ def clients(servers: str, per_thread: int, progress: Callable[[], None]) -> dict
             pool.close()  # the flush is part of the cost
             seconds = time.perf_counter() - began
             sent = THREADS * leases * batch
-            read_back = len(read_topic(servers, topic, timeout=10))
+            read_back = len(read_topic(servers, topic, timeout=READ_BACK_TIMEOUT))
             results[f"{name}, {batch} per lease"] = {
                 "msg_s": read_back / seconds,
                 "read_back": read_back,

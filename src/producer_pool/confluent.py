@@ -15,6 +15,7 @@ from typing import Any
 from confluent_kafka import KafkaException, Producer
 
 from ._clock import Deadline
+from ._fork import reset_after_fork
 from ._options import DEFAULTS
 from ._redact import redact
 from .errors import BrokerUnavailable, ConfigError, PoolCloseError
@@ -90,8 +91,13 @@ class ConfluentProducerFactory:
         self.bootstrap_timeout = bootstrap_timeout
         self.ids = transactional_ids
         self.requires_exclusive_leases = transactional_ids is not None
-        self._fatal: set[int] = set()
         self.deliveries = DeliveryCounts()
+        self._reset_fatal()
+        reset_after_fork(self, ConfluentProducerFactory._reset_fatal)
+
+    def _reset_fatal(self) -> None:
+        """A fresh lock and set: a forked child has none of its parent's producers."""
+        self._fatal: set[int] = set()
         self._lock = threading.Lock()
 
     def __call__(self) -> Producer:

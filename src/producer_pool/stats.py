@@ -7,6 +7,8 @@ import threading
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from ._fork import reset_after_fork
+
 
 @dataclass(frozen=True, slots=True)
 class PoolStats:
@@ -51,9 +53,15 @@ class DeliveryCounts:
     undelivered, even one that happened long before the close.
     """
 
-    __slots__ = ("_lock", "delivered", "failed")
+    __slots__ = ("__weakref__", "_lock", "delivered", "failed")
 
     def __init__(self) -> None:
+        self._reset()
+        reset_after_fork(self, DeliveryCounts._reset)
+
+    def _reset(self) -> None:
+        """Zero counts and a fresh lock: a forked child counts its own producers only, and
+        never waits on a lock a parent's I/O thread held at fork time."""
         self._lock = threading.Lock()
         self.delivered = 0
         self.failed = 0

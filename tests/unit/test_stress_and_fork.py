@@ -9,7 +9,7 @@ import tracemalloc
 
 import pytest
 
-from producer_pool import ProducerPool
+from producer_pool import DeliveryCounts, ProducerPool
 from tests.fakes import CountingFactory, ResourceFactory, run_together
 
 
@@ -93,3 +93,27 @@ def test_a_forked_child_creates_fresh_objects_and_never_touches_the_parents():
         assert obj is held  # the parent's pool is untouched
     pool.close()
     assert held.close_calls == 1
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+@pytest.mark.filterwarnings("ignore:This process .* is multi-threaded:DeprecationWarning")
+def test_a_child_never_waits_on_a_delivery_lock_held_at_fork():
+    """A parent's I/O thread may be counting a delivery at the instant of fork."""
+    counts = DeliveryCounts()
+    counts.on_delivered()
+    read_end, write_end = os.pipe()
+    # Holding the private lock is the one deterministic way to stage the hazard.
+    with counts._lock:  # held, as by a parent's sender thread, across the fork
+        pid = os.fork()
+        if pid == 0:
+            try:
+                counts.on_failed()  # would block forever on the inherited lock
+                os.write(write_end, f"{counts.delivered} {counts.failed}".encode())
+            finally:
+                os._exit(0)
+    os.close(write_end)
+    report = os.read(read_end, 100).decode()
+    os.close(read_end)
+    os.waitpid(pid, 0)
+    assert report == "0 1"  # the child counts its own producers only
+    assert (counts.delivered, counts.failed) == (1, 0)
