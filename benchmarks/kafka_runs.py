@@ -11,13 +11,13 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from typing import Any
 
 from kafka import KafkaProducer
 
 from benchmarks.threads import run_concurrently
-from producer_pool import ProducerPool
+from producer_pool import PoolCloseError, ProducerPool
 from producer_pool.broker import EmbeddedBroker, free_port
 from producer_pool.confluent import confluent_pool
 from producer_pool.kafka import create_topic, kafka_pool, read_topic, transaction
@@ -109,15 +109,28 @@ def _strategy(servers: str, name: str, per_thread: int) -> dict[str, Any]:
 
         cleanup = pool.close
     seconds, latencies, futures = publish_threads(send, THREADS, per_thread)
-    cleanup()
+    cleanup()  # flushed: every future is resolved
     read_back = len(read_topic(servers, topic, timeout=READ_BACK_TIMEOUT))
     return {
         "msg_s": len(futures) / seconds,
         "p50_us": percentile(latencies, 0.5) * 1e6,
         "p99_us": percentile(latencies, 0.99) * 1e6,
         "sent": len(futures),
+        "acknowledged": sum(f.succeeded() for f in futures),
         "read_back": read_back,
     }
+
+
+def close_and_count(pool: ProducerPool[Any]) -> dict[str, int]:
+    """Close (flush) the pool; what its producers' own delivery results acknowledged.
+
+    Read-backs are judged against this, never against what was merely sent, and never
+    from a consumer that ran during the writes (tansu can skip a batch for one).
+    """
+    with suppress(PoolCloseError):  # failures are counted below
+        pool.close()
+    stats = pool.stats()
+    return {"acknowledged": stats.delivered, "failed": stats.delivery_errors}
 
 
 STRATEGIES = (
@@ -167,10 +180,10 @@ def transactions(
             pool.wait()
 
             seconds, latencies, _ = publish_threads(_one_tx(pool, topic), THREADS, per_thread)
-            pool.close()
             results[f"pool of {size}"] = {
                 "tx_s": THREADS * per_thread / seconds,
                 "p50_ms": percentile(latencies, 0.5) * 1000,
+                **close_and_count(pool),
                 "read_back": len(read_topic(servers, topic, timeout=READ_BACK_TIMEOUT)),
                 "sent": THREADS * per_thread * 10,
             }
@@ -276,12 +289,13 @@ def clients(servers: str, per_thread: int, progress: Callable[[], None]) -> dict
             pool.wait()
             began = time.perf_counter()
             publish_threads(send, THREADS, leases)
-            pool.close()  # the flush is part of the cost
+            counts = close_and_count(pool)  # the flush is part of the cost
             seconds = time.perf_counter() - began
             sent = THREADS * leases * batch
             read_back = len(read_topic(servers, topic, timeout=READ_BACK_TIMEOUT))
             results[f"{name}, {batch} per lease"] = {
                 "msg_s": read_back / seconds,
+                **counts,
                 "read_back": read_back,
                 "sent": sent,
             }
