@@ -8,7 +8,7 @@ PYTHON ?= $(shell for p in python3 python3.13 python3.12 python3.11 python3.10; 
 PYTEST := $(BIN)/pytest -p no:cacheprovider
 RUNS ?= 30
 
-.PHONY: demo test lint typecheck unit integration stress flaky bench clean
+.PHONY: demo test lint typecheck unit integration stress flaky bench outages clean
 
 $(BIN)/.installed-%: pyproject.toml
 	@test -n "$(PYTHON)" || { echo "make: no Python >= 3.10 found on PATH" >&2; exit 1; }
@@ -43,6 +43,9 @@ flaky: $(BIN)/.installed-dev  ## RUNS full runs in random order; stops at the fi
 
 bench: $(BIN)/.installed-dev
 	$(BIN)/python -m benchmarks.run
+
+outages: $(BIN)/.installed-dev  ## the zero-loss figures: close, retirement and fences in outages
+	$(BIN)/python -m benchmarks.outages
 
 clean:
 	rm -rf .venv .venv-* .mypy_cache .ruff_cache .pytest_cache
