@@ -4,6 +4,8 @@ The core (`ProducerPool`, errors, stats) imports only the standard library; Kafk
 dependency-injector and the CLI live in their own modules and extras.
 """
 
+from importlib import metadata as _metadata
+
 from .errors import (
     BrokerUnavailable,
     ConfigError,
@@ -15,6 +17,11 @@ from .errors import (
 )
 from .pool import Lease, OnExhausted, ProducerPool
 from .stats import DeliveryCounts, PoolStats
+
+try:
+    __version__ = _metadata.version("producer-pool")
+except _metadata.PackageNotFoundError:  # a source tree that was never installed
+    __version__ = "0+unknown"
 
 __all__ = [
     "BrokerUnavailable",

@@ -7,11 +7,16 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["redact"]
+__all__ = ["is_secret", "redact"]
 
 _SECRET = re.compile(r"password|secret|token|credential", re.IGNORECASE)
 
 
+def is_secret(key: str) -> bool:
+    """Whether a setting's value must never be printed (passwords, tokens, ...)."""
+    return bool(_SECRET.search(key))
+
+
 def redact(settings: Mapping[str, Any]) -> dict[str, Any]:
     """`settings` with the value of every secret-looking key replaced by `***`."""
-    return {key: "***" if _SECRET.search(key) else value for key, value in settings.items()}
+    return {key: "***" if is_secret(key) else value for key, value in settings.items()}

@@ -1,24 +1,45 @@
-"""The `producer-pool` command: `demo` and `check` (benchmarks: `make bench`, in a checkout)."""
+"""The `producer-pool` command: `demo` and `check` (benchmarks: `make bench`, in a checkout).
+
+Output rules: results go to stdout (only JSON with `--json`), everything else to stderr;
+an error is one line, the last; third-party logs stay quiet unless `-v`.
+"""
 
 from __future__ import annotations
 
 import json
 import logging
 import signal
+import sys
 import threading
 from pathlib import Path
 from typing import Any
 
-import click
-from rich.console import Console
-from rich.logging import RichHandler
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
+try:
+    import click
+    from rich.console import Console
+    from rich.logging import RichHandler
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+    )
+    from rich.table import Table
+except ImportError as exc:
+    raise ImportError(
+        f"the producer-pool command needs the 'cli' extra ({exc.name} is missing): "
+        "pip install 'producer-pool[cli]'"
+    ) from exc
 
+from . import __version__
 from .errors import PoolError
 
-console = Console()
-status = Console(stderr=True)
+console = Console(soft_wrap=True)
+status = Console(stderr=True, soft_wrap=True)
+
+#: Loggers of the libraries underneath: quiet unless -v (their outage logs are many lines).
+THIRD_PARTY = ("kafka", "confluent_kafka", "dependency_injector")
 
 config_option = click.option(
     "--config",
@@ -30,28 +51,51 @@ config_option = click.option(
 
 
 def run() -> None:
-    """Console-script entry point: logging goes to stderr, then the command runs."""
-    logging.basicConfig(
-        level=logging.WARNING, handlers=[RichHandler(console=status, show_path=False)]
-    )
+    """Console-script entry point: logs go to stderr, then the command runs."""
+    handler: logging.Handler
+    if sys.stderr.isatty():
+        handler = RichHandler(console=status, show_path=False, show_time=False)
+        handler.setFormatter(logging.Formatter("%(name)s: %(message)s"))
+    else:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=logging.WARNING, handlers=[handler])
     main()
 
 
-@click.group()
-def main() -> None:
+@click.group(context_settings={"help_option_names": ["-h", "--help"]}, invoke_without_command=True)
+@click.version_option(__version__, "-V", "--version", prog_name="producer-pool")
+@click.option("-v", "--verbose", count=True, help="-v: library warnings too; -vv: debug logs.")
+@click.pass_context
+def main(context: click.Context, verbose: int) -> None:
     """A correct, fast, observable pool of Kafka producers."""
+    if context.invoked_subcommand is None:  # bare `producer-pool`: help, and success
+        click.echo(context.get_help())
+        context.exit(0)
+    third_party = {0: logging.CRITICAL + 1, 1: logging.WARNING}.get(verbose, logging.DEBUG)
+    levels = dict.fromkeys(THIRD_PARTY, third_party)
+    levels["producer_pool"] = logging.DEBUG if verbose > 1 else logging.WARNING
+    before = {name: logging.getLogger(name).level for name in levels}
+    _set_levels(levels)
+    # Leave no trace: a program (or test) that invokes the command in-process keeps its levels.
+    context.call_on_close(lambda: _set_levels(before))
+
+
+def _set_levels(levels: dict[str, int]) -> None:
+    for name, level in levels.items():
+        logging.getLogger(name).setLevel(level)
 
 
 @main.command()
 @click.option("--messages", default=100_000, show_default=True, type=click.IntRange(min=1))
 @click.option("--threads", default=8, show_default=True, type=click.IntRange(1, 512))
 @config_option
-@click.option("--json", "as_json", is_flag=True, help="Also print the figures as JSON, last.")
+@click.option("--json", "as_json", is_flag=True, help="Print only the figures, as JSON.")
 def demo(messages: int, threads: int, config_path: Path | None, as_json: bool) -> None:
     """Publish MESSAGES keyed messages from THREADS threads, read them back, count losses.
 
     Uses an embedded broker unless KAFKA_BOOTSTRAP_SERVERS is set. Ctrl-C stops publishing,
-    flushes, and still reports.
+    flushes, reports, and exits 130.
     """
     from .demo import run_demo
 
@@ -79,6 +123,19 @@ def demo(messages: int, threads: int, config_path: Path | None, as_json: bool) -
                 "threads; Ctrl-C stops, flushes and reports"
             ),
         )
+    if as_json:
+        click.echo(json.dumps({k: v for k, v in report.as_dict().items() if k != "close_error"}))
+    else:
+        console.print(_report_table(report))
+    if report.close_error:
+        status.print(f"close: {report.close_error}", style="red")
+    if stopped_by:  # interrupted: the report stands, the exit code says so (130 for Ctrl-C)
+        raise SystemExit(128 + stopped_by[0])
+    if not report.ok:
+        raise SystemExit(1)
+
+
+def _report_table(report: Any) -> Table:
     table = Table(title=f"demo on topic {report.topic}")
     table.add_column("figure")
     table.add_column("value", justify="right")
@@ -94,33 +151,34 @@ def demo(messages: int, threads: int, config_path: Path | None, as_json: bool) -
         table.add_row(name, str(value))
     for name, value in report.pool.items():
         table.add_row(f"pool.{name}", str(round(value, 4) if isinstance(value, float) else value))
-    console.print(table)
-    if report.close_error:
-        status.print(f"[red]close: {report.close_error}")
-    if as_json:
-        figures = {k: v for k, v in report.as_dict().items() if k != "close_error"}
-        click.echo(json.dumps(figures))
-    if stopped_by:  # interrupted: the report stands, the exit code says so (130 for Ctrl-C)
-        raise SystemExit(128 + stopped_by[0])
-    if not report.ok:
-        raise SystemExit(1)
+    return table
 
 
 @main.command()
 @config_option
-def check(config_path: Path | None) -> None:
+@click.option("--json", "as_json", is_flag=True, help="Print the verdict as JSON.")
+def check(config_path: Path | None, as_json: bool) -> None:
     """Validate the config and connect to its Kafka cluster; exit 0, or 1 with the reason."""
     from .containers import create_container
     from .kafka import close_producer
 
-    container = _run(create_container, config_path)
-    settings = container.settings()
-    producer = _run(container.producer_factory())
-    close_producer(producer, timeout=5)
-    click.echo(
-        f"ok: {container.config_source()} is valid and Kafka at "
-        f"{settings.kafka.bootstrap_servers} answered"
-    )
+    try:
+        container = create_container(config_path)
+        settings = container.settings()
+        close_producer(container.producer_factory()(), timeout=5)
+    except PoolError as exc:
+        reason = str(exc).splitlines()[0]
+        if as_json:
+            click.echo(json.dumps({"ok": False, "error": reason}))
+            raise SystemExit(1) from None
+        raise click.ClickException(reason) from None
+    servers = settings.kafka.bootstrap_servers
+    if as_json:
+        click.echo(
+            json.dumps({"ok": True, "config": container.config_source(), "servers": servers})
+        )
+    else:
+        click.echo(f"ok: {container.config_source()} is valid and Kafka at {servers} answered")
 
 
 def _run(function: Any, *args: Any, **kwargs: Any) -> Any:

@@ -12,7 +12,13 @@ import threading
 from collections.abc import Mapping
 from typing import Any
 
-from confluent_kafka import KafkaException, Producer
+try:
+    from confluent_kafka import KafkaException, Producer
+except ImportError as exc:
+    raise ImportError(
+        f"producer_pool.confluent needs the 'confluent' extra ({exc.name} is missing): "
+        "pip install 'producer-pool[confluent]'"
+    ) from exc
 
 from ._clock import Deadline
 from ._fork import reset_after_fork

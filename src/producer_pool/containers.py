@@ -9,10 +9,15 @@ from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-import yaml
-from dependency_injector import containers, providers
+try:
+    from dependency_injector import containers, providers
+except ImportError as exc:
+    raise ImportError(
+        f"producer_pool.containers needs the 'di' extra ({exc.name} is missing): "
+        "pip install 'producer-pool[di]'"
+    ) from exc
 
-from .errors import ConfigError
+from .config_file import load_config
 from .kafka import KafkaProducerFactory, pool_for_factory
 from .pool import ProducerPool
 from .services import EventPublisher
@@ -42,9 +47,10 @@ def _pool(factory: Callable[[], Any], settings: Settings) -> Iterator[ProducerPo
 
 
 class Container(containers.DeclarativeContainer):
-    """Production wiring; `Container()` reads the shipped `config/producer_pool.yaml`."""
+    """Production wiring. Build it with `create_container()`, which reads a YAML file safely
+    (`config_file.load_config`) and validates it; a bare `Container()` has no settings."""
 
-    config = providers.Configuration(strict=True, yaml_files=[DEFAULT_CONFIG_PATH])
+    config = providers.Configuration(strict=True)
     config_source = providers.Object(str(DEFAULT_CONFIG_PATH))
 
     settings = providers.Singleton(validate_settings, config, config_source)
@@ -68,17 +74,8 @@ def create_container(
     `overrides` (nested like the YAML) is merged over the file, e.g. a demo's broker address.
     """
     path = DEFAULT_CONFIG_PATH if config_path is None else Path(config_path)
-    if not path.is_file():
-        raise ConfigError(f"{path}: no such config file")
-    config = providers.Configuration(strict=True)
-    try:
-        config.from_yaml(str(path), required=True)
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML: {str(exc).splitlines()[0]}") from None
-    if overrides:
-        config.from_dict(dict(overrides))
     container = Container()
-    container.config.override(config)
+    container.config.from_dict(load_config(path, overrides))
     container.config_source.override(str(path))
     container.settings()
     return container

@@ -12,9 +12,15 @@ from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager
 from typing import Any
 
-from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
-from kafka import errors as kafka_errors
-from kafka.admin import NewTopic
+try:
+    from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
+    from kafka import errors as kafka_errors
+    from kafka.admin import NewTopic
+except ImportError as exc:
+    raise ImportError(
+        f"producer_pool.kafka needs the 'kafka' extra ({exc.name} is missing): "
+        "pip install 'producer-pool[kafka]'"
+    ) from exc
 
 from . import _kafka_compat as compat
 from ._clock import Deadline
@@ -107,8 +113,9 @@ class KafkaProducerFactory:
         return self._create(self.settings)
 
     def _create(self, settings: Mapping[str, Any]) -> KafkaProducer:
+        revealed = {k: _reveal(v) for k, v in settings.items()}  # secrets leave SecretStr here
         try:
-            producer = CountingProducer(self.deliveries, **settings)
+            producer = CountingProducer(self.deliveries, **revealed)
         except (kafka_errors.KafkaTimeoutError, kafka_errors.KafkaConnectionError) as exc:
             compat.close_half_built_client(exc)
             raise BrokerUnavailable(
@@ -121,6 +128,12 @@ class KafkaProducerFactory:
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({redact(self.settings)!r})"
+
+
+def _reveal(value: Any) -> Any:
+    """The plain value of a secret (pydantic's `SecretStr`, or anything shaped like it)."""
+    reveal = getattr(value, "get_secret_value", None)
+    return reveal() if callable(reveal) else value
 
 
 def kafka_producer_factory(settings: Mapping[str, Any]) -> KafkaProducerFactory:
@@ -276,14 +289,25 @@ def transaction(pool: ProducerPool[KafkaProducer]) -> AbstractContextManager[Kaf
 
 
 def create_topic(bootstrap_servers: str, name: str, partitions: int = 1) -> None:
-    """Create a topic (tests and the demo); an existing one is left as it is."""
-    admin = KafkaAdminClient(
-        bootstrap_servers=bootstrap_servers, bootstrap_timeout_ms=DEFAULT_BOOTSTRAP_TIMEOUT_MS
-    )
+    """Create a topic (tests and the demo); an existing one is left as it is.
+
+    A cluster that does not answer is `BrokerUnavailable`, naming the servers.
+    """
+    try:
+        admin = KafkaAdminClient(
+            bootstrap_servers=bootstrap_servers, bootstrap_timeout_ms=DEFAULT_BOOTSTRAP_TIMEOUT_MS
+        )
+    except (kafka_errors.KafkaTimeoutError, kafka_errors.KafkaConnectionError) as exc:
+        raise BrokerUnavailable(
+            f"cannot reach Kafka at {bootstrap_servers} within "
+            f"{DEFAULT_BOOTSTRAP_TIMEOUT_MS} ms: {exc}"
+        ) from None
     try:
         admin.create_topics([NewTopic(name, partitions, 1)])
     except kafka_errors.TopicAlreadyExistsError:
         pass
+    except kafka_errors.KafkaTimeoutError as exc:
+        raise BrokerUnavailable(f"creating topic {name} at {bootstrap_servers}: {exc}") from None
     finally:
         admin.close()
 

@@ -1,4 +1,4 @@
-"""Each Kafka client module imports with only its own client installed."""
+"""Each integration imports with only its own extra installed, and a missing extra is named."""
 
 from __future__ import annotations
 
@@ -8,13 +8,43 @@ import sys
 import pytest
 
 
+def python(code: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False
+    )
+
+
 @pytest.mark.parametrize(
     ("module", "blocked"),
     [("producer_pool.confluent", "kafka"), ("producer_pool.kafka", "confluent_kafka")],
 )
 def test_a_client_module_imports_with_the_other_client_missing(module, blocked):
-    code = f"import sys; sys.modules[{blocked!r}] = None; import {module}; print('ok')"
-    result = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False
-    )
+    result = python(f"import sys; sys.modules[{blocked!r}] = None; import {module}; print('ok')")
     assert result.stdout.strip() == "ok", result.stderr
+
+
+@pytest.mark.parametrize(
+    ("module", "blocked", "extra"),
+    [
+        ("producer_pool.kafka", "kafka", "kafka"),
+        ("producer_pool.confluent", "confluent_kafka", "confluent"),
+        ("producer_pool.containers", "dependency_injector", "di"),
+        ("producer_pool.settings", "pydantic", "di"),
+        ("producer_pool.cli", "click", "cli"),
+    ],
+)
+def test_a_missing_extra_is_named(module, blocked, extra):
+    result = python(f"import sys; sys.modules[{blocked!r}] = None; import {module}")
+    assert f"pip install 'producer-pool[{extra}]'" in result.stderr.splitlines()[-1]
+
+
+def test_the_command_without_its_extra_says_which_to_install():
+    result = python(
+        "import sys; sys.modules['click'] = None; sys.argv = ['producer-pool']; "
+        "from producer_pool._script import run; run()"
+    )
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines() == [
+        "producer-pool: the producer-pool command needs the 'cli' extra (click is missing): "
+        "pip install 'producer-pool[cli]'"
+    ]

@@ -65,7 +65,7 @@ def test_two_containers_never_share_a_pool():
 
 def test_overrides_never_leak_into_the_container_class(container):
     container.pool()
-    fresh = Container()
+    fresh = create_container()
     assert isinstance(fresh.producer_factory(), KafkaProducerFactory)
     assert not Container.producer_factory.overridden
 
@@ -114,7 +114,16 @@ def test_overrides_merge_over_the_file():
         ("pool", "max_sise", 3, "pool.max_sise: unknown key"),
         ("kafka", "bootstrap_servers", DELETE, "kafka.bootstrap_servers: required key"),
         ("kafka", "bootstrap_servers", "", "kafka.bootstrap_servers: String should have at least"),
-        ("kafka", "lingerms", 5, "kafka: lingerms: unknown kafka-python producer option"),
+        (
+            "kafka",
+            "lingerms",
+            5,
+            "kafka.lingerms: unknown kafka-python producer option; did you mean linger_ms?",
+        ),
+        ("kafka", "acks", "banana", "kafka.acks: Input should be 0, 1, -1 or 'all'"),
+        ("kafka", "linger_ms", -5, "kafka.linger_ms: Input should be greater than or equal to 0"),
+        ("kafka", "linger_ms", True, "kafka.linger_ms: Input should be a valid integer"),
+        ("kafka", "compression_type", "rar", "kafka.compression_type: Input should be 'gzip'"),
         ("publisher", "topic", "", "publisher.topic: String should have at least 1 character"),
         ("publisher", "partition", 1, "publisher.partition: unknown key"),
     ],

@@ -1,0 +1,13 @@
+"""The console script: a missing `cli` extra is one line, not a traceback."""
+
+from __future__ import annotations
+
+import sys
+
+
+def run() -> None:
+    try:
+        from .cli import run as run_cli
+    except ImportError as exc:
+        sys.exit(f"producer-pool: {exc}")
+    run_cli()

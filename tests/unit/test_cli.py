@@ -1,0 +1,74 @@
+"""The command behaves like a well-kept tool: help, version, one-line errors, JSON for scripts."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+from click.testing import CliRunner
+
+from producer_pool import __version__
+from producer_pool.broker import free_port
+from producer_pool.cli import main
+from tests.config_files import write_config
+
+
+def command(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """The installed entry point in a subprocess: its real logging, streams and exit code."""
+    code = "from producer_pool._script import run; run()"
+    return subprocess.run(
+        [sys.executable, "-c", code, *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env=env,
+    )
+
+
+def test_bare_command_prints_help_and_succeeds():
+    result = CliRunner().invoke(main, [])
+    assert result.exit_code == 0
+    assert "Commands:" in result.output and "check" in result.output
+
+
+def test_version_and_short_help():
+    version = CliRunner().invoke(main, ["-V"]).output.strip()
+    assert version == f"producer-pool, version {__version__}"
+    assert CliRunner().invoke(main, ["check", "-h"]).output.startswith("Usage: ")
+
+
+def dead_broker_config(tmp_path):
+    """The shipped config pointed at a port nobody listens on, with a short bootstrap."""
+    servers = f"127.0.0.1:{free_port()}"
+    path = write_config(tmp_path, "kafka", "bootstrap_servers", servers)
+    text = path.read_text().replace("bootstrap_timeout_ms: 10000", "bootstrap_timeout_ms: 300")
+    path.write_text(text)
+    return path, servers
+
+
+def test_check_with_the_broker_down_prints_one_line_and_no_library_logs(tmp_path):
+    path, servers = dead_broker_config(tmp_path)
+    result = command("check", "--config", str(path))
+    assert result.returncode == 1
+    assert result.stdout == ""
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith(f"Error: cannot reach Kafka at {servers} within 300 ms")
+
+
+def test_check_json_prints_only_json(tmp_path):
+    path = write_config(tmp_path, "pool", "max_size", 0)
+    result = command("check", "--config", str(path), "--json")
+    assert result.returncode == 1
+    error = f"{path}: pool.max_size: must be an integer >= 1 (got 0)"
+    assert json.loads(result.stdout) == {"ok": False, "error": error}
+    assert result.stderr == ""
+
+
+def test_verbose_lets_library_warnings_through(tmp_path):
+    path, _ = dead_broker_config(tmp_path)
+    result = command("-v", "check", "--config", str(path))
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) > 1 and lines[-1].startswith("Error: cannot reach Kafka")
+    assert all("WARNING  WARNING" not in line for line in lines)  # the level once
