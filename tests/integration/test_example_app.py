@@ -1,50 +1,87 @@
-"""The WSGI example, wired with @inject, publishing from request threads to the broker."""
+"""The WSGI example where such apps run: gunicorn, workers forked after the pool exists."""
 
 from __future__ import annotations
 
 import json
+import os
+import signal
+import socket
+import subprocess
+import sys
 import threading
+import urllib.error
 import urllib.request
+from pathlib import Path
 
-from examples import wsgi_app
-from producer_pool.containers import create_container
+import pytest
+
+from producer_pool.broker import free_port
 from producer_pool.kafka import read_topic
+from tests.fakes import run_together, wait_until
+
+ROOT = Path(__file__).parents[2]
 
 
-def test_the_example_app_publishes_every_order_from_request_threads(
+def post(url: str, body: bytes, method: str = "POST") -> int:
+    request = urllib.request.Request(url, data=body, method=method)
+    try:
+        with urllib.request.urlopen(request, timeout=30) as reply:
+            return int(reply.status)
+    except urllib.error.HTTPError as error:
+        return int(error.code)
+
+
+def accepting(port: int) -> bool:
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+        return True
+    except OSError:
+        return False
+
+
+@pytest.mark.timeout(180)
+def test_under_gunicorn_every_accepted_order_is_in_the_topic_exactly_once(
     kafka_bootstrap_servers, kafka_topic
 ):
-    container = create_container(
-        overrides={
-            "kafka": {"bootstrap_servers": kafka_bootstrap_servers},
-            "publisher": {"topic": kafka_topic},
-        }
-    )
-    container.wire(modules=[wsgi_app])
-    container.init_resources()
-    server = wsgi_app.serve(port=0)
-    serving = threading.Thread(target=server.serve_forever, daemon=True)
-    serving.start()
-    url = f"http://127.0.0.1:{server.server_address[1]}/orders"
+    port = free_port()
+    env = {
+        **os.environ,
+        "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap_servers,
+        "PRODUCER_POOL_TOPIC": kafka_topic,
+    }
+    command = [sys.executable, "-m", "gunicorn", "--preload", "-w", "2", "--threads", "8"]
+    command += ["-b", f"127.0.0.1:{port}", "--graceful-timeout", "20"]
+    command += ["examples.wsgi_app:create_app()"]
+    with subprocess.Popen(
+        command, cwd=ROOT, env=env, stderr=subprocess.PIPE, text=True, start_new_session=True
+    ) as server:
+        try:
+            assert server.stderr is not None
+            assert server.stderr.readline().startswith("orders app: POST /orders publishes to")
+            wait_until(lambda: accepting(port), timeout=30)
+            url = f"http://127.0.0.1:{port}/orders"
+            assert post(url, b"[1, 2]") == 400
+            assert post(url, b'{"customer": "seven", "total": 1}') == 400
+            assert post(url, b"", method="GET") == 405
 
-    def post(customer: int) -> None:
-        body = json.dumps({"customer": customer, "total": 10}).encode()
-        with urllib.request.urlopen(urllib.request.Request(url, data=body), timeout=30) as reply:
-            assert reply.status == 202
-            assert "offset" in json.loads(reply.read())
+            accepted: list[int] = []
+            lock = threading.Lock()
+            numbers = iter(range(1_000_000))
 
-    try:
-        clients = [threading.Thread(target=post, args=(n,)) for n in range(12)]
-        for client in clients:
-            client.start()
-        for client in clients:
-            client.join(30)
-    finally:
-        server.shutdown()
-        server.server_close()
-        container.unwire()
-        container.shutdown_resources()
-    customers = sorted(
-        json.loads(r.value)["customer"] for r in read_topic(kafka_bootstrap_servers, kafka_topic)
-    )
-    assert customers == list(range(12))
+            def load() -> None:  # a bounded load generator: 25 orders from each of 16 clients
+                for _ in range(25):
+                    with lock:
+                        number = next(numbers)
+                    body = json.dumps({"customer": number % 7, "total": 1.5, "id": number})
+                    if post(url, body.encode()) == 202:
+                        with lock:
+                            accepted.append(number)
+
+            assert run_together(16, load, timeout=120) == []
+        finally:
+            server.send_signal(signal.SIGTERM)
+            _, log = server.communicate(timeout=60)
+    assert server.returncode == 0, log[-3000:]
+    assert len(accepted) == 16 * 25
+    ids = [json.loads(r.value)["id"] for r in read_topic(kafka_bootstrap_servers, kafka_topic)]
+    assert sorted(ids) == sorted(accepted)  # each accepted order once, nothing else
