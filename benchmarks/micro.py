@@ -243,6 +243,11 @@ def run(*, ops: int, repeats: int, progress: Callable[[], None]) -> dict[str, An
                 row[label] = statistics.median(
                     _run_threads(pool, threads, per_thread, body) for _ in range(repeats)
                 )
+            if isinstance(getattr(pool, "pool", None), ProducerPool):
+                # Fairness beside throughput: no waiter starves while others are served.
+                stats = pool.pool.stats()
+                row["mean_wait_us"] = stats.total_wait_seconds / max(1, stats.acquired) * 1e6
+                row["max_wait_ms"] = stats.max_wait_seconds * 1e3
             results[name] = row
         finally:
             pool.close()

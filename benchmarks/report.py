@@ -101,6 +101,7 @@ def markdown(results: dict[str, Any]) -> str:
                 "8 threads ops/s",
                 "32 threads ops/s",
                 "8 threads, 20 us hold, ops/s",
+                "mean / max wait (ours)",
                 "double leases",
             ],
             [
@@ -110,6 +111,9 @@ def markdown(results: dict[str, Any]) -> str:
                     _n(r["8_threads_ops_s"]),
                     _n(r["32_threads_ops_s"]),
                     _n(r["8_threads_hold_20us_ops_s"]),
+                    f"{r['mean_wait_us']:,.1f} us / {r['max_wait_ms']:,.1f} ms"
+                    if "max_wait_ms" in r
+                    else "",
                     "shares by design" if name == "producer-pool share" else r["double_leases"],
                 ]
                 for name, r in micro.items()
@@ -117,11 +121,20 @@ def markdown(results: dict[str, Any]) -> str:
         ),
         "## 2. Publishing strategies (kafka-python, embedded broker)\n",
         "8 threads, 200-byte values, `linger_ms=5`; latency is the publish call "
-        "(acquire + `send`), not the delivery. Every message is read back.\n",
+        "(acquire + `send`), not the delivery. Every message is read back after the writes "
+        "and compared with what the delivery results acknowledged.\n",
         _table(
-            ["strategy", "msg/s", "p50 us", "p99 us", "sent", "read back"],
+            ["strategy", "msg/s", "p50 us", "p99 us", "sent", "acknowledged", "read back"],
             [
-                [name, _n(r["msg_s"]), _n(r["p50_us"]), _n(r["p99_us"]), r["sent"], r["read_back"]]
+                [
+                    name,
+                    _n(r["msg_s"]),
+                    _n(r["p50_us"]),
+                    _n(r["p99_us"]),
+                    r["sent"],
+                    r["acknowledged"],
+                    r["read_back"],
+                ]
                 for name, r in strategies.items()
             ],
         ),

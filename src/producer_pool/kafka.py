@@ -329,9 +329,11 @@ def read_topic(
     It also works around tansu 0.6.0, whose memory storage can keep serving a stale high
     watermark after concurrent produces, hiding the last batches until the partition's next
     write (docs/design.md, "Reading a topic back"). Fence records are left out of the result,
-    including those of earlier calls. Records come in log order, each once: should the client
-    reset its position (kafka-python does when it suspects truncation), it restarts from the
-    beginning, never from the end. Raises `PoolError` if a fence is not read within `timeout`.
+    including those of earlier calls. Reading starts at offset 0, not at the offset tansu
+    answers for "earliest", which can be a later batch's. Records come in log order, each
+    once: should the client reset its position (kafka-python does when it suspects
+    truncation), it restarts from the beginning, never from the end. Raises `PoolError` if a
+    fence is not read within `timeout`.
     """
     consumer = KafkaConsumer(
         bootstrap_servers=bootstrap_servers,
@@ -345,7 +347,8 @@ def read_topic(
         partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
         fences = _append_fences(bootstrap_servers, partitions, timeout)
         consumer.assign(partitions)
-        consumer.seek_to_beginning(*partitions)
+        for tp in partitions:  # not seek_to_beginning: tansu 0.6 can answer "earliest" late
+            consumer.seek(tp, 0)
         records: dict[tuple[int, int], Any] = {}
         deadline = time.monotonic() + timeout
         while any(consumer.position(tp) <= fences[tp] for tp in partitions):

@@ -53,9 +53,10 @@ class LatencyRelay:
         self._call(self._listen())
 
     def close(self) -> None:
+        """Cut, then end every relay task before the loop stops, so no socket outlives it."""
         if not self._thread.is_alive():
             return
-        self._call(self._cut())
+        self._call(self._shutdown())
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(5)
         self._loop.close()
@@ -80,19 +81,33 @@ class LatencyRelay:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(server.wait_closed(), 1)
 
+    async def _shutdown(self) -> None:
+        await self._cut()
+        current = asyncio.current_task()
+        tasks = [task for task in asyncio.all_tasks() if task is not current]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
     async def _relay(self, client_r: asyncio.StreamReader, client_w: asyncio.StreamWriter) -> None:
+        writers = [client_w]
         try:
             server_r, server_w = await asyncio.open_connection("127.0.0.1", self.target_port)
+            writers.append(server_w)
+            if self._server is None:  # cut while the upstream connection was being made
+                return
+            self._connections.update(writers)
+            await asyncio.gather(
+                self._pump(client_r, server_w),
+                self._pump(server_r, client_w),
+                return_exceptions=True,
+            )
         except OSError:
-            client_w.transport.abort()
-            return
-        self._connections.update((client_w, server_w))
-        await asyncio.gather(
-            self._pump(client_r, server_w), self._pump(server_r, client_w), return_exceptions=True
-        )
-        for writer in (client_w, server_w):
-            self._connections.discard(writer)
-            writer.transport.abort()
+            pass
+        finally:  # also on cancellation (close): every socket of this connection is closed
+            for writer in writers:
+                self._connections.discard(writer)
+                writer.transport.abort()
 
     async def _pump(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         loop = asyncio.get_running_loop()
