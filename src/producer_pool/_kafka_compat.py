@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
 from typing import Any, TypeVar
 
 import kafka
@@ -78,51 +77,45 @@ if not SUPPORTED[0] <= _version() < SUPPORTED[1]:
     )
 
 
-def _guarded(what: str, fallback: R, access: Callable[[], R]) -> R:
-    """Run `access`; on a missing private name, warn once about `what` and fall back."""
-    try:
-        return access()
-    except AttributeError as exc:
-        if what not in _warned:
-            _warned.add(what)
-            logger.warning(
-                "kafka-python %s changed (%s): %s falls back", kafka.__version__, exc, what
-            )
-        return fallback
+def _fallback(what: str, value: R, error: AttributeError) -> R:
+    """A private name is missing: warn once about `what`, then answer `value`."""
+    if what not in _warned:
+        _warned.add(what)
+        logger.warning(
+            "kafka-python %s changed (%s): %s falls back", kafka.__version__, error, what
+        )
+    return value
 
 
 def is_alive(producer: KafkaProducer) -> bool:
     """Not closed, sender thread running, bootstrapped (kafka-python's own
-    `bootstrap_connected()` is true only *while* bootstrapping)."""
-
-    def read() -> bool:
+    `bootstrap_connected()` is true only *while* bootstrapping). On every checkout: cheap."""
+    try:
         sender = producer._sender
         return (
             not producer._closed
             and sender.is_alive()
             and bool(sender._client._manager.bootstrapped)
         )
-
-    return _guarded("the health check", True, read)
+    except AttributeError as error:
+        return _fallback("the health check", True, error)
 
 
 def in_fatal_state(producer: KafkaProducer) -> bool:
     """Fenced, or another fatal transactional error: it must never serve another lease."""
-
-    def read() -> bool:
+    try:
         manager = producer._transaction_manager
         return manager is not None and bool(manager.has_fatal_error())
-
-    return _guarded("the fatal-state check", False, read)
+    except AttributeError as error:
+        return _fallback("the fatal-state check", False, error)
 
 
 def undelivered(producer: KafkaProducer) -> int:
     """Messages accepted by `send()` whose batches are not complete yet."""
-    return _guarded(
-        "the undelivered count",
-        0,
-        lambda: sum(batch.record_count for batch in producer._accumulator._incomplete.all()),
-    )
+    try:
+        return sum(batch.record_count for batch in producer._accumulator._incomplete.all())
+    except AttributeError as error:
+        return _fallback("the undelivered count", 0, error)
 
 
 def force_close(producer: KafkaProducer, timeout: float) -> None:
@@ -132,12 +125,12 @@ def force_close(producer: KafkaProducer, timeout: float) -> None:
     told to give up (it aborts the incomplete batches) before the producer is closed.
     """
 
-    def stop_sender() -> None:
+    try:
         producer._sender.force_close()
         # Aborting and closing the network client takes a moment even at a close's deadline.
         producer._sender.join(max(timeout, _SENDER_STOP_GRACE))
-
-    _guarded("the forced close", None, stop_sender)
+    except AttributeError as error:
+        _fallback("the forced close", None, error)
     try:
         producer.close(timeout=0)
     except kafka.errors.KafkaTimeoutError:
@@ -150,11 +143,11 @@ def disarm_in_forked_child(producer: KafkaProducer) -> None:
     """A child must never flush or close its parent's producer, which kafka-python would do
     from `__del__` and an `atexit` hook."""
 
-    def disarm() -> None:
+    try:
         producer._unregister_cleanup()
         producer._closed = True
-
-    _guarded("fork safety", None, disarm)
+    except AttributeError as error:
+        _fallback("fork safety", None, error)
 
 
 def close_half_built_client(exc: BaseException) -> None:
@@ -229,10 +222,10 @@ def recover_producer_id_after_reset(producer: KafkaProducer) -> None:
     """Make an idempotent `producer` request a new producer id after kafka-python resets it,
     and expire its batches on time while it waits for one."""
 
-    def swap() -> None:
+    try:
         manager = producer._transaction_manager
         if manager is not None and not manager.is_transactional():
             manager.__class__ = _RecoveringTransactionManager
             producer._sender.__class__ = _ExpiringSender
-
-    _guarded("producer id recovery", None, swap)
+    except AttributeError as error:
+        _fallback("producer id recovery", None, error)
