@@ -34,7 +34,7 @@ __all__ = [
 logger = logging.getLogger("producer_pool")
 
 #: The kafka-python releases these accesses were checked against (the extra's pin).
-SUPPORTED = ((3, 0), (4, 0))
+SUPPORTED = ((3, 0, 12), (3, 1))
 
 #: Each private attribute path read below, from a `KafkaProducer`.
 PRIVATE_NAMES = (
@@ -64,7 +64,7 @@ _warned: set[str] = set()
 
 
 def _version() -> tuple[int, ...]:
-    return tuple(int(part) for part in kafka.__version__.split(".")[:2] if part.isdigit())
+    return tuple(int(part) for part in kafka.__version__.split(".")[:3] if part.isdigit())
 
 
 if not SUPPORTED[0] <= _version() < SUPPORTED[1]:
