@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -92,6 +93,26 @@ def wait_until(predicate: Callable[[], bool], timeout: float = 10.0) -> None:
         if time.monotonic() > deadline:
             raise AssertionError(f"condition not reached within {timeout}s: {predicate}")
         pause.wait(0.001)
+
+
+def in_forked_child(work: Callable[[], str]) -> str:
+    """Run `work` in a forked child (which leaves with `os._exit`, running none of the
+    parent's cleanup) and return what it reported; the child must exit 0."""
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        status = 1
+        try:
+            os.write(write_end, work().encode())
+            status = 0
+        finally:
+            os._exit(status)
+    os.close(write_end)
+    with os.fdopen(read_end, "rb") as reader:
+        report = reader.read().decode()
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0, report
+    return report
 
 
 def lease_once(pool: Any, timeout: float | None = None) -> Any:

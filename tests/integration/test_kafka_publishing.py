@@ -12,7 +12,14 @@ from kafka.errors import KafkaError
 from producer_pool import PoolCloseError
 from producer_pool.broker import free_port
 from producer_pool.kafka import BrokerUnavailable, kafka_pool, read_topic
-from tests.fakes import publish_from_threads, run_in_thread, wait_until
+from tests.fakes import in_forked_child, publish_from_threads, run_in_thread, wait_until
+
+
+def warm_up_then_cut(pool, relayed_broker) -> None:
+    """One acknowledged message (so the producer knows the topic), then the outage."""
+    with pool.acquire() as producer:
+        producer.send(relayed_broker.topic, b"warm-up").get(10)
+    relayed_broker.relay.cut()
 
 
 def test_eight_threads_lose_nothing_and_duplicate_nothing(
@@ -172,9 +179,7 @@ def test_a_producer_retired_in_an_outage_drains_in_the_background(relayed_broker
         "reconnect_backoff_max_ms": 200,
     }
     pool = closing(kafka_pool(settings, max_size=1, max_lifetime=60))
-    with pool.acquire() as producer:
-        producer.send(topic, b"warm-up").get(10)
-    relayed_broker.relay.cut()
+    warm_up_then_cut(pool, relayed_broker)
     with pool.acquire() as producer:
         futures = [producer.send(topic, f"kept-{i}".encode()) for i in range(100)]
         clock.advance(61 * 1.1)  # its lifetime ends while it is leased: retired on return
@@ -197,9 +202,7 @@ def test_close_counts_batches_that_expire_during_its_flush(relayed_broker, closi
         "delivery_timeout_ms": 4_000,
     }
     pool = closing(kafka_pool(settings, max_size=1, close_timeout=10))
-    with pool.acquire() as producer:
-        producer.send(topic, b"warm-up").get(10)
-    relayed_broker.relay.cut()
+    warm_up_then_cut(pool, relayed_broker)
     with pool.acquire() as producer:
         futures = [producer.send(topic, f"lost-{i}".encode()) for i in range(500)]
     with pytest.raises(PoolCloseError) as caught:
@@ -241,22 +244,17 @@ def test_a_forked_child_publishes_with_fresh_producers(
     with pool.acquire() as producer:
         producer.send(kafka_topic, key=b"parent-before", value=b"x").get(10)
         parent_producer = producer
-    pid = os.fork()
-    if pid == 0:
-        status = 1
-        try:
-            with pool.acquire(timeout=10) as producer:
-                fresh = producer is not parent_producer
-                futures = [
-                    producer.send(kafka_topic, key=f"child-{i}".encode(), value=b"x")
-                    for i in range(50)
-                ]
-            pool.close(timeout=10)
-            status = 0 if fresh and all(f.get(0) for f in futures) else 2
-        finally:
-            os._exit(status)
-    _, status = os.waitpid(pid, 0)
-    assert os.waitstatus_to_exitcode(status) == 0
+
+    def child() -> str:
+        with pool.acquire(timeout=10) as producer:
+            fresh = producer is not parent_producer
+            futures = [
+                producer.send(kafka_topic, key=f"child-{i}".encode(), value=b"x") for i in range(50)
+            ]
+        pool.close(timeout=10)
+        return f"fresh={fresh} delivered={sum(bool(f.get(0)) for f in futures)}"
+
+    assert in_forked_child(child) == "fresh=True delivered=50"
     with pool.acquire() as producer:
         assert producer is parent_producer  # the parent's producer survived the child
         producer.send(kafka_topic, key=b"parent-after", value=b"x").get(10)

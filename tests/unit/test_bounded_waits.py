@@ -13,6 +13,7 @@ from tests.fakes import (
     CountingFactory,
     GatedFactory,
     ResourceFactory,
+    in_forked_child,
     lease_once,
     run_in_thread,
     run_together,
@@ -165,17 +166,10 @@ def test_a_forked_child_starts_with_zeroed_counters(make_pool):
     for _ in range(3):
         with pool.acquire():
             pass
-    read_end, write_end = os.pipe()
-    pid = os.fork()
-    if pid == 0:
-        try:
-            stats = pool.stats()
-            os.write(write_end, f"{stats.created} {stats.acquired} {stats.size}".encode())
-        finally:
-            os._exit(0)
-    os.close(write_end)
-    report = os.read(read_end, 100).decode()
-    os.close(read_end)
-    os.waitpid(pid, 0)
-    assert report == "0 0 0"
+
+    def child_stats() -> str:
+        stats = pool.stats()
+        return f"{stats.created} {stats.acquired} {stats.size}"
+
+    assert in_forked_child(child_stats) == "0 0 0"
     assert pool.stats().acquired == 3

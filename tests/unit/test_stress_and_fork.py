@@ -10,7 +10,7 @@ import tracemalloc
 import pytest
 
 from producer_pool import DeliveryCounts, ProducerPool
-from tests.fakes import CountingFactory, ResourceFactory, run_together
+from tests.fakes import CountingFactory, ResourceFactory, in_forked_child, run_together
 
 
 def test_sixteen_threads_never_double_lease_three_objects(make_pool):
@@ -65,26 +65,16 @@ def test_a_forked_child_creates_fresh_objects_and_never_touches_the_parents():
         pass  # Resource(0) idle in the parent
     lease = pool.acquire()
     held = lease.__enter__()  # Resource(0) leased across the fork
-    read_end, write_end = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # the child: report, then leave without running the parent's cleanup
-        status = 1
-        try:
-            with pool.acquire(timeout=5) as fresh:
-                got = fresh.number
-            lease.__exit__(None, None, None)  # returning the parent's object: forgotten
-            size = pool.stats().size
-            pool.close()
-            report = f"{got} {size} {held.close_calls} {fresh.close_calls}"
-            os.write(write_end, report.encode())
-            status = 0
-        finally:
-            os._exit(status)
-    os.close(write_end)
-    report = os.read(read_end, 200).decode()
-    os.close(read_end)
-    _, status = os.waitpid(pid, 0)
-    assert os.waitstatus_to_exitcode(status) == 0
+
+    def child() -> str:
+        with pool.acquire(timeout=5) as fresh:
+            got = fresh.number
+        lease.__exit__(None, None, None)  # returning the parent's object: forgotten
+        size = pool.stats().size
+        pool.close()
+        return f"{got} {size} {held.close_calls} {fresh.close_calls}"
+
+    report = in_forked_child(child)
     # The child made Resource(1) for itself, held the parent's Resource(0) without closing it,
     # and closed only its own object.
     assert report == "1 1 0 1"
@@ -101,19 +91,13 @@ def test_a_child_never_waits_on_a_delivery_lock_held_at_fork():
     """A parent's I/O thread may be counting a delivery at the instant of fork."""
     counts = DeliveryCounts()
     counts.on_delivered()
-    read_end, write_end = os.pipe()
+
+    def count_in_child() -> str:
+        counts.on_failed()  # would block forever on the inherited lock
+        return f"{counts.delivered} {counts.failed}"
+
     # Holding the private lock is the one deterministic way to stage the hazard.
     with counts._lock:  # held, as by a parent's sender thread, across the fork
-        pid = os.fork()
-        if pid == 0:
-            try:
-                counts.on_failed()  # would block forever on the inherited lock
-                os.write(write_end, f"{counts.delivered} {counts.failed}".encode())
-            finally:
-                os._exit(0)
-    os.close(write_end)
-    report = os.read(read_end, 100).decode()
-    os.close(read_end)
-    os.waitpid(pid, 0)
+        report = in_forked_child(count_in_child)
     assert report == "0 1"  # the child counts its own producers only
     assert (counts.delivered, counts.failed) == (1, 0)
