@@ -39,7 +39,11 @@ stress: $(BIN)/.installed-dev  ## the state machine with a large budget, and the
 	PRODUCER_POOL_STRESS=1 $(PYTEST) tests/unit/test_pool_state_machine.py tests/unit/test_stress_and_fork.py
 
 flaky: $(BIN)/.installed-dev  ## RUNS full runs in random order; stops at the first failure
-	for run in $$(seq $(RUNS)); do echo "run $$run/$(RUNS)"; $(PYTEST) -q -x tests || exit 1; done
+	for run in $$(seq $(RUNS)); do \
+		seed=$$(od -An -N4 -tu4 /dev/urandom | tr -d ' '); \
+		echo "run $$run/$(RUNS): --randomly-seed=$$seed"; \
+		$(PYTEST) -q -x -p randomly --randomly-seed=$$seed tests || exit 1; \
+	done
 
 bench: $(BIN)/.installed-dev
 	$(BIN)/python -m benchmarks.run
