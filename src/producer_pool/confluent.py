@@ -137,10 +137,8 @@ class ConfluentProducerFactory:
                 producer.init_transactions(self.bootstrap_timeout)
         except KafkaException as exc:
             producer.close()
-            raise BrokerUnavailable(
-                f"cannot reach Kafka at {config['bootstrap.servers']} within "
-                f"{self.bootstrap_timeout:g}s: {exc}"
-            ) from None
+            waited = f"{self.bootstrap_timeout:g}s"
+            raise BrokerUnavailable.within(config["bootstrap.servers"], waited, exc) from None
         return producer
 
     def is_healthy(self, producer: object) -> bool:

@@ -42,3 +42,8 @@ class PoolCloseError(PoolError):
 
 class BrokerUnavailable(PoolError, ConnectionError):
     """No producer could be created: the bootstrap servers did not answer in time."""
+
+    @classmethod
+    def within(cls, servers: object, waited: str, cause: object) -> BrokerUnavailable:
+        """The one wording, for both clients: `waited` is the timeout as configured."""
+        return cls(f"cannot reach Kafka at {servers} within {waited}: {cause}")

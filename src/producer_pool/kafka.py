@@ -118,10 +118,8 @@ class KafkaProducerFactory:
             producer = CountingProducer(self.deliveries, **revealed)
         except (kafka_errors.KafkaTimeoutError, kafka_errors.KafkaConnectionError) as exc:
             compat.close_half_built_client(exc)
-            raise BrokerUnavailable(
-                f"cannot reach Kafka at {self.bootstrap_servers} within "
-                f"{settings['bootstrap_timeout_ms']} ms: {exc}"
-            ) from None
+            waited = f"{settings['bootstrap_timeout_ms']} ms"
+            raise BrokerUnavailable.within(self.bootstrap_servers, waited, exc) from None
         reset_after_fork(producer, compat.disarm_in_forked_child)
         compat.recover_producer_id_after_reset(producer)
         return producer
@@ -298,10 +296,8 @@ def create_topic(bootstrap_servers: str, name: str, partitions: int = 1) -> None
             bootstrap_servers=bootstrap_servers, bootstrap_timeout_ms=DEFAULT_BOOTSTRAP_TIMEOUT_MS
         )
     except (kafka_errors.KafkaTimeoutError, kafka_errors.KafkaConnectionError) as exc:
-        raise BrokerUnavailable(
-            f"cannot reach Kafka at {bootstrap_servers} within "
-            f"{DEFAULT_BOOTSTRAP_TIMEOUT_MS} ms: {exc}"
-        ) from None
+        waited = f"{DEFAULT_BOOTSTRAP_TIMEOUT_MS} ms"
+        raise BrokerUnavailable.within(bootstrap_servers, waited, exc) from None
     try:
         admin.create_topics([NewTopic(name, partitions, 1)])
     except kafka_errors.TopicAlreadyExistsError:

@@ -163,7 +163,8 @@ class ProducerPool(PoolBase[T]):
         self._leak_timeout = leak_timeout
         #: Objects can go stale: the hot path reads the clock only then.
         self._timed = max_lifetime is not None or max_idle is not None
-        self._now = _clock.monotonic  # bound once: tests that drive the clock patch it first
+        #: The pool's one clock, bound once (tests that drive the clock patch it before).
+        self._now = _clock.monotonic
         #: No check and no leak tracking: an idle object is handed out at once.
         self._plain = check is None and leak_timeout is None
         self._needs_housekeeper = self._timed or leak_timeout is not None or min_size > 0
@@ -186,7 +187,7 @@ class ProducerPool(PoolBase[T]):
             self._housekeeper = Housekeeper(self, f"producer-pool-housekeeper[{self.name}]")
             self._housekeeper.start()
         with self._lock:
-            creations = self._refill_locked(_clock.monotonic())
+            creations = self._refill_locked(self._now())
         self._start_creations(creations)
 
     # ------------------------------------------------------------------ public API
@@ -342,7 +343,7 @@ class ProducerPool(PoolBase[T]):
         deadline: Deadline | None = None
         yielded = False
         while True:
-            now = _clock.monotonic()
+            now = self._now()
             waiter: _ThreadWaiter[T] | None = None
             creations = 0
             with self._lock:
@@ -406,7 +407,7 @@ class ProducerPool(PoolBase[T]):
             raise
         if not served:
             with self._lock:
-                if self._withdraw_locked(waiter, _clock.monotonic()):
+                if self._withdraw_locked(waiter, self._now()):
                     raise PoolTimeout(
                         f"{self.name}: no object available within "
                         f"{self._acquire_timeout if timeout is None else timeout:g}s "
@@ -420,7 +421,7 @@ class ProducerPool(PoolBase[T]):
 
     def _abandon(self, waiter: _ThreadWaiter[T]) -> None:
         with self._lock:
-            if self._withdraw_locked(waiter, _clock.monotonic()):
+            if self._withdraw_locked(waiter, self._now()):
                 return
         if waiter.entry is not None:
             self._checkin(waiter.entry, None, None)
@@ -429,7 +430,7 @@ class ProducerPool(PoolBase[T]):
         """Remember a lease and where it was taken, for the leak report (if configured)."""
         if self._leak_timeout is None:
             return
-        lease._acquired_at = _clock.monotonic()
+        lease._acquired_at = self._now()
         lease._stack = "".join(traceback.format_stack(limit=16)[:-3])
         with self._lock:
             self._leases.add(lease)
@@ -454,7 +455,7 @@ class ProducerPool(PoolBase[T]):
                 self._idle.append(entry)
                 return
             broken = exc is not None and isinstance(exc, self._discard_on)
-            work = self._release_locked(entry, broken, _clock.monotonic())
+            work = self._release_locked(entry, broken, now if self._timed else self._now())
             self._changed.notify_all()
         finally:
             lock.release()
@@ -489,7 +490,7 @@ class ProducerPool(PoolBase[T]):
         try:
             obj = self._factory()
         except BaseException as exc:
-            now = _clock.monotonic()
+            now = self._now()
             with self._lock:
                 delivered, creations = self._creation_failed_locked(exc, now)
                 retry_in = self._retry_at - now
@@ -504,7 +505,7 @@ class ProducerPool(PoolBase[T]):
                 )
             self._start_creations(creations)
             return
-        now = _clock.monotonic()
+        now = self._now()
         entry = Entry(obj, now, self._max_lifetime, self._generation)
         with self._lock:
             live = self._created_locked(entry, now)
@@ -537,7 +538,7 @@ class ProducerPool(PoolBase[T]):
 
     def _housekeep_once(self) -> float:
         """Retire stale idle objects, refill to `min_size`, report leaks; return the delay."""
-        now = _clock.monotonic()
+        now = self._now()
         with self._lock:
             if self._closed:
                 return self._interval
