@@ -5,8 +5,8 @@ Every `*_locked` method runs with the pool's lock held by its caller. It never t
 never blocks and never calls user code (factory, check, destroy): it changes the books and
 returns the work to do once the lock is released (objects to destroy, creations to start),
 as httpcore's connection pool does. Waiters are served through `Waiter.serve`, which only
-sets a result and wakes the waiter. The threaded `ProducerPool` builds on this; an asyncio
-twin can too.
+sets a result and wakes the waiter. `_shared.SharedPool` adds what both twins do around
+their lock; `ProducerPool` (threads) and `AsyncProducerPool` (asyncio) add the waits and I/O.
 """
 
 from __future__ import annotations
@@ -138,13 +138,13 @@ class PoolBase(Generic[T]):
         self._waiters.append(waiter)
         return self._grow_locked()
 
-    def _withdraw_locked(self, waiter: Waiter[T], now: float) -> bool:
+    def _withdraw_locked(self, waiter: Waiter[T], now: float, *, timed_out: bool) -> bool:
         """A waiter gives up (timeout, interrupt); False if it was served meanwhile."""
         try:
             self._waiters.remove(waiter)
         except ValueError:
             return False
-        self._timeouts += 1
+        self._timeouts += timed_out
         self._record_wait_locked(waiter, now)
         return True
 

@@ -7,37 +7,25 @@ dead broker never blocks a caller beyond its timeout, nor anyone else.
 
 from __future__ import annotations
 
-import inspect
-import logging
 import threading
 import time
-import traceback
-import warnings
 from collections.abc import Callable
-from itertools import count
 from types import TracebackType
 from typing import Any, Generic, Literal, TypeVar
 
-from . import _clock
-from ._base import Entry, PoolBase, Work
+from ._base import Entry, Work
 from ._clock import Deadline
 from ._fork import reset_after_fork
 from ._housekeeper import Housekeeper
-from ._options import DEFAULTS, check_option, check_options, housekeeping_interval
-from .errors import PoolClosed, PoolCloseError, PoolTimeout
-from .stats import DeliveryCounts, PoolStats
+from ._options import DEFAULTS, check_option
+from ._shared import SharedPool, close_object, given_options
+from .errors import PoolClosed
+from .stats import DeliveryCounts
 
 __all__ = ["Lease", "OnExhausted", "ProducerPool", "close_object"]
 
 T = TypeVar("T")
 OnExhausted = Literal["block", "share"]
-
-logger = logging.getLogger("producer_pool")
-
-_pool_numbers = count(1)
-#: Share of a close's budget kept back so that destroys end before close() reports them.
-_CLOSE_REPORTING_SHARE = 0.1
-_CLOSE_REPORTING_MAX = 0.5
 
 
 class _ThreadWaiter(Generic[T]):
@@ -98,7 +86,7 @@ class Lease(Generic[T]):
         return f"<Lease {held} from {self._pool!r}>"
 
 
-class ProducerPool(PoolBase[T]):
+class ProducerPool(SharedPool[T]):
     """A pool of objects made by a zero-argument `factory`, leased with `pool.acquire()`.
 
     Instances share nothing: two pools never see each other's objects, so tests and
@@ -125,59 +113,17 @@ class ProducerPool(PoolBase[T]):
         deliveries: DeliveryCounts | None = None,
         name: str | None = None,
     ) -> None:
-        check_options(
-            {
-                "factory": factory,
-                "max_size": max_size,
-                "min_size": min_size,
-                "acquire_timeout": acquire_timeout,
-                "max_waiting": max_waiting,
-                "max_lifetime": max_lifetime,
-                "max_idle": max_idle,
-                "check": check,
-                "destroy": destroy,
-                "discard_on": discard_on,
-                "on_exhausted": on_exhausted,
-                "leak_timeout": leak_timeout,
-                "close_timeout": close_timeout,
-                "name": name,
-            }
-        )
-        super().__init__(
-            name=name if name is not None else f"pool-{next(_pool_numbers)}",
-            max_size=max_size,
-            min_size=min_size,
-            max_waiting=max_waiting,
-            max_lifetime=max_lifetime,
-            max_idle=max_idle,
-            share=on_exhausted == "share",
-            deliveries=deliveries,
-        )
-        self._factory = factory
-        self._acquire_timeout = float(acquire_timeout)
-        self._close_timeout = float(close_timeout)
-        self._check = check
-        self._destroy_fn: Callable[..., object] = destroy if destroy is not None else close_object
-        self._destroy_takes_deadline = _takes_deadline(self._destroy_fn)
-        self._discard_on = tuple(discard_on)
-        self._leak_timeout = leak_timeout
-        #: Objects can go stale: the hot path reads the clock only then.
-        self._timed = max_lifetime is not None or max_idle is not None
-        #: The pool's one clock, bound once (tests that drive the clock patch it before).
-        self._now = _clock.monotonic
-        #: No check and no leak tracking: an idle object is handed out at once.
-        self._plain = check is None and leak_timeout is None
-        self._needs_housekeeper = self._timed or leak_timeout is not None or min_size > 0
-        self._interval = housekeeping_interval(max_lifetime, max_idle, leak_timeout)
+        super().__init__(**given_options(locals()))
         self._start_process_state()
         reset_after_fork(self, ProducerPool._after_fork_in_child)
 
     def _start_process_state(self) -> None:
         """The lock, threads and timers of this process; a forked child makes its own."""
-        self._lock = threading.Lock()
-        self._changed = threading.Condition(self._lock)
-        self._leases: set[Lease[T]] = set()  # held leases, for leak reports
-        self._close_errors: list[BaseException] = []
+        lock = threading.Lock()
+        self._lock = lock
+        self._changed = threading.Condition(lock)
+        self._leases = set()  # held leases, for leak reports
+        self._close_errors = []
         self._orphans: list[Entry[T]] = []  # the parent's objects, after a fork
         self._destroy_deadline = Deadline(float("inf"))  # close() brings it forward
         self._housekeeper: Housekeeper | None = None
@@ -203,28 +149,12 @@ class ProducerPool(PoolBase[T]):
             check_option("acquire_timeout", timeout, label="timeout")
         return Lease(self, timeout)
 
-    def stats(self) -> PoolStats:
-        """A consistent snapshot of gauges and counters."""
-        with self._lock:
-            return self._stats_locked()
-
-    @property
-    def closed(self) -> bool:
-        return self._closed
-
     def wait(self, timeout: float = 30.0) -> None:
         """Block until `min_size` objects exist (prewarm done); `PoolTimeout` otherwise."""
         check_option("acquire_timeout", timeout, label="timeout")
         deadline = Deadline(timeout)
         with self._lock:
-            while len(self._entries) < self._min_size:
-                if self._closed:
-                    raise PoolClosed(f"{self.name}: closed while waiting for prewarm")
-                if deadline.expired:
-                    raise PoolTimeout(
-                        f"{self.name}: {len(self._entries)} of min_size={self._min_size} "
-                        f"objects ready after {timeout:g}s (factory_errors={self._factory_errors})"
-                    )
+            while not self._prewarmed_locked(timeout, deadline):
                 self._changed.wait(deadline.wait_timeout())
 
     def close(self, timeout: float | None = None) -> None:
@@ -239,73 +169,22 @@ class ProducerPool(PoolBase[T]):
             check_option("close_timeout", timeout, label="timeout")
         budget = self._close_timeout if timeout is None else timeout
         deadline = Deadline(budget)
-        reporting = min(_CLOSE_REPORTING_MAX, budget * _CLOSE_REPORTING_SHARE)
-        with self._lock:
-            if self._closed:
-                return
-            idle = self._close_locked(lambda: PoolClosed(f"{self.name}: closed while waiting"))
-            self._destroy_deadline.bring_forward(Deadline(budget - reporting))
-            self._changed.notify_all()
+        idle = self._close_started(budget)
+        if idle is None:
+            return
         if self._housekeeper is not None:
             self._housekeeper.stop(deadline)
         self._do(Work(idle))
         with self._lock:
             while any(self._busy_locked()) and not deadline.expired:
                 self._changed.wait(deadline.wait_timeout())
-            leased, creating, destroying = self._busy_locked()
-            errors, self._close_errors = self._close_errors, []
-        if leased:
-            logger.warning(
-                "%s: %d lease(s) still out after %gs; each object is destroyed when returned",
-                self.name,
-                leased,
-                budget,
-            )
-        if creating or destroying:
-            logger.warning(
-                "%s: after %gs, %d creation(s) and %d destroy(s) were still running",
-                self.name,
-                budget,
-                creating,
-                destroying,
-            )
-        if self._deliveries is not None:  # every failure of the pool's life, counted once
-            undelivered = self._deliveries.failed
-        else:
-            undelivered = sum(getattr(error, "undelivered", 0) for error in errors)
-        if errors or undelivered:
-            raise PoolCloseError(
-                f"{self.name}: "
-                + (f"{len(errors)} object(s) failed to close cleanly; " if errors else "")
-                + (f"{undelivered} message(s) undelivered" if undelivered else "")
-                + (f": {errors[0]}" if errors else ""),
-                undelivered=undelivered,
-                errors=errors,
-            ) from (errors[0] if errors else None)
+        self._close_finished(budget)
 
     def __enter__(self) -> ProducerPool[T]:
         return self
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
-
-    def __repr__(self) -> str:
-        state = " closed" if self._closed else ""
-        return (
-            f"<ProducerPool {self.name!r} size={self._size}/{self._max_size} "
-            f"idle={len(self._idle)} in_use={self._in_use_locked()} "
-            f"waiting={len(self._waiters)}{state}>"
-        )
-
-    def __del__(self) -> None:
-        if getattr(self, "_closed", True):
-            return
-        housekeeper = getattr(self, "_housekeeper", None)
-        if housekeeper is not None:
-            housekeeper.signal_stop()
-        warnings.warn(
-            f"unclosed {self!r}; call close()", ResourceWarning, stacklevel=1, source=self
-        )
 
     # ------------------------------------------------------------------ leasing
 
@@ -333,8 +212,7 @@ class ProducerPool(PoolBase[T]):
             if self._plain:
                 return entry
             if self._accept(entry):
-                if self._leak_timeout is not None:
-                    self._track(lease)
+                self._track(lease)
                 return entry
         return self._checkout_slow(lease)
 
@@ -390,11 +268,8 @@ class ProducerPool(PoolBase[T]):
             if check(entry.obj):
                 return True
         except Exception:
-            logger.warning("%s: check raised; replacing the object", self.name, exc_info=True)
-        with self._lock:
-            work = self._reject_locked(entry)
-        self._do(work)
-        return False
+            return self._reject(entry, raised=True)
+        return self._reject(entry, raised=False)
 
     def _wait(
         self, waiter: _ThreadWaiter[T], deadline: Deadline, timeout: float | None
@@ -403,66 +278,22 @@ class ProducerPool(PoolBase[T]):
         try:
             served = waiter.signal.acquire(timeout=deadline.lock_timeout())
         except BaseException:  # e.g. KeyboardInterrupt: give back whatever we were served
-            self._abandon(waiter)
+            self._abandoned(waiter)
             raise
         if not served:
-            with self._lock:
-                if self._withdraw_locked(waiter, self._now()):
-                    raise PoolTimeout(
-                        f"{self.name}: no object available within "
-                        f"{self._acquire_timeout if timeout is None else timeout:g}s "
-                        f"({self._describe_locked()})"
-                    )
+            timed_out = self._withdrawn(waiter, timeout)
+            if timed_out is not None:
+                raise timed_out
             # Served between the timeout and taking the lock: the object is ours.
         if waiter.error is not None:
             raise waiter.error
         assert waiter.entry is not None
         return waiter.entry
 
-    def _abandon(self, waiter: _ThreadWaiter[T]) -> None:
-        with self._lock:
-            if self._withdraw_locked(waiter, self._now()):
-                return
-        if waiter.entry is not None:
-            self._checkin(waiter.entry, None, None)
-
-    def _track(self, lease: Lease[T]) -> None:
-        """Remember a lease and where it was taken, for the leak report (if configured)."""
-        if self._leak_timeout is None:
-            return
-        lease._acquired_at = self._now()
-        lease._stack = "".join(traceback.format_stack(limit=16)[:-3])
-        with self._lock:
-            self._leases.add(lease)
-
-    def _checkin(self, entry: Entry[T], exc: BaseException | None, lease: Lease[T] | None) -> None:
-        """A lease ends: the object goes idle, to the oldest waiter, or is retired."""
-        now = self._now() if self._timed else 0.0
-        lock = self._lock
-        lock.acquire()
-        try:
-            if self._leak_timeout is not None:
-                self._leases.discard(lease)
-            if (
-                exc is None
-                and entry.leases == 1
-                and not self._waiters
-                and now < entry.expires_at  # -inf once broken
-                and entry.generation == self._open_generation
-            ):  # the common case, inlined: exclusive, healthy, nobody waiting, pool open
-                entry.leases = 0
-                entry.returned_at = now
-                self._idle.append(entry)
-                return
-            broken = exc is not None and isinstance(exc, self._discard_on)
-            work = self._release_locked(entry, broken, now if self._timed else self._now())
-            self._changed.notify_all()
-        finally:
-            lock.release()
-        if work is not None:
-            self._do(work)
-
     # ------------------------------------------------------------------ creating, destroying
+
+    def _notify_locked(self) -> None:
+        self._changed.notify_all()
 
     def _do(self, work: Work[T]) -> None:
         """Carry out what a locked step decided: destroys and creations, each on a thread."""
@@ -490,78 +321,26 @@ class ProducerPool(PoolBase[T]):
         try:
             obj = self._factory()
         except BaseException as exc:
-            now = self._now()
-            with self._lock:
-                delivered, creations = self._creation_failed_locked(exc, now)
-                retry_in = self._retry_at - now
-                self._changed.notify_all()
-            if not delivered:
-                logger.warning(
-                    "%s: creating an object failed with nobody waiting for it; "
-                    "prewarm retries in %.1fs",
-                    self.name,
-                    retry_in,
-                    exc_info=exc,
-                )
-            self._start_creations(creations)
+            self._on_creation_failed(exc)
             return
-        now = self._now()
-        entry = Entry(obj, now, self._max_lifetime, self._generation)
-        with self._lock:
-            live = self._created_locked(entry, now)
-            self._changed.notify_all()
-        if not live:
-            self._destroy(entry)  # made after close: destroyed at once, counted both ways
+        late = self._on_created(obj)
+        if late is not None:
+            self._destroy(late)
 
     def _destroy(self, entry: Entry[T]) -> None:
         """Destroy (on its own thread); a failure is logged, counted and reported by close()."""
-        error: BaseException | None = None
         try:
-            if self._destroy_takes_deadline:
-                self._destroy_fn(entry.obj, deadline=self._destroy_deadline)
-            else:
-                self._destroy_fn(entry.obj)
+            self._call_destroy(entry.obj)
         except Exception as exc:
-            logger.error("%s: destroying %r failed: %s", self.name, entry.obj, exc, exc_info=True)
-            error = exc
-        with self._lock:
-            self._destroyed_locked()
-            if error is not None and self._closed:
-                self._close_errors.append(error)
-            self._changed.notify_all()
+            self._on_destroyed(entry, exc)
+        else:
+            self._on_destroyed(entry, None)
 
-    def _busy_locked(self) -> tuple[int, int, int]:
-        """What close() waits for: leases out, creations and destroys running."""
-        return self._in_use_locked(), self._creating, self._destroying
+    # ------------------------------------------------------------------ housekeeping, fork
 
-    # ------------------------------------------------------------------ housekeeping
-
-    def _housekeep_once(self) -> float:
-        """Retire stale idle objects, refill to `min_size`, report leaks; return the delay."""
-        now = self._now()
-        with self._lock:
-            if self._closed:
-                return self._interval
-            work = self._expired_idle_locked(now)
-            work.create += self._refill_locked(now)
-            leaked = self._leaked_locked(now)
-        self._do(work)
-        for lease in leaked:
-            logger.warning(
-                "%s: lease held for %.1fs (leak_timeout=%gs); acquired at:\n%s",
-                self.name,
-                now - lease._acquired_at,
-                self._leak_timeout,
-                lease._stack,
-            )
-        return self._interval
-
-    def _leaked_locked(self, now: float) -> list[Lease[T]]:
-        if self._leak_timeout is None:
-            return []
-        leaked = [lease for lease in self._leases if now - lease._acquired_at > self._leak_timeout]
-        self._leases.difference_update(leaked)  # report each lease once
-        return leaked
+    def _stop_housekeeping(self) -> None:
+        if self._housekeeper is not None:
+            self._housekeeper.signal_stop()
 
     def _after_fork_in_child(self) -> None:
         """Forget the parent's objects: their sockets and threads belong to the parent."""
@@ -574,18 +353,3 @@ class ProducerPool(PoolBase[T]):
         self._start_process_state()
         # Keep them referenced: a finalizer closing a producer would shut the parent's sockets.
         self._orphans = orphans
-
-
-def _takes_deadline(destroy: Callable[..., object]) -> bool:
-    """Whether `destroy` accepts `deadline=`, so close() can bound it."""
-    try:
-        return "deadline" in inspect.signature(destroy).parameters
-    except (TypeError, ValueError):  # builtins without a signature
-        return False
-
-
-def close_object(obj: object) -> None:
-    """The default destroy: call `obj.close()` when the object has one."""
-    close = getattr(obj, "close", None)
-    if callable(close):
-        close()

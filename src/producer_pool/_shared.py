@@ -1,0 +1,362 @@
+"""What the threaded pool and its asyncio twin do alike around their lock: options, the
+return of a lease, stats, leak reports, and what close() reports.
+
+A subclass supplies `_lock` (a `threading.Lock`; for the asyncio twin a no-op, since one
+event loop thread needs none), `_notify_locked` (wake whoever waits for a change), `_do`
+(carry out a `Work`: on threads, or as tasks) and `_stop_housekeeping`. Everything here is
+synchronous, so the asyncio twin calls it without awaiting.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+import traceback
+import warnings
+from collections.abc import Callable, Mapping
+from itertools import count
+from typing import Any, Protocol, TypeVar
+
+from . import _clock
+from ._base import Entry, PoolBase, Work
+from ._clock import Deadline
+from ._options import check_options, housekeeping_interval
+from .errors import PoolClosed, PoolCloseError, PoolTimeout
+from .stats import PoolStats
+
+__all__ = ["SharedPool", "Tracked", "close_object", "given_options"]
+
+T = TypeVar("T")
+
+logger = logging.getLogger("producer_pool")
+
+_pool_numbers = count(1)
+#: Share of a close's budget kept back so that destroys end before close() reports them.
+_CLOSE_REPORTING_SHARE = 0.1
+_CLOSE_REPORTING_MAX = 0.5
+
+
+class Tracked(Protocol):
+    """A lease as the leak report sees it (set only when the pool tracks leaks)."""
+
+    _acquired_at: float
+    _stack: str
+
+
+class _Lock(Protocol):
+    def acquire(self) -> bool: ...
+    def release(self) -> None: ...
+    def __enter__(self) -> bool: ...
+    def __exit__(self, *exc_info: Any) -> None: ...
+
+
+def given_options(arguments: Mapping[str, Any]) -> dict[str, Any]:
+    """A pool constructor's arguments (its `locals()`), passed on as they were given.
+
+    Both twins spell their keyword arguments out, for their types and docs; this hands
+    them to `SharedPool` without a third copy of the list.
+    """
+    return {k: v for k, v in arguments.items() if k not in ("self", "__class__")}
+
+
+class SharedPool(PoolBase[T]):
+    """The twins' common layer: see the module docstring for what a subclass supplies."""
+
+    _lock: _Lock
+    _leases: set[Tracked]
+    _close_errors: list[BaseException]
+    _destroy_deadline: Deadline
+
+    def __init__(self, factory: Callable[[], Any], **options: Any) -> None:
+        check_options({"factory": factory, **options})
+        name = options["name"]
+        super().__init__(
+            name=name if name is not None else f"pool-{next(_pool_numbers)}",
+            max_size=options["max_size"],
+            min_size=options["min_size"],
+            max_waiting=options["max_waiting"],
+            max_lifetime=options["max_lifetime"],
+            max_idle=options["max_idle"],
+            share=options["on_exhausted"] == "share",
+            deliveries=options["deliveries"],
+        )
+        self._factory = factory
+        self._acquire_timeout = float(options["acquire_timeout"])
+        self._close_timeout = float(options["close_timeout"])
+        self._check: Callable[[T], object] | None = options["check"]
+        destroy = options["destroy"]
+        self._destroy_fn: Callable[..., object] = destroy if destroy is not None else close_object
+        self._destroy_takes_deadline = _takes_deadline(self._destroy_fn)
+        self._discard_on: tuple[type[BaseException], ...] = tuple(options["discard_on"])
+        self._leak_timeout: float | None = options["leak_timeout"]
+        #: Objects can go stale: the hot path reads the clock only then.
+        self._timed = self._max_lifetime is not None or self._max_idle is not None
+        #: The pool's one clock, bound once (tests that drive the clock patch it before).
+        self._now = _clock.monotonic
+        #: No check and no leak tracking: an idle object is handed out at once.
+        self._plain = self._check is None and self._leak_timeout is None
+        self._needs_housekeeper = (
+            self._timed or self._leak_timeout is not None or self._min_size > 0
+        )
+        self._interval = housekeeping_interval(
+            self._max_lifetime, self._max_idle, self._leak_timeout
+        )
+
+    def _notify_locked(self) -> None:
+        raise NotImplementedError
+
+    def _do(self, work: Work[T]) -> None:
+        raise NotImplementedError
+
+    def _stop_housekeeping(self) -> None:
+        """Stop the housekeeper without waiting (from `__del__`, which must never block)."""
+        raise NotImplementedError
+
+    # ------------------------------------------------------------------ public, both twins
+
+    def stats(self) -> PoolStats:
+        """A consistent snapshot of gauges and counters."""
+        with self._lock:
+            return self._stats_locked()
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def _prewarmed_locked(self, timeout: float, deadline: Deadline) -> bool:
+        """Whether `min_size` objects exist; raises once closed or past `deadline` (wait())."""
+        if len(self._entries) >= self._min_size:
+            return True
+        if self._closed:
+            raise PoolClosed(f"{self.name}: closed while waiting for prewarm")
+        if deadline.expired:
+            raise PoolTimeout(
+                f"{self.name}: {len(self._entries)} of min_size={self._min_size} "
+                f"objects ready after {timeout:g}s (factory_errors={self._factory_errors})"
+            )
+        return False
+
+    def __repr__(self) -> str:
+        state = " closed" if self._closed else ""
+        return (
+            f"<{type(self).__name__} {self.name!r} size={self._size}/{self._max_size} "
+            f"idle={len(self._idle)} in_use={self._in_use_locked()} "
+            f"waiting={len(self._waiters)}{state}>"
+        )
+
+    def __del__(self) -> None:
+        if getattr(self, "_closed", True):
+            return
+        if hasattr(self, "_lock"):
+            self._stop_housekeeping()
+        warnings.warn(
+            f"unclosed {self!r}; call close()", ResourceWarning, stacklevel=1, source=self
+        )
+
+    # ------------------------------------------------------------------ leasing
+
+    def _track(self, lease: Tracked) -> None:
+        """Remember a lease and where it was taken, for the leak report (if configured)."""
+        if self._leak_timeout is None:
+            return
+        lease._acquired_at = self._now()
+        lease._stack = "".join(traceback.format_stack(limit=16)[:-3])
+        with self._lock:
+            self._leases.add(lease)
+
+    def _reject(self, entry: Entry[T], raised: bool) -> bool:
+        """A candidate failed its check: retire it; always False, for `_accept` to return."""
+        if raised:
+            logger.warning("%s: check raised; replacing the object", self.name, exc_info=True)
+        with self._lock:
+            work = self._reject_locked(entry)
+        self._do(work)
+        return False
+
+    def _checkin(self, entry: Entry[T], exc: BaseException | None, lease: object) -> None:
+        """A lease ends: the object goes idle, to the oldest waiter, or is retired."""
+        now = self._now() if self._timed else 0.0
+        lock = self._lock
+        lock.acquire()  # not `with`: twice the cost; try/finally is free and as safe
+        try:
+            if self._leak_timeout is not None:
+                self._leases.discard(lease)
+            if (
+                exc is None
+                and entry.leases == 1
+                and not self._waiters
+                and now < entry.expires_at  # -inf once broken
+                and entry.generation == self._open_generation
+            ):  # the common case, inlined: exclusive, healthy, nobody waiting, pool open
+                entry.leases = 0
+                entry.returned_at = now
+                self._idle.append(entry)
+                return
+            broken = exc is not None and isinstance(exc, self._discard_on)
+            work = self._release_locked(entry, broken, now if self._timed else self._now())
+            self._notify_locked()
+        finally:
+            lock.release()
+        if work is not None:
+            self._do(work)
+
+    def _withdrawn(self, waiter: Any, timeout: float | None) -> PoolTimeout | None:
+        """A waiter's time is up: the `PoolTimeout` to raise, or None if it was served."""
+        with self._lock:
+            if not self._withdraw_locked(waiter, self._now(), timed_out=True):
+                return None
+            return PoolTimeout(
+                f"{self.name}: no object available within "
+                f"{self._acquire_timeout if timeout is None else timeout:g}s "
+                f"({self._describe_locked()})"
+            )
+
+    def _abandoned(self, waiter: Any) -> None:
+        """A waiter was interrupted (cancelled, Ctrl-C): whatever it was served goes back."""
+        with self._lock:
+            if self._withdraw_locked(waiter, self._now(), timed_out=False):
+                return
+        if waiter.entry is not None:
+            self._checkin(waiter.entry, None, None)
+
+    # ------------------------------------------------------------------ creating, destroying
+
+    def _on_created(self, obj: T) -> Entry[T] | None:
+        """A factory returned: serve the object; the entry if the pool closed meanwhile."""
+        now = self._now()
+        entry = Entry(obj, now, self._max_lifetime, self._generation)
+        with self._lock:
+            live = self._created_locked(entry, now)
+            self._notify_locked()
+        return None if live else entry  # made after close: destroy it, counted both ways
+
+    def _on_creation_failed(self, exc: BaseException) -> None:
+        now = self._now()
+        with self._lock:
+            delivered, creations = self._creation_failed_locked(exc, now)
+            retry_in = self._retry_at - now
+            self._notify_locked()
+        if not delivered:
+            logger.warning(
+                "%s: creating an object failed with nobody waiting for it; "
+                "prewarm retries in %.1fs",
+                self.name,
+                retry_in,
+                exc_info=exc,
+            )
+        self._do(Work(create=creations))
+
+    def _call_destroy(self, obj: T) -> object:
+        """Call the destroy; a destroy that accepts `deadline=` is told close()'s deadline."""
+        if self._destroy_takes_deadline:
+            return self._destroy_fn(obj, deadline=self._destroy_deadline)
+        return self._destroy_fn(obj)
+
+    def _on_destroyed(self, entry: Entry[T], error: BaseException | None) -> None:
+        """A destroy ended; a failure is logged, counted and reported by close()."""
+        if error is not None:
+            logger.error(
+                "%s: destroying %r failed: %s", self.name, entry.obj, error, exc_info=error
+            )
+        with self._lock:
+            self._destroyed_locked()
+            if error is not None and self._closed:
+                self._close_errors.append(error)
+            self._notify_locked()
+
+    # ------------------------------------------------------------------ housekeeping
+
+    def _housekeep_once(self) -> float:
+        """Retire stale idle objects, refill to `min_size`, report leaks; return the delay."""
+        now = self._now()
+        with self._lock:
+            if self._closed:
+                return self._interval
+            work = self._expired_idle_locked(now)
+            work.create += self._refill_locked(now)
+            leaked = self._leaked_locked(now)
+        self._do(work)
+        for lease in leaked:
+            logger.warning(
+                "%s: lease held for %.1fs (leak_timeout=%gs); acquired at:\n%s",
+                self.name,
+                now - lease._acquired_at,
+                self._leak_timeout,
+                lease._stack,
+            )
+        return self._interval
+
+    def _leaked_locked(self, now: float) -> list[Tracked]:
+        if self._leak_timeout is None:
+            return []
+        leaked = [lease for lease in self._leases if now - lease._acquired_at > self._leak_timeout]
+        self._leases.difference_update(leaked)  # report each lease once
+        return leaked
+
+    # ------------------------------------------------------------------ closing
+
+    def _close_started(self, budget: float) -> list[Entry[T]] | None:
+        """Close the books: waiters fail, destroys learn the deadline; None if already closed."""
+        reporting = min(_CLOSE_REPORTING_MAX, budget * _CLOSE_REPORTING_SHARE)
+        with self._lock:
+            if self._closed:
+                return None
+            idle = self._close_locked(lambda: PoolClosed(f"{self.name}: closed while waiting"))
+            self._destroy_deadline.bring_forward(Deadline(budget - reporting))
+            self._notify_locked()
+        return idle
+
+    def _busy_locked(self) -> tuple[int, int, int]:
+        """What close() waits for: leases out, creations and destroys running."""
+        return self._in_use_locked(), self._creating, self._destroying
+
+    def _close_finished(self, budget: float) -> None:
+        """Log what is still running after close's wait; raise `PoolCloseError` for failures."""
+        with self._lock:
+            leased, creating, destroying = self._busy_locked()
+            errors, self._close_errors = self._close_errors, []
+        if leased:
+            logger.warning(
+                "%s: %d lease(s) still out after %gs; each object is destroyed when returned",
+                self.name,
+                leased,
+                budget,
+            )
+        if creating or destroying:
+            logger.warning(
+                "%s: after %gs, %d creation(s) and %d destroy(s) were still running",
+                self.name,
+                budget,
+                creating,
+                destroying,
+            )
+        if self._deliveries is not None:  # every failure of the pool's life, counted once
+            undelivered = self._deliveries.failed
+        else:
+            undelivered = sum(getattr(error, "undelivered", 0) for error in errors)
+        if errors or undelivered:
+            raise PoolCloseError(
+                f"{self.name}: "
+                + (f"{len(errors)} object(s) failed to close cleanly; " if errors else "")
+                + (f"{undelivered} message(s) undelivered" if undelivered else "")
+                + (f": {errors[0]}" if errors else ""),
+                undelivered=undelivered,
+                errors=errors,
+            ) from (errors[0] if errors else None)
+
+
+def _takes_deadline(destroy: Callable[..., object]) -> bool:
+    """Whether `destroy` accepts `deadline=`, so close() can bound it."""
+    try:
+        return "deadline" in inspect.signature(destroy).parameters
+    except (TypeError, ValueError):  # builtins without a signature
+        return False
+
+
+def close_object(obj: object) -> object:
+    """The default destroy: call `obj.close()` when the object has one (the asyncio pool
+    awaits what it returns, so an `async def close` works there)."""
+    close = getattr(obj, "close", None)
+    if callable(close):
+        return close()
+    return None
