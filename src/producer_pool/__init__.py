@@ -6,6 +6,7 @@ dependency-injector and the CLI live in their own modules and extras.
 
 from importlib import metadata as _metadata
 
+from .async_pool import AsyncLease, AsyncProducerPool
 from .errors import (
     BrokerUnavailable,
     ConfigError,
@@ -24,6 +25,8 @@ except _metadata.PackageNotFoundError:  # a source tree that was never installed
     __version__ = "0+unknown"
 
 __all__ = [
+    "AsyncLease",
+    "AsyncProducerPool",
     "BrokerUnavailable",
     "ConfigError",
     "DeliveryCounts",

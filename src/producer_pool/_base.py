@@ -218,6 +218,11 @@ class PoolBase(Generic[T]):
         waiter.serve(None, error)
         return True, self._grow_locked()
 
+    def _creation_cancelled_locked(self) -> None:
+        """A creation was cancelled (an asyncio pool's close, past its deadline): free its slot."""
+        self._creating -= 1
+        self._size -= 1
+
     # ------------------------------------------------------------------ giving back
 
     def _release_locked(self, entry: Entry[T], broken: bool, now: float) -> Work[T] | None:

@@ -1,0 +1,404 @@
+"""`AsyncProducerPool[T]`: the pool for asyncio services, the twin of `ProducerPool`.
+
+The same books (`_base.PoolBase`) and the same rules around them (`_shared.SharedPool`); only
+the waits and the I/O differ. It runs on one event loop, so it needs no lock and starts no
+thread: factories, checks and destroys may be coroutines, creations and destroys run as
+tasks, and housekeeping is a task. The pool binds to the loop it is first used on (at
+construction if a loop is running); using it from another loop raises `PoolError`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import inspect
+import weakref
+from collections.abc import Awaitable, Callable, Coroutine
+from types import TracebackType
+from typing import Any, Generic, TypeVar
+
+from ._base import Entry, Work
+from ._clock import Deadline
+from ._fork import reset_after_fork
+from ._options import DEFAULTS, check_option
+from ._shared import SharedPool, given_options
+from .errors import PoolClosed, PoolError
+from .pool import OnExhausted
+from .stats import DeliveryCounts
+
+__all__ = ["AsyncLease", "AsyncProducerPool"]
+
+T = TypeVar("T")
+
+
+async def _settled(result: object) -> Any:
+    """The value of a callable that may be sync or async (factory, check, destroy)."""
+    if inspect.isawaitable(result):
+        return await result
+    return result
+
+
+class _NoLock:
+    """The lock of a pool that lives on one event loop thread: the shared code still marks
+    its critical sections, and none of them awaits, so nothing can interleave."""
+
+    __slots__ = ()
+
+    def acquire(self) -> bool:
+        return True
+
+    def release(self) -> None:
+        pass
+
+    def __enter__(self) -> bool:
+        return True
+
+    def __exit__(self, *exc_info: object) -> None:
+        pass
+
+
+class _TaskWaiter(Generic[T]):
+    """A task parked in `acquire`, woken through a future of its loop."""
+
+    __slots__ = ("entry", "error", "future", "since")
+
+    def __init__(self, since: float, future: asyncio.Future[None]) -> None:
+        self.future = future
+        self.entry: Entry[T] | None = None
+        self.error: BaseException | None = None
+        self.since = since
+
+    def serve(self, entry: Entry[T] | None, error: BaseException | None) -> None:
+        self.entry = entry
+        self.error = error
+        if not self.future.done():  # a cancelled task's future: `_abandoned` gives it back
+            self.future.set_result(None)
+
+
+class AsyncLease(Generic[T]):
+    """An exclusive claim on one pooled object for an `async with` block.
+
+    As with `Lease`, the object is taken on entry and goes back on exit, exceptions and
+    cancellation included; an exception listed in `discard_on` destroys it instead.
+    """
+
+    __slots__ = ("_acquired_at", "_entry", "_pool", "_stack", "_timeout")
+    _acquired_at: float
+    _stack: str
+
+    def __init__(self, pool: AsyncProducerPool[T], timeout: float | None) -> None:
+        self._pool = pool
+        self._timeout = timeout
+        self._entry: Entry[T] | None = None
+
+    async def __aenter__(self) -> T:
+        if self._entry is not None:
+            raise RuntimeError("this lease is already held; call pool.acquire() again")
+        entry = await self._pool._checkout(self)
+        self._entry = entry
+        return entry.obj
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        entry = self._entry
+        if entry is not None:
+            self._entry = None
+            self._pool._checkin(entry, exc, self)
+
+    def __repr__(self) -> str:
+        held = "not held" if self._entry is None else f"holding {self._entry.obj!r}"
+        return f"<AsyncLease {held} from {self._pool!r}>"
+
+
+class AsyncProducerPool(SharedPool[T]):
+    """A pool of objects made by `factory` (sync, or `async def`), leased with
+    `async with pool.acquire() as obj:`. Options and their defaults are `ProducerPool`'s."""
+
+    def __init__(
+        self,
+        factory: Callable[[], T | Awaitable[T]],
+        *,
+        max_size: int = DEFAULTS["max_size"],
+        min_size: int = DEFAULTS["min_size"],
+        acquire_timeout: float = DEFAULTS["acquire_timeout"],
+        max_waiting: int | None = DEFAULTS["max_waiting"],
+        max_lifetime: float | None = DEFAULTS["max_lifetime"],
+        max_idle: float | None = DEFAULTS["max_idle"],
+        check: Callable[[T], bool | Awaitable[bool]] | None = None,
+        destroy: Callable[..., object] | None = None,
+        discard_on: tuple[type[BaseException], ...] = (),
+        on_exhausted: OnExhausted = DEFAULTS["on_exhausted"],
+        leak_timeout: float | None = DEFAULTS["leak_timeout"],
+        close_timeout: float = DEFAULTS["close_timeout"],
+        deliveries: DeliveryCounts | None = None,
+        name: str | None = None,
+    ) -> None:
+        super().__init__(**given_options(locals()))
+        self._lock = _NoLock()
+        self._reset_loop_state()
+        with contextlib.suppress(RuntimeError):  # no loop yet: bind to the first that uses it
+            self._bind(asyncio.get_running_loop())
+        reset_after_fork(self, AsyncProducerPool._after_fork_in_child)
+
+    def _reset_loop_state(self) -> None:
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._tasks: set[asyncio.Task[None]] = set()  # creations, destroys, housekeeping
+        self._changed = asyncio.Event()
+        self._leases = set()
+        self._close_errors = []
+        self._orphans: list[Entry[T]] = []
+        self._destroy_deadline = Deadline(float("inf"))
+        self._housekeeper: asyncio.Task[None] | None = None
+
+    def _bind(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Bind to `loop` on first use: start prewarm and housekeeping there."""
+        if self._loop is loop:
+            return
+        if self._loop is not None:
+            raise PoolError(
+                f"{self.name}: used from a second event loop; a pool belongs to the loop "
+                "it was first used on (create one pool per loop)"
+            )
+        self._loop = loop
+        if self._closed:
+            return
+        if self._needs_housekeeper:
+            self._housekeeper = loop.create_task(_housekeep(weakref.ref(self), self._interval))
+        self._start_creations(self._refill_locked(self._now()))
+
+    def _running_loop(self) -> asyncio.AbstractEventLoop:
+        loop = asyncio.get_running_loop()
+        if loop is not self._loop:
+            self._bind(loop)
+        return loop
+
+    # ------------------------------------------------------------------ public API
+
+    def acquire(self, timeout: float | None = None) -> AsyncLease[T]:
+        """Return a lease; `async with pool.acquire() as obj:` holds `obj` for the block.
+
+        `timeout` (default `acquire_timeout`; `inf` waits forever) bounds the whole wait,
+        including the creation of a new object. A task cancelled while waiting or while
+        holding the lease loses nothing: the object goes back to the pool.
+        """
+        if timeout is not None:
+            check_option("acquire_timeout", timeout, label="timeout")
+        return AsyncLease(self, timeout)
+
+    async def wait(self, timeout: float = 30.0) -> None:
+        """Wait until `min_size` objects exist (prewarm done); `PoolTimeout` otherwise."""
+        check_option("acquire_timeout", timeout, label="timeout")
+        self._running_loop()
+        deadline = Deadline(timeout)
+        while not self._prewarmed_locked(timeout, deadline):
+            await self._changes(deadline)
+
+    async def close(self, timeout: float | None = None) -> None:
+        """Refuse new leases and destroy every object, all within `timeout` seconds.
+
+        The same contract as `ProducerPool.close`: waiters get `PoolClosed`, leases are
+        awaited until the deadline, failures raise `PoolCloseError`. Idempotent.
+        """
+        if timeout is not None:
+            check_option("close_timeout", timeout, label="timeout")
+        budget = self._close_timeout if timeout is None else timeout
+        deadline = Deadline(budget)
+        if self._loop is not None:
+            self._running_loop()
+        idle = self._close_started(budget)
+        if idle is None:
+            return
+        if self._housekeeper is not None:
+            self._housekeeper.cancel()
+        self._do(Work(idle))
+        destroys_end = self._destroy_deadline  # a little before `deadline`, for the report
+        while any(self._busy_locked()) and not destroys_end.expired:
+            await self._changes(destroys_end)
+        for task in list(self._tasks):  # a creation or destroy still running: stop it
+            task.cancel()
+        while any(self._busy_locked()) and not deadline.expired:
+            await self._changes(deadline)
+        self._close_finished(budget)
+
+    async def __aenter__(self) -> AsyncProducerPool[T]:
+        self._running_loop()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
+
+    # ------------------------------------------------------------------ leasing
+
+    async def _checkout(self, lease: AsyncLease[T]) -> Entry[T]:
+        """The warmest idle object if it passes the check, else the slow path."""
+        if asyncio.get_running_loop() is self._loop:
+            entry = self._take_idle_locked()
+            if entry is not None:
+                if self._plain:
+                    return entry
+                if await self._accept(entry):
+                    self._track(lease)
+                    return entry
+        return await self._checkout_slow(lease)
+
+    async def _checkout_slow(self, lease: AsyncLease[T]) -> Entry[T]:
+        """Take an idle or shared object, or queue for one (a creation starts if there is room)."""
+        loop = self._running_loop()
+        deadline: Deadline | None = None
+        while True:
+            if self._closed:
+                raise PoolClosed(f"{self.name}: closed")
+            entry = self._take_idle_locked()
+            shared = False
+            if entry is None:
+                entry = self._share_locked()
+                shared = entry is not None
+            if entry is None:
+                waiter: _TaskWaiter[T] = _TaskWaiter(self._now(), loop.create_future())
+                self._start_creations(self._enqueue_locked(waiter))
+                if deadline is None:
+                    timeout = self._acquire_timeout if lease._timeout is None else lease._timeout
+                    deadline = Deadline(timeout)
+                entry = await self._wait(loop, waiter, deadline, lease._timeout)
+            if shared or await self._accept(entry):
+                self._track(lease)
+                return entry
+
+    async def _accept(self, entry: Entry[T]) -> bool:
+        """Run the check (sync or async) on a reused candidate; a failing one is retired."""
+        check = self._check
+        if check is None:
+            return True
+        if entry.fresh:  # a new object is not checked; from its second lease on, it is
+            entry.fresh = False
+            return True
+        try:
+            if await _settled(check(entry.obj)):
+                return True
+        except asyncio.CancelledError:
+            self._checkin(entry, None, None)  # cancelled mid-check: it was never leased out
+            raise
+        except Exception:
+            return self._reject(entry, raised=True)
+        return self._reject(entry, raised=False)
+
+    async def _wait(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        waiter: _TaskWaiter[T],
+        deadline: Deadline,
+        timeout: float | None,
+    ) -> Entry[T]:
+        """Park until served; raises what the waiter was served, or `PoolTimeout`."""
+        remaining = deadline.remaining()
+        timer = None
+        if remaining != float("inf"):
+            timer = loop.call_later(remaining, self._expire, waiter, timeout)
+        try:
+            await waiter.future
+        except asyncio.CancelledError:
+            self._abandoned(waiter)
+            raise
+        finally:
+            if timer is not None:
+                timer.cancel()
+        if waiter.error is not None:
+            raise waiter.error
+        assert waiter.entry is not None
+        return waiter.entry
+
+    def _expire(self, waiter: _TaskWaiter[T], timeout: float | None) -> None:
+        timed_out = self._withdrawn(waiter, timeout)
+        if timed_out is not None:
+            waiter.serve(None, timed_out)
+
+    # ------------------------------------------------------------------ creating, destroying
+
+    def _notify_locked(self) -> None:
+        self._changed.set()
+
+    async def _changes(self, deadline: Deadline) -> None:
+        """Wait for the next change of the books, or the deadline."""
+        self._changed.clear()
+        remaining = deadline.remaining()
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(
+                self._changed.wait(), None if remaining == float("inf") else remaining
+            )
+
+    def _do(self, work: Work[T]) -> None:
+        """Carry out what a step decided: destroys and creations, each as a task."""
+        for entry in work.destroy:
+            self._spawn(self._destroy(entry))
+        self._start_creations(work.create)
+
+    def _start_creations(self, count: int) -> None:
+        for _ in range(count):
+            self._spawn(self._create())
+
+    def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
+        assert self._loop is not None
+        task = self._loop.create_task(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _create(self) -> None:
+        """Run the factory; the object goes to the longest waiter."""
+        try:
+            obj = await _settled(self._factory())
+        except asyncio.CancelledError:  # by close(), past its deadline
+            self._creation_cancelled_locked()
+            self._notify_locked()
+            raise
+        except Exception as exc:
+            self._on_creation_failed(exc)
+            return
+        late = self._on_created(obj)
+        if late is not None:
+            await self._destroy(late)
+
+    async def _destroy(self, entry: Entry[T]) -> None:
+        """Destroy (sync or async); a failure is logged, counted and reported by close()."""
+        try:
+            await _settled(self._call_destroy(entry.obj))
+        except Exception as exc:
+            self._on_destroyed(entry, exc)
+        except asyncio.CancelledError as exc:  # by close(), past its deadline
+            self._on_destroyed(entry, exc)
+            raise
+        else:
+            self._on_destroyed(entry, None)
+
+    # ------------------------------------------------------------------ housekeeping, fork
+
+    def _stop_housekeeping(self) -> None:
+        if self._housekeeper is not None and self._loop is not None:
+            with contextlib.suppress(RuntimeError):  # a closed loop took the task with it
+                self._loop.call_soon_threadsafe(self._housekeeper.cancel)
+
+    def _after_fork_in_child(self) -> None:
+        """Forget the parent's objects and loop; the child binds to its own loop on first use."""
+        orphans = [*self._orphans, *self._entries]
+        closed = self._closed
+        self._reset_books(self._generation + 1)
+        if closed:
+            self._closed = True
+            self._open_generation = -1
+        self._reset_loop_state()
+        self._orphans = orphans  # never closed here: they hold the parent's sockets
+
+
+async def _housekeep(pool_ref: weakref.ref[AsyncProducerPool[Any]], interval: float) -> None:
+    """The housekeeping task; it holds the pool weakly, so an unclosed pool can be collected."""
+    delay = interval
+    while True:
+        await asyncio.sleep(delay)
+        pool = pool_ref()
+        if pool is None:
+            return
+        delay = pool._housekeep_once()
+        del pool
