@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
 import pytest
 
 from producer_pool import ProducerPool, _clock
 from tests.fakes import FakeClock
+from tests.twins import KINDS, twin_for
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -33,6 +34,22 @@ def make_pool() -> Iterator[Callable[..., ProducerPool[Any]]]:
     yield make
     for pool in pools:
         pool.close(timeout=5)
+
+
+@pytest.fixture(params=KINDS)
+async def make_twin(request: pytest.FixtureRequest) -> AsyncIterator[Callable[..., Any]]:
+    """Build the pool under test, threaded or asyncio (each contract test runs for both);
+    closed at the end of the test, whatever happens."""
+    twins: list[Any] = []
+
+    def make(factory: Callable[[], Any], **options: Any) -> Any:
+        twins.append(twin_for(request.param, factory, **options))
+        return twins[-1]
+
+    yield make
+    for twin in twins:
+        with contextlib.suppress(Exception):
+            await twin.dispose()
 
 
 @pytest.fixture

@@ -129,8 +129,16 @@ class PoolBase(Generic[T]):
         return entry
 
     def _enqueue_locked(self, waiter: Waiter[T]) -> int:
-        """Queue `waiter`; return how many creations to start for the waiters."""
-        if self._max_waiting is not None and len(self._waiters) >= self._max_waiting:
+        """Queue `waiter`; return how many creations to start for the waiters.
+
+        `max_waiting` bounds the callers queued for someone else's object: a caller whose
+        own creation can start (the pool has room) is not turned away.
+        """
+        if (
+            self._max_waiting is not None
+            and self._size >= self._max_size
+            and len(self._waiters) - self._creating >= self._max_waiting
+        ):
             raise TooManyWaiters(
                 f"{self.name}: {len(self._waiters)} callers already waiting "
                 f"(max_waiting={self._max_waiting}); shedding load"

@@ -15,7 +15,7 @@ import inspect
 import weakref
 from collections.abc import Awaitable, Callable, Coroutine
 from types import TracebackType
-from typing import Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypedDict, TypeVar, overload
 
 from ._base import Entry, Work
 from ._clock import Deadline
@@ -26,9 +26,31 @@ from .errors import PoolClosed, PoolError
 from .pool import OnExhausted
 from .stats import DeliveryCounts
 
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
+
 __all__ = ["AsyncLease", "AsyncProducerPool"]
 
 T = TypeVar("T")
+
+
+class _Options(TypedDict, total=False):
+    """The keyword arguments, for the overloads that let mypy infer T from either factory."""
+
+    max_size: int
+    min_size: int
+    acquire_timeout: float
+    max_waiting: int | None
+    max_lifetime: float | None
+    max_idle: float | None
+    check: Callable[[Any], bool | Awaitable[bool]] | None
+    destroy: Callable[..., object] | None
+    discard_on: tuple[type[BaseException], ...]
+    on_exhausted: OnExhausted
+    leak_timeout: float | None
+    close_timeout: float
+    deliveries: DeliveryCounts | None
+    name: str | None
 
 
 async def _settled(result: object) -> Any:
@@ -118,9 +140,18 @@ class AsyncProducerPool(SharedPool[T]):
     """A pool of objects made by `factory` (sync, or `async def`), leased with
     `async with pool.acquire() as obj:`. Options and their defaults are `ProducerPool`'s."""
 
+    # Two overloads, so that mypy infers T from a coroutine factory as from a plain one.
+    @overload
+    def __init__(
+        self, factory: Callable[[], Awaitable[T]], **options: Unpack[_Options]
+    ) -> None: ...
+
+    @overload
+    def __init__(self, factory: Callable[[], T], **options: Unpack[_Options]) -> None: ...
+
     def __init__(
         self,
-        factory: Callable[[], T | Awaitable[T]],
+        factory: Callable[[], Awaitable[T]] | Callable[[], T],
         *,
         max_size: int = DEFAULTS["max_size"],
         min_size: int = DEFAULTS["min_size"],

@@ -1,0 +1,103 @@
+"""One asyncio interface over both pools, so a contract test runs against the threaded
+`ProducerPool` and its twin `AsyncProducerPool` alike (as psycopg_pool's tests run against
+each pool class). The threaded pool's blocking calls run on a thread pool of their own."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import inspect
+from collections.abc import AsyncIterator, Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from producer_pool import AsyncProducerPool, PoolStats, ProducerPool
+
+KINDS = ("threads", "asyncio")
+
+
+class ThreadedTwin:
+    """`ProducerPool` behind the asyncio interface."""
+
+    def __init__(self, factory: Callable[[], Any], **options: Any) -> None:
+        self.pool: ProducerPool[Any] = ProducerPool(factory, **options)
+        self._threads = ThreadPoolExecutor(max_workers=32, thread_name_prefix="twin")
+
+    async def _run(self, call: Callable[..., Any], *args: Any) -> Any:
+        return await asyncio.get_running_loop().run_in_executor(self._threads, call, *args)
+
+    @contextlib.asynccontextmanager
+    async def acquire(self, timeout: float | None = None) -> AsyncIterator[Any]:
+        lease = self.pool.acquire(timeout)
+        obj = await self._run(lease.__enter__)
+        try:
+            yield obj
+        except BaseException as exc:
+            lease.__exit__(type(exc), exc, exc.__traceback__)
+            raise
+        lease.__exit__(None, None, None)
+
+    async def wait(self, timeout: float = 30.0) -> None:
+        await self._run(self.pool.wait, timeout)
+
+    async def close(self, timeout: float | None = None) -> None:
+        await self._run(self.pool.close, timeout)
+
+    async def dispose(self) -> None:
+        """Close (if the test did not) and stop the threads; for the fixture's teardown."""
+        try:
+            await self.close(timeout=5)
+        finally:
+            self._threads.shutdown(wait=False)
+
+    def stats(self) -> PoolStats:
+        return self.pool.stats()
+
+
+class AsyncTwin:
+    """`AsyncProducerPool`, given `async def` versions of the factory, check and destroy, so
+    the contract also covers awaiting them."""
+
+    def __init__(self, factory: Callable[[], Any], **options: Any) -> None:
+        for name in ("check", "destroy"):
+            if options.get(name) is not None:
+                options[name] = _as_coroutine(options[name])
+        self.pool: AsyncProducerPool[Any] = AsyncProducerPool(_as_coroutine(factory), **options)
+
+    def acquire(self, timeout: float | None = None) -> Any:
+        return self.pool.acquire(timeout)
+
+    async def wait(self, timeout: float = 30.0) -> None:
+        await self.pool.wait(timeout)
+
+    async def close(self, timeout: float | None = None) -> None:
+        await self.pool.close(timeout)
+
+    async def dispose(self) -> None:
+        await self.close(timeout=5)
+
+    def stats(self) -> PoolStats:
+        return self.pool.stats()
+
+
+def _as_coroutine(call: Callable[..., Any]) -> Callable[..., Any]:
+    async def wrapped(*args: Any, **kwargs: Any) -> Any:
+        return call(*args, **kwargs)
+
+    if "deadline" in inspect.signature(call).parameters:
+        return wrapped
+    return lambda *args: wrapped(*args)  # a destroy without `deadline=` stays without it
+
+
+def twin_for(kind: str, factory: Callable[[], Any], **options: Any) -> ThreadedTwin | AsyncTwin:
+    return ThreadedTwin(factory, **options) if kind == "threads" else AsyncTwin(factory, **options)
+
+
+async def eventually(predicate: Callable[[], bool], timeout: float = 10.0) -> None:
+    """Wait for an outcome a thread or task produces; fail loudly if it never comes."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not predicate():
+        if loop.time() > deadline:
+            raise AssertionError(f"condition not reached within {timeout}s: {predicate}")
+        await asyncio.sleep(0.001)

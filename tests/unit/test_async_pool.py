@@ -1,0 +1,203 @@
+"""What only the asyncio pool has: cancellation, coroutine factories that hang, one loop,
+housekeeping as a task. The contract it shares with the threaded pool is in
+test_pool_contract.py."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import gc
+import logging
+import time
+from collections.abc import AsyncIterator
+
+import pytest
+
+from producer_pool import AsyncProducerPool, PoolCloseError, PoolError, PoolTimeout
+from tests.fakes import CountingFactory, ResourceFactory
+from tests.twins import eventually
+
+
+@pytest.fixture
+async def pools() -> AsyncIterator[list[AsyncProducerPool[object]]]:
+    """Pools a test registers are closed at its end, whatever happens."""
+    made: list[AsyncProducerPool[object]] = []
+    yield made
+    for pool in made:
+        with contextlib.suppress(PoolCloseError):
+            await pool.close(timeout=5)
+
+
+async def test_a_task_cancelled_while_waiting_leaves_nothing_behind(pools):
+    pool = AsyncProducerPool(CountingFactory(), max_size=1)
+    pools.append(pool)
+    async with pool.acquire() as held:
+        waiter = asyncio.create_task(pool.acquire(timeout=10).__aenter__())
+        await eventually(lambda: pool.stats().waiting == 1)
+        waiter.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await waiter
+        assert (pool.stats().waiting, pool.stats().timeouts) == (0, 0)
+    async with pool.acquire(timeout=0) as again:  # the object went idle, not to the ghost
+        assert again == held
+    assert pool.stats().created == 1
+
+
+async def test_a_task_cancelled_just_after_being_served_gives_the_object_back(pools):
+    pool = AsyncProducerPool(CountingFactory(), max_size=1)
+    pools.append(pool)
+    lease = pool.acquire()
+    await lease.__aenter__()
+    waiter = asyncio.create_task(pool.acquire(timeout=10).__aenter__())
+    await eventually(lambda: pool.stats().waiting == 1)
+    await lease.__aexit__(None, None, None)  # serves the waiter: its future is resolved...
+    waiter.cancel()  # ...and the task is cancelled before it runs again
+    with pytest.raises(asyncio.CancelledError):
+        await waiter
+    stats = pool.stats()
+    assert (stats.in_use, stats.idle, stats.waiting) == (0, 1, 0)
+
+
+async def test_a_task_cancelled_while_holding_a_lease_returns_the_object(pools):
+    pool = AsyncProducerPool(CountingFactory(), max_size=1)
+    pools.append(pool)
+    inside = asyncio.Event()
+
+    async def hold_forever() -> None:
+        async with pool.acquire():
+            inside.set()
+            await asyncio.Event().wait()
+
+    holder = asyncio.create_task(hold_forever())
+    await inside.wait()
+    holder.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await holder
+    assert (pool.stats().in_use, pool.stats().idle) == (0, 1)
+
+
+async def test_acquire_timeout_bounds_a_hanging_coroutine_factory(pools):
+    gate = asyncio.Event()
+    made = CountingFactory()
+
+    async def factory() -> int:
+        await gate.wait()
+        return made()
+
+    pool = AsyncProducerPool(factory, max_size=1)
+    pools.append(pool)
+    started = time.monotonic()
+    with pytest.raises(PoolTimeout):
+        async with pool.acquire(timeout=0.05):
+            pass
+    assert time.monotonic() - started < 2
+    gate.set()  # the late object is not lost: it goes idle
+    await eventually(lambda: pool.stats().idle == 1)
+    assert pool.stats().created == 1
+
+
+async def test_close_is_bounded_by_a_destroy_that_hangs(pools):
+    async def destroy(obj: int) -> None:
+        await asyncio.Event().wait()
+
+    pool = AsyncProducerPool(CountingFactory(), max_size=1, destroy=destroy)
+    async with pool.acquire():
+        pass
+    started = time.monotonic()
+    with pytest.raises(PoolCloseError, match="1 object"):
+        await pool.close(timeout=0.3)
+    assert time.monotonic() - started < 1.5
+    stats = pool.stats()
+    assert (stats.destroying, stats.destroyed) == (0, 1)
+
+
+async def test_a_destroy_that_takes_a_deadline_is_told_close_s(pools):
+    seen = []
+
+    async def destroy(obj: int, deadline) -> None:
+        seen.append(deadline.remaining())
+
+    pool = AsyncProducerPool(CountingFactory(), max_size=1, destroy=destroy)
+    async with pool.acquire():
+        pass
+    await pool.close(timeout=2)
+    assert len(seen) == 1 and 0 < seen[0] <= 2
+
+
+async def test_sync_factory_check_and_destroy_work_too(pools):
+    factory = ResourceFactory()
+    pool = AsyncProducerPool(factory, max_size=1, check=lambda r: r.number != 0)
+    pools.append(pool)
+    async with pool.acquire() as first:
+        pass
+    async with pool.acquire() as second:
+        assert second is factory.made[1]
+    assert first.close_calls == 1  # the default destroy calls close()
+
+
+async def test_the_default_destroy_awaits_an_async_close(pools):
+    closed = []
+
+    class AsyncClient:
+        async def close(self) -> None:
+            closed.append(self)
+
+    pool = AsyncProducerPool(AsyncClient, max_size=1)
+    async with pool.acquire() as client:
+        pass
+    await pool.close()
+    assert closed == [client]
+
+
+async def test_housekeeping_retires_idle_objects(pools):
+    factory = ResourceFactory()
+    pool = AsyncProducerPool(factory, max_size=2, max_idle=0.05)
+    pools.append(pool)
+    async with pool.acquire(), pool.acquire():
+        pass
+    await eventually(lambda: all(r.close_calls == 1 for r in factory.made))
+    assert pool.stats().size == 0
+
+
+async def test_a_leaked_lease_is_reported_with_its_stack(pools, caplog):
+    pool = AsyncProducerPool(CountingFactory(), max_size=1, leak_timeout=0.05)
+    pools.append(pool)
+    with caplog.at_level(logging.WARNING, logger="producer_pool"):
+        async with pool.acquire():
+            await eventually(lambda: "lease held for" in caplog.text)
+    assert "test_a_leaked_lease_is_reported_with_its_stack" in caplog.text
+
+
+def test_a_pool_used_from_a_second_event_loop_is_a_clear_error():
+    async def lease_once(pool: AsyncProducerPool[int]) -> int:
+        async with pool.acquire() as obj:
+            return obj
+
+    async def make() -> AsyncProducerPool[int]:
+        return AsyncProducerPool(CountingFactory(), max_size=1)
+
+    first_loop = asyncio.new_event_loop()
+    try:
+        pool = first_loop.run_until_complete(make())
+        assert first_loop.run_until_complete(lease_once(pool)) == 0
+        with pytest.raises(PoolError, match="second event loop"):
+            asyncio.run(lease_once(pool))
+        first_loop.run_until_complete(pool.close())
+    finally:
+        first_loop.close()
+
+
+async def test_a_pool_made_outside_a_loop_binds_to_the_first_that_uses_it(pools):
+    pool = await asyncio.to_thread(AsyncProducerPool, CountingFactory(), max_size=1, min_size=1)
+    pools.append(pool)
+    await pool.wait(timeout=5)  # prewarm starts on first use
+    assert pool.stats().idle == 1
+
+
+async def test_an_unclosed_pool_warns():
+    pool = AsyncProducerPool(CountingFactory(), max_size=1, name="forgotten")
+    async with pool.acquire():
+        pass
+    with pytest.warns(ResourceWarning, match="unclosed <AsyncProducerPool 'forgotten'"):
+        del pool
+        gc.collect()

@@ -1,0 +1,157 @@
+"""The contract both pools keep: each test runs against `ProducerPool` and `AsyncProducerPool`
+(the `make_twin` fixture), driven through one asyncio interface (tests/twins.py)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+import pytest
+
+from producer_pool import PoolClosed, PoolCloseError, PoolTimeout, TooManyWaiters
+from tests.fakes import CountingFactory, ResourceFactory
+from tests.twins import eventually
+
+
+async def test_leases_are_exclusive_up_to_max_size(make_twin):
+    twin = make_twin(CountingFactory(), max_size=3, name="exclusive")
+    async with contextlib.AsyncExitStack() as stack:
+        held = [await stack.enter_async_context(twin.acquire()) for _ in range(3)]
+        assert sorted(held) == [0, 1, 2]
+        with pytest.raises(PoolTimeout, match=r"exclusive: no object available within 0\.05s"):
+            async with twin.acquire(timeout=0.05):
+                pass
+        stats = twin.stats()
+        assert (stats.in_use, stats.size, stats.timeouts, stats.waiting) == (3, 3, 1, 0)
+    assert (twin.stats().idle, twin.stats().in_use) == (3, 0)
+
+
+async def test_an_object_goes_back_when_the_block_raises(make_twin):
+    twin = make_twin(CountingFactory(), max_size=1)
+    with pytest.raises(ValueError):
+        async with twin.acquire():
+            raise ValueError("in the block")
+    async with twin.acquire() as again:
+        assert again == 0
+    assert twin.stats().created == 1
+
+
+async def test_discard_on_destroys_the_object_and_the_next_lease_gets_a_new_one(make_twin):
+    factory = ResourceFactory()
+    twin = make_twin(factory, max_size=1, discard_on=(ConnectionError,))
+    with pytest.raises(ConnectionError):
+        async with twin.acquire():
+            raise ConnectionError("broken")
+    await eventually(lambda: factory.made[0].close_calls == 1)
+    async with twin.acquire() as replacement:
+        assert replacement is factory.made[1]
+    assert (twin.stats().created, twin.stats().destroyed) == (2, 1)
+
+
+async def test_waiters_are_served_first_come_first_served(make_twin):
+    twin = make_twin(CountingFactory(), max_size=1)
+    served: list[int] = []
+
+    async def waiter(number: int) -> None:
+        async with twin.acquire(timeout=10):
+            served.append(number)
+
+    async with twin.acquire():
+        tasks = []
+        for number in range(4):
+            tasks.append(asyncio.create_task(waiter(number)))
+            await eventually(lambda n=number: twin.stats().waiting == n + 1)
+    await asyncio.gather(*tasks)
+    assert served == [0, 1, 2, 3]
+    assert twin.stats().created == 1
+
+
+async def test_a_failing_check_replaces_the_object(make_twin):
+    twin = make_twin(CountingFactory(), max_size=1, check=lambda n: n != 0)
+    async with twin.acquire() as first:  # a new object is not checked
+        assert first == 0
+    async with twin.acquire() as second:
+        assert second == 1
+    stats = twin.stats()
+    assert (stats.failed_checks, stats.acquired, stats.created) == (1, 2, 2)
+
+
+async def test_a_factory_error_reaches_the_waiter(make_twin):
+    def broker_down() -> int:
+        raise ConnectionError("broker down")
+
+    twin = make_twin(broker_down, max_size=1)
+    with pytest.raises(ConnectionError, match="broker down"):
+        async with twin.acquire(timeout=5):
+            pass
+    assert (twin.stats().factory_errors, twin.stats().size) == (1, 0)
+
+
+async def test_share_mode_hands_out_a_second_lease_on_the_same_object(make_twin):
+    twin = make_twin(CountingFactory(), max_size=1, on_exhausted="share")
+    async with twin.acquire() as first, twin.acquire(timeout=1) as second:
+        assert first == second == 0
+    assert (twin.stats().shared_leases, twin.stats().idle) == (1, 1)
+
+
+async def test_max_waiting_sheds_load(make_twin):
+    twin = make_twin(CountingFactory(), max_size=1, max_waiting=0)
+    async with twin.acquire():
+        with pytest.raises(TooManyWaiters, match="max_waiting=0"):
+            async with twin.acquire(timeout=5):
+                pass
+
+
+async def test_prewarm_fills_min_size_and_wait_returns(make_twin):
+    twin = make_twin(CountingFactory(), max_size=3, min_size=2)
+    await twin.wait(timeout=10)
+    stats = twin.stats()
+    assert (stats.idle, stats.created) == (2, 2)
+
+
+async def test_a_returned_object_past_its_lifetime_is_retired(make_twin, clock):
+    factory = ResourceFactory()
+    twin = make_twin(factory, max_size=1, max_lifetime=10)
+    async with twin.acquire() as first:
+        clock.advance(20)  # beyond the lifetime and its jitter
+    await eventually(lambda: first.close_calls == 1)
+    async with twin.acquire() as second:
+        assert second is factory.made[1]
+
+
+async def test_close_fails_waiters_awaits_leases_and_destroys_everything(make_twin):
+    factory = ResourceFactory()
+    twin = make_twin(factory, max_size=1)
+    lease = twin.acquire()
+    await lease.__aenter__()
+
+    async def wait_for_one() -> None:
+        async with twin.acquire(timeout=10):
+            pass
+
+    waiter = asyncio.create_task(wait_for_one())
+    await eventually(lambda: twin.stats().waiting == 1)
+    closing = asyncio.create_task(twin.close(timeout=10))
+    with pytest.raises(PoolClosed):
+        await waiter
+    assert not closing.done()  # the lease is still out
+    await lease.__aexit__(None, None, None)
+    await closing
+    assert factory.made[0].close_calls == 1
+    stats = twin.stats()
+    assert (stats.created, stats.destroyed, stats.size) == (1, 1, 0)
+    with pytest.raises(PoolClosed):
+        async with twin.acquire():
+            pass
+
+
+async def test_close_reports_a_failing_destroy(make_twin):
+    def destroy(obj: int) -> None:
+        raise OSError(f"cannot close {obj}")
+
+    twin = make_twin(CountingFactory(), max_size=1, destroy=destroy)
+    async with twin.acquire():
+        pass
+    with pytest.raises(PoolCloseError, match="1 object\\(s\\) failed to close cleanly") as failed:
+        await twin.close(timeout=5)
+    assert [str(error) for error in failed.value.errors] == ["cannot close 0"]
