@@ -29,7 +29,7 @@ from .stats import DeliveryCounts
 if TYPE_CHECKING:
     from typing_extensions import Unpack
 
-__all__ = ["AsyncLease", "AsyncProducerPool"]
+__all__ = ["AsyncLease", "AsyncProducerPool", "settled"]
 
 T = TypeVar("T")
 
@@ -53,7 +53,7 @@ class _Options(TypedDict, total=False):
     name: str | None
 
 
-async def _settled(result: object) -> Any:
+async def settled(result: object) -> Any:
     """The value of a callable that may be sync or async (factory, check, destroy)."""
     if inspect.isawaitable(result):
         return await result
@@ -308,7 +308,7 @@ class AsyncProducerPool(SharedPool[T]):
             entry.fresh = False
             return True
         try:
-            if await _settled(check(entry.obj)):
+            if await settled(check(entry.obj)):
                 return True
         except asyncio.CancelledError:
             self._checkin(entry, None, None)  # cancelled mid-check: it was never leased out
@@ -380,7 +380,7 @@ class AsyncProducerPool(SharedPool[T]):
     async def _create(self) -> None:
         """Run the factory; the object goes to the longest waiter."""
         try:
-            obj = await _settled(self._factory())
+            obj = await settled(self._factory())
         except asyncio.CancelledError:  # by close(), past its deadline
             self._creation_cancelled_locked()
             self._notify_locked()
@@ -395,7 +395,7 @@ class AsyncProducerPool(SharedPool[T]):
     async def _destroy(self, entry: Entry[T]) -> None:
         """Destroy (sync or async); a failure is logged, counted and reported by close()."""
         try:
-            await _settled(self._call_destroy(entry.obj))
+            await settled(self._call_destroy(entry.obj))
         except Exception as exc:
             self._on_destroyed(entry, exc)
         except asyncio.CancelledError as exc:  # by close(), past its deadline

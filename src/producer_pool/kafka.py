@@ -26,7 +26,7 @@ from . import _kafka_compat as compat
 from ._clock import Deadline
 from ._fork import reset_after_fork
 from ._options import DEFAULTS
-from ._redact import redact
+from ._redact import redact, reveal
 from .errors import BrokerUnavailable, ConfigError, PoolCloseError, PoolError
 from .pool import ProducerPool, close_object
 from .stats import DeliveryCounts
@@ -113,7 +113,7 @@ class KafkaProducerFactory:
         return self._create(self.settings)
 
     def _create(self, settings: Mapping[str, Any]) -> KafkaProducer:
-        revealed = {k: _reveal(v) for k, v in settings.items()}  # secrets leave SecretStr here
+        revealed = reveal(settings)  # secrets leave SecretStr here
         try:
             producer = CountingProducer(self.deliveries, **revealed)
         except (kafka_errors.KafkaTimeoutError, kafka_errors.KafkaConnectionError) as exc:
@@ -126,12 +126,6 @@ class KafkaProducerFactory:
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({redact(self.settings)!r})"
-
-
-def _reveal(value: Any) -> Any:
-    """The plain value of a secret (pydantic's `SecretStr`, or anything shaped like it)."""
-    reveal = getattr(value, "get_secret_value", None)
-    return reveal() if callable(reveal) else value
 
 
 def kafka_producer_factory(settings: Mapping[str, Any]) -> KafkaProducerFactory:

@@ -1,0 +1,228 @@
+"""aiokafka integration for `AsyncProducerPool`: factory, zero-loss close, health check.
+
+The asyncio counterpart of `producer_pool.kafka`, with the same contract: producers count
+their delivery results into the pool's `DeliveryCounts`, a destroy drains for the
+producer's own request timeout (close() cuts that short), and what it cannot deliver is
+counted in `PoolCloseError`. Idempotence is off by default: the embedded tansu broker answers
+aiokafka's InitProducerId with an error; set `enable_idempotence: true` (and use
+transactions) against a real cluster.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+from collections.abc import Callable, Mapping
+from typing import Any
+
+try:
+    from aiokafka import AIOKafkaProducer
+    from aiokafka import errors as aiokafka_errors
+except ImportError as exc:
+    raise ImportError(
+        f"producer_pool.aiokafka needs the 'aiokafka' extra ({exc.name} is missing): "
+        "pip install 'producer-pool[aiokafka]'"
+    ) from exc
+
+from ._clock import Deadline
+from ._redact import redact, reveal
+from ._shared import close_object
+from .async_pool import AsyncProducerPool, settled
+from .errors import BrokerUnavailable, ConfigError, PoolCloseError
+from .stats import DeliveryCounts
+
+__all__ = [
+    "FATAL_PRODUCER_ERRORS",
+    "AIOKafkaProducerFactory",
+    "CountingAIOKafkaProducer",
+    "aiokafka_pool",
+    "aiokafka_producer_factory",
+    "aiokafka_producer_is_healthy",
+    "close_aiokafka_producer",
+    "is_fatal",
+    "pool_for_factory",
+]
+
+logger = logging.getLogger("producer_pool")
+
+DEFAULT_BOOTSTRAP_TIMEOUT_MS = 10_000
+#: aiokafka's default `request_timeout_ms`, after which an undeliverable batch expires anyway.
+DEFAULT_DRAIN_SECONDS = 40.0
+
+#: Errors after which a producer must never be used again: the pool discards it.
+FATAL_PRODUCER_ERRORS: tuple[type[BaseException], ...] = (
+    aiokafka_errors.ProducerFenced,
+    aiokafka_errors.InvalidProducerEpoch,
+    aiokafka_errors.OutOfOrderSequenceNumber,
+    aiokafka_errors.IllegalStateError,
+    aiokafka_errors.TransactionalIdAuthorizationFailed,
+    aiokafka_errors.ClusterAuthorizationFailedError,
+    aiokafka_errors.UnsupportedVersionError,
+)
+
+_KNOWN_SETTINGS = frozenset(inspect.signature(AIOKafkaProducer.__init__).parameters) - {
+    "self",
+    "loop",
+}
+
+
+class CountingAIOKafkaProducer(AIOKafkaProducer):  # type: ignore[misc]
+    """An `AIOKafkaProducer` that reports each message's delivery result to `DeliveryCounts`
+    (from the future `send()` returns), and knows how many are still in flight."""
+
+    def __init__(self, deliveries: DeliveryCounts, **settings: Any) -> None:
+        self.deliveries = deliveries
+        self.in_flight = 0
+        super().__init__(**settings)
+
+    async def send(self, *args: Any, **kwargs: Any) -> asyncio.Future[Any]:
+        future: asyncio.Future[Any] = await super().send(*args, **kwargs)
+        self.in_flight += 1
+        future.add_done_callback(self._count)
+        return future
+
+    def _count(self, future: asyncio.Future[Any]) -> None:
+        self.in_flight -= 1
+        if future.cancelled() or future.exception() is not None:
+            self.deliveries.on_failed()
+        else:
+            self.deliveries.on_delivered()
+
+
+class AIOKafkaProducerFactory:
+    """Async zero-argument factory: builds an `AIOKafkaProducer` and awaits `start()` within
+    `bootstrap_timeout_ms`, so a dead cluster is `BrokerUnavailable` instead of a hang."""
+
+    def __init__(self, settings: Mapping[str, Any]) -> None:
+        unknown = sorted(set(settings) - _KNOWN_SETTINGS - {"bootstrap_timeout_ms"})
+        if unknown:
+            raise ConfigError(f"unknown aiokafka producer setting(s): {', '.join(unknown)}")
+        if not settings.get("bootstrap_servers"):
+            raise ConfigError("bootstrap_servers is required")
+        self.settings = {"enable_idempotence": False, **settings}
+        timeout_ms = self.settings.pop("bootstrap_timeout_ms", DEFAULT_BOOTSTRAP_TIMEOUT_MS)
+        self.bootstrap_timeout = timeout_ms / 1000
+        self.drain_timeout = self.settings.get("request_timeout_ms", 40_000) / 1000
+        self.deliveries = DeliveryCounts()
+
+    @property
+    def bootstrap_servers(self) -> str:
+        servers = self.settings["bootstrap_servers"]
+        return servers if isinstance(servers, str) else ",".join(servers)
+
+    async def __call__(self) -> AIOKafkaProducer:
+        producer = CountingAIOKafkaProducer(self.deliveries, **reveal(self.settings))
+        try:
+            await asyncio.wait_for(producer.start(), self.bootstrap_timeout)
+        except (asyncio.TimeoutError, aiokafka_errors.KafkaError, OSError) as exc:
+            await producer.stop()
+            waited = f"{self.bootstrap_timeout * 1000:g} ms"
+            cause = exc if str(exc) else "no answer"
+            raise BrokerUnavailable.within(self.bootstrap_servers, waited, cause) from None
+        except BaseException:  # cancelled: leave no connection behind
+            await producer.stop()
+            raise
+        return producer
+
+    async def destroy(self, producer: object, *, deadline: Deadline | None = None) -> None:
+        """Drain for this factory's request timeout, or until the pool's close deadline."""
+        await close_aiokafka_producer(producer, self.drain_timeout, deadline=deadline)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({redact(self.settings)!r})"
+
+
+def aiokafka_producer_factory(settings: Mapping[str, Any]) -> AIOKafkaProducerFactory:
+    return AIOKafkaProducerFactory(settings)
+
+
+async def close_aiokafka_producer(
+    producer: object, timeout: float | None = None, *, deadline: Deadline | None = None
+) -> None:
+    """Flush, then stop, within `timeout` (default: aiokafka's request timeout) or `deadline`;
+    `PoolCloseError` with the count when messages stay undelivered.
+
+    aiokafka's own `stop()` waits without a bound for batches it cannot deliver, so once
+    the flush's share of the time is up, the pending batches are expired: aiokafka fails
+    them itself (their futures and the pool's counts see it), and the stop that follows is
+    bounded too.
+    """
+    if not isinstance(producer, AIOKafkaProducer):
+        await settled(close_object(producer))
+        return
+    if timeout is None:
+        timeout = DEFAULT_DRAIN_SECONDS
+    if deadline is not None:
+        timeout = min(timeout, deadline.remaining())
+    stop_share = min(_STOP_SHARE_MAX, timeout * _STOP_SHARE)
+    try:
+        await asyncio.wait_for(producer.flush(), timeout - stop_share)
+    except asyncio.TimeoutError:
+        undelivered = getattr(producer, "in_flight", 0)
+        _expire_pending(producer)
+        await _stop_within(producer, stop_share)
+        logger.error(
+            "aiokafka producer closed with %d undelivered message(s) after %gs",
+            undelivered,
+            timeout,
+        )
+        raise PoolCloseError(
+            f"{undelivered} message(s) undelivered after {timeout:g}s", undelivered=undelivered
+        ) from None
+    await _stop_within(producer, stop_share)
+
+
+#: Share of a close's time kept for `stop()` after a flush that did not finish.
+_STOP_SHARE = 0.2
+_STOP_SHARE_MAX = 1.0
+
+
+def _expire_pending(producer: AIOKafkaProducer) -> None:
+    """Make every queued batch expire now, so aiokafka's sender fails it at its next try
+    (aiokafka has no public purge; failing the futures from outside races its retries)."""
+    accumulator = getattr(producer, "_message_accumulator", None)
+    queued = getattr(accumulator, "_batches", {})
+    pending = getattr(accumulator, "_pending_batches", ())
+    for batch in [*(b for batches in queued.values() for b in batches), *pending]:
+        batch._ttl = -1.0
+
+
+async def _stop_within(producer: AIOKafkaProducer, timeout: float) -> None:
+    """`stop()`, bounded: a stop that hangs (a request to a silent broker) is abandoned and
+    the connections closed, so nothing leaks."""
+    try:
+        await asyncio.wait_for(producer.stop(), timeout)
+    except asyncio.TimeoutError:
+        await producer.client.close()
+
+
+def aiokafka_producer_is_healthy(producer: object) -> bool:
+    """The pool's check on every reuse: not stopped, and its sender task still running."""
+    if not isinstance(producer, AIOKafkaProducer):
+        return True
+    sender_task = getattr(getattr(producer, "_sender", None), "sender_task", None)
+    return not getattr(producer, "_closed", False) and not (
+        sender_task is not None and sender_task.done()
+    )
+
+
+def is_fatal(exc: BaseException, producer: object = None) -> bool:
+    """An aiokafka error after which the producer is done for (fenced, say)."""
+    return isinstance(exc, FATAL_PRODUCER_ERRORS)
+
+
+def pool_for_factory(factory: Callable[[], Any], **pool_options: Any) -> AsyncProducerPool[Any]:
+    """The aiokafka wiring around any factory (an `async def` int factory in tests too)."""
+    pool_options.setdefault("destroy", getattr(factory, "destroy", close_aiokafka_producer))
+    pool_options.setdefault("check", aiokafka_producer_is_healthy)
+    pool_options.setdefault("discard_on", FATAL_PRODUCER_ERRORS)
+    pool_options.setdefault("deliveries", getattr(factory, "deliveries", None))
+    return AsyncProducerPool(factory, **pool_options)
+
+
+def aiokafka_pool(settings: Mapping[str, Any], **pool_options: Any) -> AsyncProducerPool[Any]:
+    """An `AsyncProducerPool` of aiokafka producers, wired for zero loss."""
+    factory = AIOKafkaProducerFactory(settings)
+    pool_options.setdefault("name", factory.bootstrap_servers)
+    return pool_for_factory(factory, **pool_options)

@@ -1,0 +1,66 @@
+"""aiokafka producers in an `AsyncProducerPool`, against the embedded broker: every message
+read back, a dead broker in one line, an outage's losses counted at close."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+
+from producer_pool import BrokerUnavailable, PoolCloseError
+from producer_pool.aiokafka import aiokafka_pool
+from producer_pool.broker import free_port
+from producer_pool.kafka import read_topic
+
+
+async def test_tasks_publish_through_the_pool_and_every_message_is_read_back(
+    kafka_bootstrap_servers, kafka_topic
+):
+    pool = aiokafka_pool({"bootstrap_servers": kafka_bootstrap_servers}, max_size=4)
+    seen: set[int] = set()
+
+    async def publish(task: int) -> list[asyncio.Future[object]]:
+        futures = []
+        for i in range(50):
+            async with pool.acquire() as producer:
+                seen.add(id(producer))
+                futures.append(await producer.send(kafka_topic, key=f"{task}-{i}".encode()))
+        return futures
+
+    async with pool:
+        batches = await asyncio.gather(*(publish(task) for task in range(20)))
+        await asyncio.gather(*(f for batch in batches for f in batch))
+        assert pool.stats().delivered == 1000
+    assert 1 < len(seen) <= 4
+    records = await asyncio.to_thread(read_topic, kafka_bootstrap_servers, kafka_topic)
+    keys = sorted(r.key.decode() for r in records)
+    assert keys == sorted(f"{task}-{i}" for task in range(20) for i in range(50))
+
+
+async def test_a_dead_broker_is_one_clear_error_within_the_bootstrap_timeout():
+    servers = f"127.0.0.1:{free_port()}"
+    pool = aiokafka_pool({"bootstrap_servers": servers, "bootstrap_timeout_ms": 500})
+    async with pool:
+        started = time.monotonic()
+        with pytest.raises(BrokerUnavailable, match=f"cannot reach Kafka at {servers} within"):
+            async with pool.acquire(timeout=10):
+                pass
+        assert time.monotonic() - started < 5
+    assert pool.stats().factory_errors == 1
+
+
+async def test_close_in_an_outage_counts_what_it_could_not_deliver(relayed_broker):
+    servers, topic = relayed_broker.bootstrap_servers, relayed_broker.topic
+    pool = aiokafka_pool({"bootstrap_servers": servers, "linger_ms": 5}, max_size=2)
+    async with pool.acquire() as producer:
+        await (await producer.send(topic, b"warm-up"))
+        relayed_broker.relay.cut()
+        lost = [await producer.send(topic, f"lost-{i}".encode()) for i in range(30)]
+    started = time.monotonic()
+    with pytest.raises(PoolCloseError, match="30 message\\(s\\) undelivered") as caught:
+        await pool.close(timeout=2)
+    assert time.monotonic() - started < 4
+    assert caught.value.undelivered == 30
+    assert all(f.done() and f.exception() is not None for f in lost)
+    assert (pool.stats().delivered, pool.stats().delivery_errors) == (1, 30)
