@@ -6,7 +6,7 @@ import math
 import threading
 import time
 
-__all__ = ["Deadline", "monotonic"]
+__all__ = ["Deadline", "monotonic", "split_for_cleanup"]
 
 #: The pool's clock; module-level so that tests can drive time by hand.
 monotonic = time.monotonic
@@ -48,3 +48,15 @@ class Deadline:
 
     def __repr__(self) -> str:
         return f"<Deadline in {self.remaining():.3f}s>"
+
+
+#: Share of a destroy's time kept for the clean-up after a drain that did not finish.
+_CLEANUP_SHARE = 0.2
+_CLEANUP_MAX = 1.0
+
+
+def split_for_cleanup(timeout: float) -> tuple[float, float]:
+    """Split a destroy's `timeout` into (drain, clean-up): a drain that runs out of time
+    still leaves the clean-up (purge, stop, close) time to finish within `timeout`."""
+    cleanup = min(_CLEANUP_MAX, timeout * _CLEANUP_SHARE)
+    return timeout - cleanup, cleanup

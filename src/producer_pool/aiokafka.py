@@ -25,7 +25,7 @@ except ImportError as exc:
         "pip install 'producer-pool[aiokafka]'"
     ) from exc
 
-from ._clock import Deadline
+from ._clock import Deadline, split_for_cleanup
 from ._redact import redact, reveal
 from ._shared import close_object
 from .async_pool import AsyncProducerPool, settled
@@ -155,9 +155,9 @@ async def close_aiokafka_producer(
         timeout = DEFAULT_DRAIN_SECONDS
     if deadline is not None:
         timeout = min(timeout, deadline.remaining())
-    stop_share = min(_STOP_SHARE_MAX, timeout * _STOP_SHARE)
+    drain, stop_share = split_for_cleanup(timeout)
     try:
-        await asyncio.wait_for(producer.flush(), timeout - stop_share)
+        await asyncio.wait_for(producer.flush(), drain)
     except asyncio.TimeoutError:
         undelivered = getattr(producer, "in_flight", 0)
         _expire_pending(producer)
@@ -171,11 +171,6 @@ async def close_aiokafka_producer(
             f"{undelivered} message(s) undelivered after {timeout:g}s", undelivered=undelivered
         ) from None
     await _stop_within(producer, stop_share)
-
-
-#: Share of a close's time kept for `stop()` after a flush that did not finish.
-_STOP_SHARE = 0.2
-_STOP_SHARE_MAX = 1.0
 
 
 def _expire_pending(producer: AIOKafkaProducer) -> None:

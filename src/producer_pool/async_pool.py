@@ -398,8 +398,8 @@ class AsyncProducerPool(SharedPool[T]):
             await settled(self._call_destroy(entry.obj))
         except Exception as exc:
             self._on_destroyed(entry, exc)
-        except asyncio.CancelledError as exc:  # by close(), past its deadline
-            self._on_destroyed(entry, exc)
+        except asyncio.CancelledError:  # by close(), past its deadline
+            self._on_destroyed(entry, TimeoutError("destroy cancelled at close's deadline"))
             raise
         else:
             self._on_destroyed(entry, None)

@@ -3,39 +3,52 @@
 Settings may use kafka-python's names (`bootstrap_servers`, `linger_ms`) or librdkafka's
 (`bootstrap.servers`): both map to librdkafka's. Producers serve their delivery callbacks
 only when polled, so publish code calls `producer.poll(0)` after `produce()`.
+
+For asyncio services, `confluent_async_pool` leases `confluent_kafka.aio.AIOProducer`s from an
+`AsyncProducerPool`, transactional ones included, and `transaction(pool)` works with both.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import threading
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Callable, Mapping
+from contextlib import AbstractAsyncContextManager, AbstractContextManager
+from typing import Any, overload
 
 try:
     from confluent_kafka import KafkaException, Producer
+    from confluent_kafka.aio import AIOProducer
 except ImportError as exc:
     raise ImportError(
         f"producer_pool.confluent needs the 'confluent' extra ({exc.name} is missing): "
         "pip install 'producer-pool[confluent]'"
     ) from exc
 
-from ._clock import Deadline
+from ._clock import Deadline, split_for_cleanup
 from ._fork import reset_after_fork
 from ._options import DEFAULTS
 from ._redact import redact
+from ._shared import close_object
+from .async_pool import AsyncProducerPool, settled
 from .errors import BrokerUnavailable, ConfigError, PoolCloseError
-from .pool import ProducerPool, close_object
+from .pool import ProducerPool
 from .stats import DeliveryCounts
-from .transactions import TransactionalIds
+from .transactions import TransactionalIds, async_transaction
+from .transactions import transaction as generic_transaction
 
 __all__ = [
+    "AIOProducerFactory",
     "ConfluentProducerFactory",
+    "close_aio_producer",
     "close_confluent_producer",
+    "confluent_async_pool",
     "confluent_pool",
     "confluent_producer_factory",
     "is_fatal",
     "librdkafka_config",
+    "transaction",
 ]
 
 logger = logging.getLogger("producer_pool")
@@ -113,6 +126,19 @@ class ConfluentProducerFactory:
 
     def _create(self, config: dict[str, Any]) -> Producer:
         holder: list[Producer] = []
+        producer = Producer(self._with_callbacks(config, holder))
+        holder.append(producer)
+        try:
+            producer.list_topics(timeout=self.bootstrap_timeout)
+            if "transactional.id" in config:
+                producer.init_transactions(self.bootstrap_timeout)
+        except KafkaException as exc:
+            producer.close()
+            raise self._unavailable(exc) from None
+        return producer
+
+    def _with_callbacks(self, config: dict[str, Any], holder: list[Any]) -> dict[str, Any]:
+        """`config` plus the callbacks that count deliveries and note fatal errors."""
 
         def on_error(error: Any) -> None:
             if error.fatal() and holder:
@@ -122,24 +148,21 @@ class ConfluentProducerFactory:
         user_on_delivery = config.get("on_delivery")
 
         def on_delivery(error: Any, message: Any) -> None:
-            if error is None:
-                self.deliveries.on_delivered()
-            else:
-                self.deliveries.on_failed()
+            self._count(error)
             if user_on_delivery is not None:
                 user_on_delivery(error, message)
 
-        producer = Producer({**config, "error_cb": on_error, "on_delivery": on_delivery})
-        holder.append(producer)
-        try:
-            producer.list_topics(timeout=self.bootstrap_timeout)
-            if "transactional.id" in config:
-                producer.init_transactions(self.bootstrap_timeout)
-        except KafkaException as exc:
-            producer.close()
-            waited = f"{self.bootstrap_timeout:g}s"
-            raise BrokerUnavailable.within(config["bootstrap.servers"], waited, exc) from None
-        return producer
+        return {**config, "error_cb": on_error, "on_delivery": on_delivery}
+
+    def _count(self, error: object) -> None:
+        if error is None:
+            self.deliveries.on_delivered()
+        else:
+            self.deliveries.on_failed()
+
+    def _unavailable(self, cause: object) -> BrokerUnavailable:
+        waited = f"{self.bootstrap_timeout:g}s"
+        return BrokerUnavailable.within(self.config["bootstrap.servers"], waited, cause)
 
     def is_healthy(self, producer: object) -> bool:
         """The pool's check: no fatal error was reported for this producer."""
@@ -149,16 +172,23 @@ class ConfluentProducerFactory:
     def destroy(
         self, producer: object, timeout: float | None = None, *, deadline: Deadline | None = None
     ) -> None:
+        try:
+            close_confluent_producer(producer, self._retiring(producer, timeout), deadline=deadline)
+        finally:
+            self._forget(producer)
+
+    def _retiring(self, producer: object, timeout: float | None) -> float:
+        """Free the producer's id for its replacement; return how long it may drain: by
+        default its own message timeout."""
         if self.ids is not None:
             self.ids.release_for(producer)
-        if timeout is None:  # drain for the producer's own message timeout
-            timeout = float(self.config.get("message.timeout.ms", DEFAULT_MESSAGE_TIMEOUT * 1000))
-            timeout /= 1000
-        try:
-            close_confluent_producer(producer, timeout, deadline=deadline)
-        finally:
-            with self._lock:
-                self._fatal.discard(id(producer))
+        if timeout is not None:
+            return timeout
+        return float(self.config.get("message.timeout.ms", DEFAULT_MESSAGE_TIMEOUT * 1000)) / 1000
+
+    def _forget(self, producer: object) -> None:
+        with self._lock:
+            self._fatal.discard(id(producer))
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({redact(self.config)!r})"
@@ -187,12 +217,16 @@ def close_confluent_producer(
     if undelivered:
         producer.purge()  # fail their delivery callbacks rather than drop them unseen
         producer.poll(0)
-        producer.close()
+    producer.close()
+    _report_undelivered(undelivered, timeout)
+
+
+def _report_undelivered(undelivered: int, timeout: float) -> None:
+    if undelivered:
         logger.error("confluent producer closed with %d undelivered message(s)", undelivered)
         raise PoolCloseError(
             f"{undelivered} message(s) undelivered after {timeout:g}s", undelivered=undelivered
         )
-    producer.close()
 
 
 def confluent_pool(
@@ -209,8 +243,150 @@ def confluent_pool(
     factory = ConfluentProducerFactory(
         settings, bootstrap_timeout=bootstrap_timeout, transactional_ids=ids
     )
+    return ProducerPool(factory, destroy=factory.destroy, **_wiring(factory, pool_options))
+
+
+def _wiring(factory: ConfluentProducerFactory, pool_options: dict[str, Any]) -> dict[str, Any]:
+    """Both pools' options around a factory: check, fatal-error discard, name, counts."""
+    transactional = factory.ids is not None
     pool_options.setdefault("check", factory.is_healthy)
     pool_options.setdefault("discard_on", (KafkaException,) if transactional else ())
     pool_options.setdefault("name", str(factory.config["bootstrap.servers"]))
     pool_options.setdefault("deliveries", factory.deliveries)
-    return ProducerPool(factory, destroy=factory.destroy, **pool_options)
+    return pool_options
+
+
+# ---------------------------------------------------------------------- asyncio
+
+
+class CountingAIOProducer(AIOProducer):
+    """An `AIOProducer` that reports each message's delivery result (from the future
+    `produce()` returns) to its factory, like the sync producers' `on_delivery`."""
+
+    def __init__(self, count: Callable[[object], None], config: dict[str, Any]) -> None:
+        """`count(error)` gets None for a delivered message."""
+        self._count_delivery = count
+        super().__init__(config, buffer_timeout=_AIO_BUFFER_TIMEOUT)
+
+    async def produce(self, *args: Any, **kwargs: Any) -> asyncio.Future[Any]:
+        future: asyncio.Future[Any] = await super().produce(*args, **kwargs)
+        future.add_done_callback(self._counted)
+        return future
+
+    def _counted(self, future: asyncio.Future[Any]) -> None:
+        failed = future.cancelled() or future.exception() is not None
+        self._count_delivery(future if failed else None)
+
+
+#: How long AIOProducer buffers a message before handing it to librdkafka (its default is
+#: 1 s, a second of latency for every lone message a request publishes).
+_AIO_BUFFER_TIMEOUT = 0.005
+
+
+class AIOProducerFactory(ConfluentProducerFactory):
+    """Async factory of `confluent_kafka.aio.AIOProducer`s with the sync factory's contract:
+    the cluster must answer within `bootstrap_timeout`, bounded transactional ids, fatal
+    errors noted for the check, deliveries counted, a destroy bounded by close's deadline."""
+
+    async def __call__(self) -> AIOProducer:  # type: ignore[override]
+        if self.ids is None:
+            return await self._create_async(self.config)
+        return await self.ids.acreate(
+            lambda tid: self._create_async({**self.config, "transactional.id": tid})
+        )
+
+    async def _create_async(self, config: dict[str, Any]) -> AIOProducer:
+        holder: list[AIOProducer] = []
+        callbacks = self._with_callbacks(config, holder)
+        del callbacks["on_delivery"]  # AIOProducer resolves a future per message instead
+        note_fatal = callbacks["error_cb"]
+
+        async def on_error(error: Any) -> None:  # AIOProducer runs error_cb on the loop
+            note_fatal(error)
+
+        callbacks["error_cb"] = on_error
+        producer = CountingAIOProducer(self._count, callbacks)
+        holder.append(producer)
+        try:
+            await producer.list_topics(timeout=self.bootstrap_timeout)
+            if "transactional.id" in config:
+                await producer.init_transactions(self.bootstrap_timeout)
+        except KafkaException as exc:
+            await producer.close()
+            raise self._unavailable(exc) from None
+        except BaseException:
+            await producer.close()
+            raise
+        return producer
+
+    async def destroy(  # type: ignore[override]
+        self, producer: object, timeout: float | None = None, *, deadline: Deadline | None = None
+    ) -> None:
+        try:
+            await close_aio_producer(producer, self._retiring(producer, timeout), deadline=deadline)
+        finally:
+            self._forget(producer)
+
+
+async def close_aio_producer(
+    producer: object, timeout: float | None = None, *, deadline: Deadline | None = None
+) -> None:
+    """`close_confluent_producer` for an `AIOProducer`: flush within the time left, purge
+    what is left (failing its futures), close; `PoolCloseError` with the count."""
+    if not isinstance(producer, AIOProducer):
+        await settled(close_object(producer))
+        return
+    if timeout is None:
+        timeout = DEFAULT_MESSAGE_TIMEOUT
+    if deadline is not None:
+        timeout = min(timeout, deadline.remaining())
+    drain, _ = split_for_cleanup(timeout)  # the rest is for purge and close
+    undelivered = await producer.flush(drain)
+    if undelivered:
+        await producer.purge()
+        await producer.poll(0)
+    await producer.close()
+    _report_undelivered(undelivered, timeout)
+
+
+def confluent_async_pool(
+    settings: Mapping[str, Any],
+    *,
+    transactional: bool = False,
+    transactional_id_prefix: str | None = None,
+    bootstrap_timeout: float = DEFAULT_BOOTSTRAP_TIMEOUT,
+    **pool_options: Any,
+) -> AsyncProducerPool[AIOProducer]:
+    """An `AsyncProducerPool` of `AIOProducer`s, wired like `confluent_pool`."""
+    max_size = pool_options.setdefault("max_size", DEFAULTS["max_size"])
+    ids = TransactionalIds(max_size, transactional_id_prefix) if transactional else None
+    factory = AIOProducerFactory(
+        settings, bootstrap_timeout=bootstrap_timeout, transactional_ids=ids
+    )
+    return AsyncProducerPool(factory, destroy=factory.destroy, **_wiring(factory, pool_options))
+
+
+@overload
+def transaction(
+    pool: AsyncProducerPool[AIOProducer],
+) -> AbstractAsyncContextManager[AIOProducer]: ...
+@overload
+def transaction(pool: ProducerPool[Producer]) -> AbstractContextManager[Producer]: ...
+def transaction(pool: Any) -> Any:
+    """`with transaction(pool)` (or `async with`, for an async pool) commits or aborts; after
+    a fatal error (fenced) it re-raises without aborting, and the pool drops the producer."""
+    if isinstance(pool, AsyncProducerPool):
+        return async_transaction(pool, is_fatal=is_fatal, translate=_unwrap_system_error)
+    return generic_transaction(pool, is_fatal=is_fatal)
+
+
+def _unwrap_system_error(exc: Exception) -> Exception:
+    """A fence as the `KafkaException` it is.
+
+    confluent-kafka 2.16's AIOProducer resolves delivery futures from its worker thread;
+    when a commit's flush meets a fatal error, that surfaces as a `SystemError` whose cause
+    is the `KafkaException`.
+    """
+    if isinstance(exc, SystemError) and isinstance(exc.__cause__, KafkaException):
+        return exc.__cause__
+    return exc

@@ -4,15 +4,22 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from typing import Any, Protocol, TypeVar
 
 from ._fork import reset_after_fork
+from .async_pool import AsyncProducerPool
 from .errors import PoolError
 from .pool import ProducerPool
 
-__all__ = ["TransactionalIds", "TransactionalProducer", "transaction"]
+__all__ = [
+    "AsyncTransactionalProducer",
+    "TransactionalIds",
+    "TransactionalProducer",
+    "async_transaction",
+    "transaction",
+]
 
 
 class TransactionalProducer(Protocol):
@@ -23,7 +30,16 @@ class TransactionalProducer(Protocol):
     def abort_transaction(self) -> Any: ...
 
 
+class AsyncTransactionalProducer(Protocol):
+    """What confluent-kafka's AIOProducer and aiokafka's producer have in common."""
+
+    async def begin_transaction(self) -> Any: ...
+    async def commit_transaction(self) -> Any: ...
+    async def abort_transaction(self) -> Any: ...
+
+
 P = TypeVar("P", bound=TransactionalProducer)
+A = TypeVar("A", bound=AsyncTransactionalProducer)
 R = TypeVar("R")
 
 #: How long a replacement waits for its predecessor's id (freed as that one's destroy starts).
@@ -67,20 +83,35 @@ class TransactionalIds:
         The id goes back to the set if `make` fails; otherwise it is held until
         `release_for(producer)`.
         """
-        number = self._take()
+        number = self._take(self.wait)
         try:
             producer = make(f"{self.prefix()}-{number}")
         except BaseException:
             self._give_back(number)
             raise
+        return self._hold(producer, number)
+
+    async def acreate(self, make: Callable[[str], Awaitable[R]]) -> R:
+        """`create` for an asyncio pool, which must never block its loop waiting for an id:
+        none is needed, since the pool starts a retired producer's destroy (which frees its
+        id at once) before the replacement's creation."""
+        number = self._take(0)
+        try:
+            producer = await make(f"{self.prefix()}-{number}")
+        except BaseException:
+            self._give_back(number)
+            raise
+        return self._hold(producer, number)
+
+    def _hold(self, producer: R, number: int) -> R:
         with self._freed:
             self._held[id(producer)] = number
         return producer
 
-    def _take(self) -> int:
+    def _take(self, wait: float) -> int:
         """The lowest free number; a replacement may wait briefly for its predecessor's."""
         with self._freed:
-            if not self._freed.wait_for(lambda: self._free, self.wait):
+            if not self._freed.wait_for(lambda: self._free, wait):
                 raise PoolError(
                     f"all {self.size} transactional ids are in use: the pool's max_size "
                     "must not exceed the factory's"
@@ -124,3 +155,33 @@ def transaction(
                 producer.abort_transaction()
             raise
         producer.commit_transaction()
+
+
+@asynccontextmanager
+async def async_transaction(
+    pool: AsyncProducerPool[A],
+    *,
+    is_fatal: Callable[[BaseException, A], bool] = lambda exc, p: False,
+    translate: Callable[[Exception], Exception] = lambda exc: exc,
+) -> AsyncIterator[A]:
+    """`transaction` for an `AsyncProducerPool`: `async with` commits or aborts.
+
+    A task cancelled inside the block aborts the transaction like any other error.
+    `translate` maps a client's error to the one to raise, inside the lease, so that the
+    pool's `discard_on` sees the translated error.
+    """
+    async with pool.acquire() as producer:
+        try:
+            await producer.begin_transaction()
+            try:
+                yield producer
+            except BaseException as exc:
+                if not is_fatal(exc, producer):
+                    await producer.abort_transaction()
+                raise
+            await producer.commit_transaction()
+        except Exception as exc:
+            translated = translate(exc)
+            if translated is exc:
+                raise
+            raise translated from None
