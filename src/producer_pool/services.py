@@ -6,19 +6,29 @@ stays testable without dependency injection.
 
 from __future__ import annotations
 
+import asyncio
 import json
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Any, Protocol
 
+from .async_pool import AsyncProducerPool
 from .pool import ProducerPool
 
-__all__ = ["EventPublisher", "Header", "json_serializer"]
+__all__ = ["AsyncEventPublisher", "EventPublisher", "Header", "json_serializer"]
 
 Header = tuple[str, bytes]
 
 
 class _Sender(Protocol):
     def send(self, topic: str, value: Any = ..., key: Any = ..., headers: Any = ...) -> Any: ...
+
+
+class _AsyncSender(Protocol):
+    """aiokafka's shape: `send` queues the message and returns its delivery future."""
+
+    def send(
+        self, topic: str, value: Any = ..., key: Any = ..., headers: Any = ...
+    ) -> Awaitable[Awaitable[Any]]: ...
 
 
 def json_serializer(value: Any) -> bytes:
@@ -67,3 +77,50 @@ class EventPublisher:
 
     def __repr__(self) -> str:
         return f"<EventPublisher topic={self.topic!r} pool={self._pool!r}>"
+
+
+class AsyncEventPublisher:
+    """`EventPublisher` for asyncio services, on an `AsyncProducerPool` of aiokafka producers.
+
+    The lease covers only queueing the message; the acknowledgement is awaited after the
+    producer went back, so a slow broker never holds a producer per request.
+    """
+
+    def __init__(
+        self,
+        pool: AsyncProducerPool[Any],
+        topic: str,
+        serializer: Callable[[Any], bytes] = json_serializer,
+    ) -> None:
+        self._pool = pool
+        self.topic = topic
+        self._serialize = serializer
+
+    async def publish(
+        self,
+        value: Any,
+        key: str | bytes | None = None,
+        headers: Sequence[Header] | None = None,
+    ) -> Any:
+        """Send one value and wait for the broker's acknowledgement; returns its metadata."""
+        payload = self._serialize(value)
+        async with self._pool.acquire() as producer:
+            sender: _AsyncSender = producer
+            delivery = await sender.send(
+                self.topic, value=payload, key=_key_bytes(key), headers=list(headers or ())
+            )
+        return await delivery
+
+    async def publish_many(
+        self, values: Iterable[Any], key: str | bytes | None = None
+    ) -> list[Any]:
+        """Send a batch under one lease; returns every acknowledgement, in order."""
+        payloads = [self._serialize(value) for value in values]
+        key_bytes = _key_bytes(key)
+        async with self._pool.acquire() as producer:
+            sender: _AsyncSender = producer
+            deliveries = [await sender.send(self.topic, value=p, key=key_bytes) for p in payloads]
+        return list(await asyncio.gather(*deliveries))
+
+    def __repr__(self) -> str:
+        return f"<AsyncEventPublisher topic={self.topic!r} pool={self._pool!r}>"

@@ -1,4 +1,5 @@
-"""The WSGI example where such apps run: gunicorn, workers forked after the pool exists."""
+"""The examples where such apps run: the WSGI app under gunicorn (workers forked after the
+pool exists), the FastAPI app under uvicorn."""
 
 from __future__ import annotations
 
@@ -22,8 +23,9 @@ from tests.fakes import run_together, wait_until
 ROOT = Path(__file__).parents[2]
 
 
-def post(url: str, body: bytes, method: str = "POST") -> int:
-    request = urllib.request.Request(url, data=body, method=method)
+def post(url: str, body: bytes, method: str = "POST", content_type: str | None = None) -> int:
+    headers = {} if content_type is None else {"Content-Type": content_type}
+    request = urllib.request.Request(url, data=body, method=method, headers=headers)
     try:
         with urllib.request.urlopen(request, timeout=30) as reply:
             return int(reply.status)
@@ -64,24 +66,66 @@ def test_under_gunicorn_every_accepted_order_is_in_the_topic_exactly_once(
             assert post(url, b'{"customer": "seven", "total": 1}') == 400
             assert post(url, b"", method="GET") == 405
 
-            accepted: list[int] = []
-            lock = threading.Lock()
-            numbers = iter(range(1_000_000))
-
-            def load() -> None:  # a bounded load generator: 25 orders from each of 16 clients
-                for _ in range(25):
-                    with lock:
-                        number = next(numbers)
-                    body = json.dumps({"customer": number % 7, "total": 1.5, "id": number})
-                    if post(url, body.encode()) == 202:
-                        with lock:
-                            accepted.append(number)
-
-            assert run_together(16, load, timeout=120) == []
+            accepted = post_orders(url, clients=16, per_client=25)
         finally:
             server.send_signal(signal.SIGTERM)
             _, log = server.communicate(timeout=60)
     assert server.returncode == 0, log[-3000:]
+    assert len(accepted) == 16 * 25
+    ids = [json.loads(r.value)["id"] for r in read_topic(kafka_bootstrap_servers, kafka_topic)]
+    assert sorted(ids) == sorted(accepted)  # each accepted order once, nothing else
+
+
+def post_orders(url: str, clients: int, per_client: int) -> list[int]:
+    """`clients` threads post `per_client` orders each, all starting together; returns the
+    ids of the orders answered 202."""
+    accepted: list[int] = []
+    lock = threading.Lock()
+    numbers = iter(range(1_000_000))
+
+    def load() -> None:
+        for _ in range(per_client):
+            with lock:
+                number = next(numbers)
+            body = json.dumps({"customer": number % 7, "total": 1.5, "id": number})
+            if post(url, body.encode(), content_type="application/json") == 202:
+                with lock:
+                    accepted.append(number)
+
+    assert run_together(clients, load, timeout=120) == []
+    return accepted
+
+
+@pytest.mark.timeout(180)
+def test_under_uvicorn_every_accepted_order_is_in_the_topic_exactly_once(
+    kafka_bootstrap_servers, kafka_topic
+):
+    port = free_port()
+    env = {
+        **os.environ,
+        "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap_servers,
+        "PRODUCER_POOL_TOPIC": kafka_topic,
+    }
+    command = [sys.executable, "-m", "uvicorn", "--factory", "examples.fastapi_app:create_app"]
+    command += ["--host", "127.0.0.1", "--port", str(port), "--no-access-log"]
+    with subprocess.Popen(
+        command, cwd=ROOT, env=env, stderr=subprocess.PIPE, text=True, start_new_session=True
+    ) as server:
+        try:
+            wait_until(lambda: accepting(port) or server.poll() is not None, timeout=30)
+            url = f"http://127.0.0.1:{port}/orders"
+            json_body = "application/json"
+            assert post(url, b"[1, 2]", content_type=json_body) == 422
+            assert post(url, b'{"customer": "seven", "total": 1}', content_type=json_body) == 422
+            assert post(url, b'{"customer": 1, "total": 1, "x": 0}', content_type=json_body) == 422
+            accepted = post_orders(url, clients=16, per_client=25)
+        finally:
+            server.send_signal(signal.SIGTERM)
+            _, log = server.communicate(timeout=60)
+    # uvicorn re-raises the signal once its shutdown is complete (older ones exit 0).
+    assert server.returncode in (0, -signal.SIGTERM), log[-3000:]
+    assert "orders app: POST /orders publishes to" in log
+    assert "Application shutdown complete" in log and "Traceback" not in log, log[-3000:]
     assert len(accepted) == 16 * 25
     ids = [json.loads(r.value)["id"] for r in read_topic(kafka_bootstrap_servers, kafka_topic)]
     assert sorted(ids) == sorted(accepted)  # each accepted order once, nothing else
