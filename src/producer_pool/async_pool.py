@@ -12,10 +12,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import inspect
+import math
 import weakref
 from collections.abc import Awaitable, Callable, Coroutine
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Generic, TypedDict, TypeVar, overload
+from typing import TYPE_CHECKING, Any, Generic, TypedDict, TypeVar, cast, overload
 
 from ._base import Entry, Work
 from ._clock import Deadline
@@ -80,15 +81,24 @@ class _NoLock:
 
 
 class _TaskWaiter(Generic[T]):
-    """A task parked in `acquire`, woken through a future of its loop."""
+    """A task parked in `acquire`, woken through a future of its loop; `expires_at` is in
+    the loop's time (`inf`: no timeout), and `timeout` is what the caller asked for."""
 
-    __slots__ = ("entry", "error", "future", "since")
+    __slots__ = ("entry", "error", "expires_at", "future", "since", "timeout")
 
-    def __init__(self, since: float, future: asyncio.Future[None]) -> None:
+    def __init__(
+        self,
+        since: float,
+        future: asyncio.Future[None],
+        expires_at: float,
+        timeout: float | None,
+    ) -> None:
         self.future = future
         self.entry: Entry[T] | None = None
         self.error: BaseException | None = None
         self.since = since
+        self.expires_at = expires_at
+        self.timeout = timeout
 
     def serve(self, entry: Entry[T] | None, error: BaseException | None) -> None:
         self.entry = entry
@@ -184,6 +194,8 @@ class AsyncProducerPool(SharedPool[T]):
         self._orphans: list[Entry[T]] = []
         self._destroy_deadline = Deadline(float("inf"))
         self._housekeeper: asyncio.Task[None] | None = None
+        self._timer: asyncio.TimerHandle | None = None  # the waiters' one timer
+        self._timer_at = math.inf
 
     def _bind(self, loop: asyncio.AbstractEventLoop) -> None:
         """Bind to `loop` on first use: start prewarm and housekeeping there."""
@@ -245,6 +257,8 @@ class AsyncProducerPool(SharedPool[T]):
             return
         if self._housekeeper is not None:
             self._housekeeper.cancel()
+        if self._timer is not None:  # close() failed every waiter
+            self._timer.cancel()
         self._do(Work(idle))
         destroys_end = self._destroy_deadline  # a little before `deadline`, for the report
         while any(self._busy_locked()) and not destroys_end.expired:
@@ -279,7 +293,8 @@ class AsyncProducerPool(SharedPool[T]):
     async def _checkout_slow(self, lease: AsyncLease[T]) -> Entry[T]:
         """Take an idle or shared object, or queue for one (a creation starts if there is room)."""
         loop = self._running_loop()
-        deadline: Deadline | None = None
+        timeout = self._acquire_timeout if lease._timeout is None else lease._timeout
+        expires_at = loop.time() + timeout  # inf stays inf
         while True:
             if self._closed:
                 raise PoolClosed(f"{self.name}: closed")
@@ -289,14 +304,15 @@ class AsyncProducerPool(SharedPool[T]):
                 entry = self._share_locked()
                 shared = entry is not None
             if entry is None:
-                waiter: _TaskWaiter[T] = _TaskWaiter(self._now(), loop.create_future())
+                future = loop.create_future()
+                waiter = _TaskWaiter[T](self._now(), future, expires_at, lease._timeout)
                 self._start_creations(self._enqueue_locked(waiter))
-                if deadline is None:
-                    timeout = self._acquire_timeout if lease._timeout is None else lease._timeout
-                    deadline = Deadline(timeout)
-                entry = await self._wait(loop, waiter, deadline, lease._timeout)
-            if shared or await self._accept(entry):
-                self._track(lease)
+                if expires_at < self._timer_at:
+                    self._arm_timer(loop, expires_at)
+                entry = await self._wait(waiter)
+            if shared or self._check is None or await self._accept(entry):
+                if self._leak_timeout is not None:
+                    self._track(lease)
                 return entry
 
     async def _accept(self, entry: Entry[T]) -> bool:
@@ -317,35 +333,40 @@ class AsyncProducerPool(SharedPool[T]):
             return self._reject(entry, raised=True)
         return self._reject(entry, raised=False)
 
-    async def _wait(
-        self,
-        loop: asyncio.AbstractEventLoop,
-        waiter: _TaskWaiter[T],
-        deadline: Deadline,
-        timeout: float | None,
-    ) -> Entry[T]:
-        """Park until served; raises what the waiter was served, or `PoolTimeout`."""
-        remaining = deadline.remaining()
-        timer = None
-        if remaining != float("inf"):
-            timer = loop.call_later(remaining, self._expire, waiter, timeout)
+    async def _wait(self, waiter: _TaskWaiter[T]) -> Entry[T]:
+        """Park until served; raises what the waiter was served (`PoolTimeout` included)."""
         try:
             await waiter.future
         except asyncio.CancelledError:
             self._abandoned(waiter)
             raise
-        finally:
-            if timer is not None:
-                timer.cancel()
         if waiter.error is not None:
             raise waiter.error
         assert waiter.entry is not None
         return waiter.entry
 
-    def _expire(self, waiter: _TaskWaiter[T], timeout: float | None) -> None:
-        timed_out = self._withdrawn(waiter, timeout)
-        if timed_out is not None:
-            waiter.serve(None, timed_out)
+    def _arm_timer(self, loop: asyncio.AbstractEventLoop, at: float) -> None:
+        """One timer for all waiters, set for the earliest expiry: a timer per wait would
+        cost more than the rest of a contended acquire (the loop keeps timers in a heap).
+        It holds the pool weakly, so an unclosed pool can still be collected."""
+        if self._timer is not None:
+            self._timer.cancel()
+        self._timer = loop.call_at(at, _expire_waiters, weakref.ref(self), loop)
+        self._timer_at = at
+
+    def _expire_waiters(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Fail the waiters whose time is up, then re-arm for the next expiry."""
+        self._timer, self._timer_at = None, math.inf
+        now = loop.time()
+        waiters = cast("list[_TaskWaiter[T]]", list(self._waiters))
+        for waiter in waiters:
+            if waiter.expires_at <= now:
+                timed_out = self._withdrawn(waiter, waiter.timeout)
+                if timed_out is not None:
+                    waiter.serve(None, timed_out)
+        following = min((w.expires_at for w in waiters if not w.future.done()), default=math.inf)
+        if following < math.inf:
+            self._arm_timer(loop, following)
 
     # ------------------------------------------------------------------ creating, destroying
 
@@ -421,6 +442,14 @@ class AsyncProducerPool(SharedPool[T]):
             self._open_generation = -1
         self._reset_loop_state()
         self._orphans = orphans  # never closed here: they hold the parent's sockets
+
+
+def _expire_waiters(
+    pool_ref: weakref.ref[AsyncProducerPool[Any]], loop: asyncio.AbstractEventLoop
+) -> None:
+    pool = pool_ref()
+    if pool is not None:
+        pool._expire_waiters(loop)
 
 
 async def _housekeep(pool_ref: weakref.ref[AsyncProducerPool[Any]], interval: float) -> None:

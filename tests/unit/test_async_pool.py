@@ -201,3 +201,29 @@ async def test_an_unclosed_pool_warns():
     with pytest.warns(ResourceWarning, match="unclosed <AsyncProducerPool 'forgotten'"):
         del pool
         gc.collect()
+
+
+async def test_each_waiter_times_out_at_its_own_deadline(pools):
+    """The waiters share one timer: a later waiter with a shorter timeout re-arms it, and
+    each expiry re-arms it for the next."""
+    pool = AsyncProducerPool(CountingFactory(), max_size=1)
+    pools.append(pool)
+
+    async def wait_for_one(timeout: float) -> float:
+        started = time.monotonic()
+        with pytest.raises(PoolTimeout, match=f"within {timeout:g}s"):
+            async with pool.acquire(timeout=timeout):
+                pass
+        return time.monotonic() - started
+
+    async with pool.acquire():
+        patient = asyncio.create_task(wait_for_one(0.6))
+        await eventually(lambda: pool.stats().waiting == 1)
+        hasty = asyncio.create_task(wait_for_one(0.05))
+        await eventually(lambda: pool.stats().waiting == 2)
+        hasty_waited = await hasty
+        assert pool.stats().waiting == 1  # the patient one still waits
+        patient_waited = await patient
+    assert patient_waited >= 0.55  # (its own timeout, less the clock's resolution)
+    assert hasty_waited < patient_waited / 2  # not held back until the patient one's expiry
+    assert pool.stats().timeouts == 2

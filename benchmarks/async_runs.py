@@ -1,0 +1,218 @@
+"""The asyncio pool: acquire + release against an `asyncio.Queue` floor, publishing against
+one shared `AIOKafkaProducer`, and transactions through confluent's AIOProducer under latency.
+
+Each measurement runs in its own event loop; Kafka runs read every message back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiokafka import AIOKafkaProducer
+
+from benchmarks.kafka_runs import READ_BACK_TIMEOUT, VALUE, fresh_topic, relayed_broker
+from benchmarks.micro import Obj
+from producer_pool import AsyncProducerPool, PoolCloseError
+from producer_pool.aiokafka import aiokafka_pool
+from producer_pool.confluent import confluent_async_pool, transaction
+from producer_pool.kafka import read_topic
+
+POOL_SIZE = 4
+TASKS = 64
+PUBLISHERS = 8
+
+
+class QueueFloor:
+    """The floor: prebuilt objects in an `asyncio.Queue` behind a class-based async context
+    manager, the least an async pool can do."""
+
+    def __init__(self, size: int) -> None:
+        self._queue: asyncio.Queue[Obj] = asyncio.Queue()
+        for _ in range(size):
+            self._queue.put_nowait(Obj())
+
+    def acquire(self) -> _QueueLease:
+        return _QueueLease(self._queue)
+
+
+class _QueueLease:
+    __slots__ = ("_obj", "_queue")
+
+    def __init__(self, queue: asyncio.Queue[Obj]) -> None:
+        self._queue = queue
+
+    async def __aenter__(self) -> Obj:
+        self._obj = await self._queue.get()
+        return self._obj
+
+    async def __aexit__(self, *exc: object) -> None:
+        self._queue.put_nowait(self._obj)
+
+
+async def _uncontended_ns(pool: Any, ops: int) -> float:
+    began = time.perf_counter()
+    for _ in range(ops):
+        async with pool.acquire():
+            pass
+    return (time.perf_counter() - began) / ops * 1e9
+
+
+async def _contended_ops_s(pool: Any, ops: int) -> tuple[float, int]:
+    """`TASKS` tasks over `POOL_SIZE` objects, each yielding to the loop while it holds one;
+    returns ops/s and how many leases found their object already in use."""
+    double_leases = 0
+
+    async def worker() -> None:
+        nonlocal double_leases
+        for _ in range(ops // TASKS):
+            async with pool.acquire() as obj:
+                double_leases += obj.in_use
+                obj.in_use = True
+                await asyncio.sleep(0)
+                obj.in_use = False
+
+    began = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(TASKS)))
+    return (ops // TASKS * TASKS) / (time.perf_counter() - began), double_leases
+
+
+def micro(ops: int, repeats: int) -> dict[str, Any]:
+    """ns per acquire+release alone and ops/s under contention: the floor and ours."""
+
+    async def measure(make: Callable[[], Any]) -> dict[str, Any]:
+        pool = make()
+        uncontended = min([await _uncontended_ns(pool, ops) for _ in range(repeats)])
+        runs = [await _contended_ops_s(pool, ops) for _ in range(repeats)]
+        if isinstance(pool, AsyncProducerPool):
+            await pool.close()
+        return {
+            "uncontended_ns": uncontended,
+            f"{TASKS}_tasks_ops_s": max(r[0] for r in runs),
+            "double_leases": sum(r[1] for r in runs),
+        }
+
+    def ours() -> AsyncProducerPool[Obj]:
+        return AsyncProducerPool(Obj, max_size=POOL_SIZE, max_lifetime=None, max_idle=None)
+
+    return {
+        "floor (asyncio.Queue)": asyncio.run(measure(lambda: QueueFloor(POOL_SIZE))),
+        "AsyncProducerPool": asyncio.run(measure(ours)),
+    }
+
+
+async def _publish(acquire: Callable[[], Any], topic: str, per_task: int) -> tuple[float, int]:
+    """`PUBLISHERS` tasks send `per_task` messages each, a lease per message; every
+    acknowledgement is awaited. Returns msg/s and the number acknowledged."""
+
+    async def task(number: int) -> list[asyncio.Future[Any]]:
+        futures = []
+        for n in range(per_task):
+            async with acquire() as producer:
+                futures.append(
+                    await producer.send(topic, key=f"{number}-{n}".encode(), value=VALUE)
+                )
+        return futures
+
+    began = time.perf_counter()
+    batches = await asyncio.gather(*(task(t) for t in range(PUBLISHERS)))
+    results = await asyncio.gather(*(f for batch in batches for f in batch))
+    return PUBLISHERS * per_task / (time.perf_counter() - began), len(results)
+
+
+class _Shared:
+    """One shared `AIOKafkaProducer`, handed out through the same `async with` shape."""
+
+    def __init__(self, producer: AIOKafkaProducer) -> None:
+        self.producer = producer
+
+    def acquire(self) -> _Shared:
+        return self
+
+    async def __aenter__(self) -> AIOKafkaProducer:
+        return self.producer
+
+    async def __aexit__(self, *exc: object) -> None:
+        pass
+
+
+def publishing(servers: str, per_task: int) -> dict[str, Any]:
+    """msg/s through an async pool of aiokafka producers vs one shared producer."""
+    results: dict[str, Any] = {}
+
+    async def shared(topic: str) -> tuple[float, int]:
+        producer = AIOKafkaProducer(bootstrap_servers=servers, linger_ms=5)
+        await producer.start()
+        try:
+            return await _publish(_Shared(producer).acquire, topic, per_task)
+        finally:
+            await producer.stop()
+
+    async def pooled(topic: str) -> tuple[float, int]:
+        async with aiokafka_pool(
+            {"bootstrap_servers": servers, "linger_ms": 5}, max_size=POOL_SIZE, min_size=POOL_SIZE
+        ) as pool:
+            await pool.wait()
+            return await _publish(pool.acquire, topic, per_task)
+
+    runs: dict[str, Callable[[str], Awaitable[tuple[float, int]]]] = {
+        "one shared AIOKafkaProducer": shared,
+        f"async pool of {POOL_SIZE}": pooled,
+    }
+    for name, run in runs.items():
+        topic = fresh_topic(servers)
+        msg_s, acknowledged = asyncio.run(run(topic))
+        results[name] = {
+            "msg_s": msg_s,
+            "sent": PUBLISHERS * per_task,
+            "acknowledged": acknowledged,
+            "read_back": len(read_topic(servers, topic, timeout=READ_BACK_TIMEOUT)),
+        }
+    return results
+
+
+def transactions(rtt: float, per_task: int, sizes: tuple[int, ...]) -> dict[str, Any]:
+    """tx/s of 10-message transactions from `PUBLISHERS` tasks through async pools of
+    transactional AIOProducers, behind a relay adding `rtt`."""
+    results: dict[str, Any] = {"rtt_ms": rtt * 1000}
+
+    async def run(servers: str, topic: str, size: int) -> float:
+        pool = confluent_async_pool(
+            {"bootstrap_servers": servers}, transactional=True, max_size=size, min_size=size
+        )
+        try:
+            await pool.wait()
+
+            async def task(number: int) -> None:
+                for n in range(per_task):
+                    async with transaction(pool) as producer:
+                        for i in range(10):
+                            await producer.produce(
+                                topic, key=f"{number}-{n}-{i}".encode(), value=VALUE
+                            )
+
+            began = time.perf_counter()
+            await asyncio.gather(*(task(t) for t in range(PUBLISHERS)))
+            return PUBLISHERS * per_task / (time.perf_counter() - began)
+        finally:
+            try:
+                await pool.close()
+            except PoolCloseError:
+                pass  # counted by the read-back below
+
+    with relayed_broker(rtt / 2) as servers:
+        for size in sizes:
+            topic = fresh_topic(servers)
+            tx_s = asyncio.run(run(servers, topic, size))
+            results[f"async pool of {size}"] = {
+                "tx_s": tx_s,
+                "sent": PUBLISHERS * per_task * 10,
+                "read_back": len(
+                    read_topic(
+                        servers, topic, isolation_level="read_committed", timeout=READ_BACK_TIMEOUT
+                    )
+                ),
+            }
+    return results
