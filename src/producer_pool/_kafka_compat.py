@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 
 import kafka
 from kafka import KafkaProducer
+from kafka.net.inet import KafkaNetSocket
 from kafka.producer.sender import Sender
 from kafka.producer.transaction_manager import TransactionManager, TransactionState
 
@@ -23,6 +24,7 @@ __all__ = [
     "PRIVATE_NAMES",
     "SUPPORTED",
     "close_half_built_client",
+    "close_sockets_of_failed_connects",
     "disarm_in_forked_child",
     "force_close",
     "in_fatal_state",
@@ -229,3 +231,36 @@ def recover_producer_id_after_reset(producer: KafkaProducer) -> None:
             producer._sender.__class__ = _ExpiringSender
     except AttributeError as error:
         _fallback("producer id recovery", None, error)
+
+
+def close_sockets_of_failed_connects() -> None:
+    """Make kafka-python close the socket of a connect that fails, times out or is cancelled.
+
+    kafka-python 3.0.12 closes none of them. A connect cancelled because its client closed
+    (a producer or consumer closed while connecting, e.g. at a timeout under load) can be
+    one the kernel already completed: a connected socket, left for the garbage collector,
+    which reports it as `ResourceWarning: unclosed <socket ... raddr=...>` wherever it runs.
+    Installed once, at import; every kafka-python client in the process benefits.
+    """
+    try:
+        original = KafkaNetSocket.sock_connect
+    except AttributeError as error:
+        _fallback("closing the sockets of failed connects", None, error)
+        return
+    if getattr(original, "_closes_on_failure", False):
+        return
+
+    async def sock_connect(
+        self: KafkaNetSocket, net: Any, sock: Any, sockaddr: Any, timeout_at: Any = None
+    ) -> Any:
+        try:
+            return await original(self, net, sock, sockaddr, timeout_at=timeout_at)
+        except BaseException:
+            sock.close()
+            raise
+
+    sock_connect._closes_on_failure = True  # type: ignore[attr-defined]
+    KafkaNetSocket.sock_connect = sock_connect
+
+
+close_sockets_of_failed_connects()

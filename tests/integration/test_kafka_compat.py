@@ -4,12 +4,18 @@ and a missing one falls back with one warning instead of breaking the pool."""
 from __future__ import annotations
 
 import functools
+import gc
 import logging
+import warnings
 
+import pytest
 from kafka import KafkaProducer
+from kafka.net.inet import KafkaNetSocket
 from kafka.producer.transaction_manager import TransactionManager, TransactionState
 
+from producer_pool import BrokerUnavailable
 from producer_pool import _kafka_compat as compat
+from producer_pool.broker import free_port
 from producer_pool.kafka import kafka_producer_factory
 
 
@@ -36,3 +42,16 @@ def test_a_renamed_internal_falls_back_and_warns_once(caplog):
     warnings = [r.getMessage() for r in caplog.records]
     assert sum("the health check falls back" in w for w in warnings) == 1
     assert sum("the undelivered count falls back" in w for w in warnings) == 1
+
+
+def test_a_failed_connect_leaves_no_socket_behind():
+    """kafka-python 3.0.12 left each failed connect's socket to the garbage collector, whose
+    ResourceWarning then failed whichever test was running (the suite once excused them)."""
+    servers = f"127.0.0.1:{free_port()}"
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with pytest.raises(BrokerUnavailable):
+            kafka_producer_factory({"bootstrap_servers": servers, "bootstrap_timeout_ms": 300})()
+        gc.collect()
+    assert getattr(KafkaNetSocket.sock_connect, "_closes_on_failure", False)
+    assert [str(w.message) for w in caught if issubclass(w.category, ResourceWarning)] == []
