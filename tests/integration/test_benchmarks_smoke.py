@@ -32,4 +32,10 @@ def test_every_benchmark_runs_and_reads_back_what_it_sent(tmp_path):
         assert 0 < row["read_back"] <= row["sent"], row
     for row in results["processes"].values():
         assert set(row["exit_codes"]) == {0}
+    assert all(row["double_leases"] == 0 for row in results["async_micro"].values())
+    for row in results["async_publishing"].values():  # every acknowledgement was awaited
+        assert row["acknowledged"] == row["read_back"] == row["sent"], row
+    for name, row in results["async_transactions"].items():
+        if name != "rtt_ms":
+            assert row["read_back"] == row["sent"], row
     assert "## Targets" in (tmp_path / "benchmarks.md").read_text()
