@@ -151,16 +151,21 @@ def publishing(servers: str, per_task: int) -> dict[str, Any]:
         finally:
             await producer.stop()
 
-    async def pooled(topic: str) -> tuple[float, int]:
-        async with aiokafka_pool(
-            {"bootstrap_servers": servers, "linger_ms": 5}, max_size=POOL_SIZE, min_size=POOL_SIZE
-        ) as pool:
-            await pool.wait()
-            return await _publish(pool.acquire, topic, per_task)
+    def pooled(size: int, mode: str) -> Callable[[str], Awaitable[tuple[float, int]]]:
+        async def run(topic: str) -> tuple[float, int]:
+            settings = {"bootstrap_servers": servers, "linger_ms": 5}
+            async with aiokafka_pool(
+                settings, max_size=size, min_size=size, on_exhausted=mode
+            ) as pool:
+                await pool.wait()
+                return await _publish(pool.acquire, topic, per_task)
+
+        return run
 
     runs: dict[str, Callable[[str], Awaitable[tuple[float, int]]]] = {
         "one shared AIOKafkaProducer": shared,
-        f"async pool of {POOL_SIZE}": pooled,
+        "async pool, share mode, max 1": pooled(1, "share"),
+        f"async pool of {POOL_SIZE}": pooled(POOL_SIZE, "block"),
     }
     for name, run in runs.items():
         topic = fresh_topic(servers)
