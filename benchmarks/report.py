@@ -62,6 +62,16 @@ def targets(results: dict[str, Any]) -> list[tuple[str, float, str, bool]]:
         ("asyncio transactions (AIOProducer): pool of 4 / pool of 1 (tx/s)",
          atx["async pool of 4"]["tx_s"] / atx["async pool of 1"]["tx_s"], ">= 3"),
     ]  # fmt: skip
+    with_h, without = (
+        results["overhead"]["with histograms"],
+        results["overhead"]["without (baseline)"],
+    )
+    rows += [
+        ("histograms' overhead, uncontended bare: with / without (ns)",
+         with_h["bare_ns"] / without["bare_ns"], "<= 1.1"),
+        ("histograms' overhead, uncontended configured: with / without (ns)",
+         with_h["configured_ns"] / without["configured_ns"], "<= 1.1"),
+    ]  # fmt: skip
     for batch in ("1 per lease", "100 per lease"):
         confluent = clients[f"confluent-kafka, {batch}"]["msg_s"]
         kafka_python = clients[f"kafka-python, {batch}"]["msg_s"]
@@ -135,6 +145,18 @@ def markdown(results: dict[str, Any]) -> str:
                     "shares by design" if name == "producer-pool share" else r["double_leases"],
                 ]
                 for name, r in micro.items()
+            ],
+        ),
+        "### The duration histograms' cost\n",
+        "Wait, hold and creation histograms are always on. The same uncontended "
+        "acquire+release, timed in alternating subprocesses with this code and with commit "
+        f"{results['overhead']['baseline']} (the last without them); medians.\n",
+        _table(
+            ["pool", "bare ns/op", "configured like the YAML, ns/op"],
+            [
+                [name, _n(r["bare_ns"]), _n(r["configured_ns"])]
+                for name, r in results["overhead"].items()
+                if name != "baseline"
             ],
         ),
         "## 2. Publishing strategies (kafka-python, embedded broker)\n",

@@ -19,7 +19,7 @@ from typing import Any
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from benchmarks import async_runs, kafka_runs, micro, report
+from benchmarks import async_runs, kafka_runs, micro, overhead, report
 from producer_pool.broker import EmbeddedBroker
 
 SIZES = {
@@ -53,7 +53,7 @@ def environment() -> dict[str, Any]:
 
 def run_all(scale: str, out_dir: Path) -> dict[str, Any]:
     sizes = SIZES[scale]
-    steps = len(micro.POOLS) + len(kafka_runs.STRATEGIES) + 4 + 2 + 4 + 3
+    steps = len(micro.POOLS) + len(kafka_runs.STRATEGIES) + 4 + 2 + 4 + 3 + 1
     results: dict[str, Any] = {"scale": scale, "environment": environment()}
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                TimeElapsedColumn())  # fmt: skip
@@ -68,6 +68,9 @@ def run_all(scale: str, out_dir: Path) -> dict[str, Any]:
         results["micro"] = micro.run(
             ops=sizes["micro_ops"], repeats=sizes["repeats"], progress=step
         )
+        progress.update(task, description="micro: the histograms' overhead")
+        results["overhead"] = overhead.run(sizes["micro_ops"], rounds=sizes["repeats"])
+        step()
         with EmbeddedBroker() as broker:
             servers = broker.bootstrap_servers
             progress.update(task, description="publishing strategies")

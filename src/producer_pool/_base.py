@@ -17,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Generic, Protocol, TypeVar
 
+from ._histogram import Histogram
 from ._options import jittered_expiry
 from .errors import TooManyWaiters
 from .stats import DeliveryCounts, PoolStats
@@ -27,12 +28,26 @@ T = TypeVar("T")
 
 _FIRST_RETRY = 0.1  # seconds before a failed prewarm is retried, doubling up to the next
 _MAX_RETRY = 30.0
+#: One exclusive lease in this many has its hold time measured: two clock reads per lease
+#: would cost more than the histograms' budget (10 % of an uncontended acquire+release).
+HOLD_SAMPLING = 16
+HOLD_SAMPLING_MASK = HOLD_SAMPLING - 1
 
 
 class Entry(Generic[T]):
     """One pooled object and its bookkeeping; `generation` ties it to one process."""
 
-    __slots__ = ("broken", "expires_at", "fresh", "generation", "leases", "obj", "returned_at")
+    __slots__ = (
+        "broken",
+        "expires_at",
+        "fresh",
+        "generation",
+        "leased_at",
+        "leases",
+        "obj",
+        "retired_for",
+        "returned_at",
+    )
 
     def __init__(self, obj: T, now: float, max_lifetime: float | None, generation: int) -> None:
         self.obj = obj
@@ -42,6 +57,8 @@ class Entry(Generic[T]):
         self.leases = 0
         self.broken = False
         self.fresh = True  # not leased yet: its first lease skips the check
+        self.leased_at = 0.0  # set only on a lease sampled for the hold-time histogram
+        self.retired_for = ""  # why it left the pool, for the listener
 
 
 class Waiter(Protocol[T]):
@@ -63,6 +80,8 @@ class Work(Generic[T]):
 
 class PoolBase(Generic[T]):
     """State and rules of a pool; subclasses add the lock, the waits and the I/O."""
+
+    _now: Callable[[], float]  # the pool's clock (`_shared`)
 
     def __init__(
         self,
@@ -104,6 +123,10 @@ class PoolBase(Generic[T]):
         self._created = self._destroyed = self._acquired = self._timeouts = 0
         self._failed_checks = self._factory_errors = self._shared_leases = 0
         self._total_wait = self._max_wait = 0.0
+        self._served_waiters = 0  # leases that waited; the others waited 0 (not recorded)
+        self._wait_times = Histogram()
+        self._hold_times = Histogram()  # sampled: one lease in HOLD_SAMPLING
+        self._creation_times = Histogram()
 
     # ------------------------------------------------------------------ handing out
 
@@ -111,9 +134,15 @@ class PoolBase(Generic[T]):
         if not self._idle:
             return None
         entry = self._idle.pop()
+        self._lease_locked(entry)
+        return entry
+
+    def _lease_locked(self, entry: Entry[T]) -> None:
+        """An exclusive lease starts (the sync pool's fast path inlines this)."""
         entry.leases = 1
         self._acquired += 1
-        return entry
+        if not self._acquired & HOLD_SAMPLING_MASK:
+            entry.leased_at = self._now()
 
     def _share_locked(self) -> Entry[T] | None:
         """In share mode, at max_size: an extra lease on the least-loaded object."""
@@ -180,8 +209,8 @@ class PoolBase(Generic[T]):
         """A free entry goes to the longest waiter, or becomes idle."""
         if self._waiters:
             waiter = self._waiters.popleft()
-            entry.leases = 1
-            self._acquired += 1
+            self._lease_locked(entry)
+            self._served_waiters += 1
             self._record_wait_locked(waiter, now)
             waiter.serve(entry, None)
         else:
@@ -192,18 +221,22 @@ class PoolBase(Generic[T]):
         waited = now - waiter.since
         self._total_wait += waited
         self._max_wait = max(self._max_wait, waited)
+        self._wait_times.record(waited)
 
     # ------------------------------------------------------------------ creation
 
-    def _created_locked(self, entry: Entry[T], now: float) -> bool:
-        """A background creation succeeded; False if the pool closed meanwhile (destroy it)."""
+    def _created_locked(self, entry: Entry[T], now: float, started: float) -> bool:
+        """A background creation (begun at `started`) succeeded; False if the pool closed
+        meanwhile (destroy it)."""
         self._creating -= 1
         self._created += 1
+        self._creation_times.record(now - started)
         self._failure_streak = 0
         self._retry_at = -math.inf
         if self._closed:
             self._size -= 1
             self._destroying += 1
+            entry.retired_for = "closed"
             return False
         self._entries[entry] = None
         self._serve_locked(entry, now)
@@ -243,8 +276,12 @@ class PoolBase(Generic[T]):
             entry.expires_at = -math.inf  # the hot path's one comparison sees it too
         if entry.leases:
             return None  # still shared by other leases
-        if entry.broken or self._closed or now >= entry.expires_at:
-            return self._forget_locked(entry)
+        if entry.broken:
+            return self._forget_locked(entry, "discarded")
+        if self._closed:
+            return self._forget_locked(entry, "closed")
+        if now >= entry.expires_at:
+            return self._forget_locked(entry, "lifetime")
         self._serve_locked(entry, now)
         return None
 
@@ -253,10 +290,11 @@ class PoolBase(Generic[T]):
         self._acquired -= 1
         self._failed_checks += 1
         entry.leases -= 1
-        return self._forget_locked(entry)
+        return self._forget_locked(entry, "failed check")
 
-    def _forget_locked(self, entry: Entry[T]) -> Work[T]:
+    def _forget_locked(self, entry: Entry[T], reason: str) -> Work[T]:
         """Take `entry` off the books; its slot may serve a waiter with a new object."""
+        entry.retired_for = reason
         del self._entries[entry]
         self._size -= 1
         self._destroying += 1
@@ -266,19 +304,22 @@ class PoolBase(Generic[T]):
         self._destroying -= 1
         self._destroyed += 1
 
-    def _stale_locked(self, entry: Entry[T], now: float) -> bool:
-        """Past its lifetime, or idle too long while the pool is above `min_size`."""
+    def _stale_locked(self, entry: Entry[T], now: float) -> str:
+        """Why an idle entry must go ("lifetime", "idle"), or "" to keep it."""
         if now >= entry.expires_at:
-            return True
-        return now - entry.returned_at >= self._idle_limit and self._size > self._min_size
+            return "lifetime"
+        if now - entry.returned_at >= self._idle_limit and self._size > self._min_size:
+            return "idle"
+        return ""
 
     def _expired_idle_locked(self, now: float) -> Work[T]:
         """Take stale idle entries off the books, oldest first (LIFO leaves them at the bottom)."""
         work: Work[T] = Work()
         for entry in list(self._idle):
-            if self._stale_locked(entry, now):
+            reason = self._stale_locked(entry, now)
+            if reason:
                 self._idle.remove(entry)
-                done = self._forget_locked(entry)
+                done = self._forget_locked(entry, reason)
                 work.destroy += done.destroy
                 work.create += done.create
         return work
@@ -293,6 +334,7 @@ class PoolBase(Generic[T]):
             self._waiters.popleft().serve(None, error())
         idle, self._idle = self._idle, []
         for entry in idle:
+            entry.retired_for = "closed"
             del self._entries[entry]
             self._size -= 1
             self._destroying += 1
@@ -325,7 +367,20 @@ class PoolBase(Generic[T]):
             delivery_errors=0 if self._deliveries is None else self._deliveries.failed,
             total_wait_seconds=self._total_wait,
             max_wait_seconds=self._max_wait,
+            acquire_wait=self._histograms_locked()["acquire_wait"].summary(),
+            hold=self._hold_times.summary(),
+            creation=self._creation_times.summary(),
         )
+
+    def _histograms_locked(self) -> dict[str, Histogram]:
+        """Copies of the duration histograms; the acquisitions that never waited (not
+        recorded one by one on the hot path) count as zero waits."""
+        unrecorded = max(0, self._acquired - self._served_waiters)
+        return {
+            "acquire_wait": self._wait_times.record_zeros(unrecorded),
+            "hold": self._hold_times.record_zeros(0),
+            "creation": self._creation_times.record_zeros(0),
+        }
 
     def _describe_locked(self) -> str:
         return (

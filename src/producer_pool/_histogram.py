@@ -81,7 +81,7 @@ class Histogram:
     def cumulative(self) -> list[tuple[float, int]]:
         """(upper bound, values at or below it) per bucket, +Inf last: Prometheus's shape."""
         pairs, seen = [], 0
-        for bound, count in zip((*BOUNDS, float("inf")), self.counts):
+        for bound, count in zip((*BOUNDS, float("inf")), self.counts, strict=True):
             seen += count
             pairs.append((bound, seen))
         return pairs

@@ -20,6 +20,7 @@ from typing import Any, Protocol, TypeVar
 from . import _clock
 from ._base import Entry, PoolBase, Work
 from ._clock import Deadline
+from ._histogram import Histogram
 from ._options import check_options, housekeeping_interval
 from .errors import PoolClosed, PoolCloseError, PoolTimeout
 from .stats import PoolStats
@@ -119,6 +120,12 @@ class SharedPool(PoolBase[T]):
         with self._lock:
             return self._stats_locked()
 
+    def histograms(self) -> dict[str, Histogram]:
+        """Copies of the `acquire_wait`, `hold` and `creation` duration histograms, with
+        their buckets (what `stats()` summarises), for exporters."""
+        with self._lock:
+            return self._histograms_locked()
+
     @property
     def closed(self) -> bool:
         return self._closed
@@ -181,6 +188,10 @@ class SharedPool(PoolBase[T]):
         try:
             if self._leak_timeout is not None:
                 self._leases.discard(lease)
+            leased_at = entry.leased_at
+            if leased_at:  # a lease sampled for the hold-time histogram
+                entry.leased_at = 0.0
+                self._hold_times.record((now if self._timed else self._now()) - leased_at)
             if (
                 exc is None
                 and entry.leases == 1
@@ -221,12 +232,13 @@ class SharedPool(PoolBase[T]):
 
     # ------------------------------------------------------------------ creating, destroying
 
-    def _on_created(self, obj: T) -> Entry[T] | None:
-        """A factory returned: serve the object; the entry if the pool closed meanwhile."""
+    def _on_created(self, obj: T, started: float) -> Entry[T] | None:
+        """A factory (called at `started`) returned: serve the object; the entry if the pool
+        closed meanwhile."""
         now = self._now()
         entry = Entry(obj, now, self._max_lifetime, self._generation)
         with self._lock:
-            live = self._created_locked(entry, now)
+            live = self._created_locked(entry, now, started)
             self._notify_locked()
         return None if live else entry  # made after close: destroy it, counted both ways
 

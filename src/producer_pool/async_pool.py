@@ -400,6 +400,7 @@ class AsyncProducerPool(SharedPool[T]):
 
     async def _create(self) -> None:
         """Run the factory; the object goes to the longest waiter."""
+        started = self._now()
         try:
             obj = await settled(self._factory())
         except asyncio.CancelledError:  # by close(), past its deadline
@@ -409,7 +410,7 @@ class AsyncProducerPool(SharedPool[T]):
         except Exception as exc:
             self._on_creation_failed(exc)
             return
-        late = self._on_created(obj)
+        late = self._on_created(obj, started)
         if late is not None:
             await self._destroy(late)
 

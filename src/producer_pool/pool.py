@@ -13,7 +13,7 @@ from collections.abc import Callable
 from types import TracebackType
 from typing import Any, Generic, Literal, TypeVar
 
-from ._base import Entry, Work
+from ._base import HOLD_SAMPLING_MASK, Entry, Work
 from ._clock import Deadline
 from ._fork import reset_after_fork
 from ._housekeeper import Housekeeper
@@ -200,10 +200,13 @@ class ProducerPool(SharedPool[T]):
         lock.acquire()  # not `with`: twice the cost; try/finally is free and as safe
         try:
             idle = self._idle
-            if idle:
+            if idle:  # `_lease_locked`, inlined
                 entry: Entry[T] | None = idle.pop()
                 entry.leases = 1  # type: ignore[union-attr]
-                self._acquired += 1
+                acquired = self._acquired + 1
+                self._acquired = acquired
+                if not acquired & HOLD_SAMPLING_MASK:
+                    entry.leased_at = self._now()  # type: ignore[union-attr]
             else:
                 entry = None
         finally:
@@ -318,12 +321,13 @@ class ProducerPool(SharedPool[T]):
 
     def _create(self) -> None:
         """Run the factory (on its own thread); the object goes to the longest waiter."""
+        started = self._now()
         try:
             obj = self._factory()
         except BaseException as exc:
             self._on_creation_failed(exc)
             return
-        late = self._on_created(obj)
+        late = self._on_created(obj, started)
         if late is not None:
             self._destroy(late)
 

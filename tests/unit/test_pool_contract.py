@@ -155,3 +155,38 @@ async def test_close_reports_a_failing_destroy(make_twin):
     with pytest.raises(PoolCloseError, match="1 object\\(s\\) failed to close cleanly") as failed:
         await twin.close(timeout=5)
     assert [str(error) for error in failed.value.errors] == ["cannot close 0"]
+
+
+async def test_stats_summarise_waits_holds_and_creations(make_twin, clock):
+    """A scripted workload on a hand-driven clock: 32 leases held 10 ms each, one caller
+    that waits 250 ms, a factory that takes 500 ms."""
+
+    def slow_factory() -> int:
+        clock.advance(0.5)
+        return 7
+
+    twin = make_twin(slow_factory, max_size=1)
+    for _ in range(32):
+        async with twin.acquire():
+            clock.advance(0.01)
+    held = twin.acquire()
+    await held.__aenter__()
+
+    async def wait_for_one() -> None:
+        async with twin.acquire(timeout=10):
+            pass
+
+    waiter = asyncio.create_task(wait_for_one())
+    await eventually(lambda: twin.stats().waiting == 1)
+    clock.advance(0.25)
+    await held.__aexit__(None, None, None)
+    await waiter
+    stats = twin.stats()
+    assert stats.acquired == 34
+    assert stats.acquire_wait.count == 34  # the 32 that found an idle object waited 0
+    assert stats.acquire_wait.sum == pytest.approx(0.5 + 0.25)  # the first (the create), the last
+    assert stats.acquire_wait.max == pytest.approx(0.5)
+    assert stats.acquire_wait.p50 <= 1e-6
+    assert stats.hold.count == 2  # one lease in 16 is timed
+    assert stats.hold.max == pytest.approx(0.01)
+    assert (stats.creation.count, stats.creation.max) == (1, pytest.approx(0.5))
