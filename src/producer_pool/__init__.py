@@ -6,6 +6,7 @@ dependency-injector and the CLI live in their own modules and extras.
 
 from importlib import metadata as _metadata
 
+from ._histogram import Durations
 from .async_pool import AsyncLease, AsyncProducerPool
 from .errors import (
     BrokerUnavailable,
@@ -16,6 +17,7 @@ from .errors import (
     PoolTimeout,
     TooManyWaiters,
 )
+from .events import PoolListener
 from .pool import Lease, OnExhausted, ProducerPool
 from .stats import DeliveryCounts, PoolStats
 
@@ -30,11 +32,13 @@ __all__ = [
     "BrokerUnavailable",
     "ConfigError",
     "DeliveryCounts",
+    "Durations",
     "Lease",
     "OnExhausted",
     "PoolCloseError",
     "PoolClosed",
     "PoolError",
+    "PoolListener",
     "PoolStats",
     "PoolTimeout",
     "ProducerPool",

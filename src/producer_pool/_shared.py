@@ -23,6 +23,7 @@ from ._clock import Deadline
 from ._histogram import Histogram
 from ._options import check_options, housekeeping_interval
 from .errors import PoolClosed, PoolCloseError, PoolTimeout
+from .events import PoolListener
 from .stats import PoolStats
 
 __all__ = ["SharedPool", "Tracked", "close_object", "given_options"]
@@ -94,8 +95,9 @@ class SharedPool(PoolBase[T]):
         self._timed = self._max_lifetime is not None or self._max_idle is not None
         #: The pool's one clock, bound once (tests that drive the clock patch it before).
         self._now = _clock.monotonic
-        #: No check and no leak tracking: an idle object is handed out at once.
-        self._plain = self._check is None and self._leak_timeout is None
+        self._listener: PoolListener | None = options["listener"]
+        #: No check, no leak tracking, no listener: an idle object is handed out at once.
+        self._plain = self._check is None and self._leak_timeout is None and self._listener is None
         self._needs_housekeeper = (
             self._timed or self._leak_timeout is not None or self._min_size > 0
         )
@@ -162,14 +164,26 @@ class SharedPool(PoolBase[T]):
 
     # ------------------------------------------------------------------ leasing
 
-    def _track(self, lease: Tracked) -> None:
-        """Remember a lease and where it was taken, for the leak report (if configured)."""
-        if self._leak_timeout is None:
+    def _leased(self, lease: Tracked, entry: Entry[T], began: float | None) -> None:
+        """A lease began (its caller started waiting at `began`; None: it did not wait):
+        remember where, for the leak report, and tell the listener, if either is set."""
+        if self._leak_timeout is not None:
+            lease._acquired_at = self._now()
+            lease._stack = "".join(traceback.format_stack(limit=16)[:-3])
+            with self._lock:
+                self._leases.add(lease)
+        if self._listener is not None:
+            self._emit("on_acquire", entry.obj, 0.0 if began is None else self._now() - began)
+
+    def _emit(self, event: str, *args: object) -> None:
+        """Call the listener's `event` hook; one that raises is logged and ignored."""
+        listener = self._listener
+        if listener is None:
             return
-        lease._acquired_at = self._now()
-        lease._stack = "".join(traceback.format_stack(limit=16)[:-3])
-        with self._lock:
-            self._leases.add(lease)
+        try:
+            getattr(listener, event)(*args)
+        except Exception:
+            logger.exception("%s: listener %r raised in %s; ignored", self.name, listener, event)
 
     def _reject(self, entry: Entry[T], raised: bool) -> bool:
         """A candidate failed its check: retire it; always False, for `_accept` to return."""
@@ -213,14 +227,17 @@ class SharedPool(PoolBase[T]):
 
     def _withdrawn(self, waiter: Any, timeout: float | None) -> PoolTimeout | None:
         """A waiter's time is up: the `PoolTimeout` to raise, or None if it was served."""
+        now = self._now()
         with self._lock:
-            if not self._withdraw_locked(waiter, self._now(), timed_out=True):
+            if not self._withdraw_locked(waiter, now, timed_out=True):
                 return None
-            return PoolTimeout(
+            error = PoolTimeout(
                 f"{self.name}: no object available within "
                 f"{self._acquire_timeout if timeout is None else timeout:g}s "
                 f"({self._describe_locked()})"
             )
+        self._emit("on_timeout", now - waiter.since)
+        return error
 
     def _abandoned(self, waiter: Any) -> None:
         """A waiter was interrupted (cancelled, Ctrl-C): whatever it was served goes back."""
@@ -240,6 +257,7 @@ class SharedPool(PoolBase[T]):
         with self._lock:
             live = self._created_locked(entry, now, started)
             self._notify_locked()
+        self._emit("on_create", obj, now - started)
         return None if live else entry  # made after close: destroy it, counted both ways
 
     def _on_creation_failed(self, exc: BaseException) -> None:
@@ -248,6 +266,7 @@ class SharedPool(PoolBase[T]):
             delivered, creations = self._creation_failed_locked(exc, now)
             retry_in = self._retry_at - now
             self._notify_locked()
+        self._emit("on_create_failed", exc)
         if not delivered:
             logger.warning(
                 "%s: creating an object failed with nobody waiting for it; "
@@ -275,6 +294,7 @@ class SharedPool(PoolBase[T]):
             if error is not None and self._closed:
                 self._close_errors.append(error)
             self._notify_locked()
+        self._emit("on_destroy", entry.obj, entry.retired_for)
 
     # ------------------------------------------------------------------ housekeeping
 
@@ -296,6 +316,7 @@ class SharedPool(PoolBase[T]):
                 self._leak_timeout,
                 lease._stack,
             )
+            self._emit("on_leak", now - lease._acquired_at, lease._stack)
         return self._interval
 
     def _leaked_locked(self, now: float) -> list[Tracked]:

@@ -24,6 +24,7 @@ from ._fork import reset_after_fork
 from ._options import DEFAULTS, check_option
 from ._shared import SharedPool, given_options
 from .errors import PoolClosed, PoolError
+from .events import PoolListener
 from .pool import OnExhausted
 from .stats import DeliveryCounts
 
@@ -51,6 +52,7 @@ class _Options(TypedDict, total=False):
     leak_timeout: float | None
     close_timeout: float
     deliveries: DeliveryCounts | None
+    listener: PoolListener | None
     name: str | None
 
 
@@ -176,6 +178,7 @@ class AsyncProducerPool(SharedPool[T]):
         leak_timeout: float | None = DEFAULTS["leak_timeout"],
         close_timeout: float = DEFAULTS["close_timeout"],
         deliveries: DeliveryCounts | None = None,
+        listener: PoolListener | None = None,
         name: str | None = None,
     ) -> None:
         super().__init__(**given_options(locals()))
@@ -286,7 +289,7 @@ class AsyncProducerPool(SharedPool[T]):
                 if self._plain:
                     return entry
                 if await self._accept(entry):
-                    self._track(lease)
+                    self._leased(lease, entry, None)
                     return entry
         return await self._checkout_slow(lease)
 
@@ -295,6 +298,7 @@ class AsyncProducerPool(SharedPool[T]):
         loop = self._running_loop()
         timeout = self._acquire_timeout if lease._timeout is None else lease._timeout
         expires_at = loop.time() + timeout  # inf stays inf
+        began = self._now()
         while True:
             if self._closed:
                 raise PoolClosed(f"{self.name}: closed")
@@ -311,8 +315,8 @@ class AsyncProducerPool(SharedPool[T]):
                     self._arm_timer(loop, expires_at)
                 entry = await self._wait(waiter)
             if shared or self._check is None or await self._accept(entry):
-                if self._leak_timeout is not None:
-                    self._track(lease)
+                if not self._plain:
+                    self._leased(lease, entry, began)
                 return entry
 
     async def _accept(self, entry: Entry[T]) -> bool:

@@ -20,6 +20,7 @@ from ._housekeeper import Housekeeper
 from ._options import DEFAULTS, check_option
 from ._shared import SharedPool, close_object, given_options
 from .errors import PoolClosed
+from .events import PoolListener
 from .stats import DeliveryCounts
 
 __all__ = ["Lease", "OnExhausted", "ProducerPool", "close_object"]
@@ -111,6 +112,7 @@ class ProducerPool(SharedPool[T]):
         leak_timeout: float | None = DEFAULTS["leak_timeout"],
         close_timeout: float = DEFAULTS["close_timeout"],
         deliveries: DeliveryCounts | None = None,
+        listener: PoolListener | None = None,
         name: str | None = None,
     ) -> None:
         super().__init__(**given_options(locals()))
@@ -215,7 +217,7 @@ class ProducerPool(SharedPool[T]):
             if self._plain:
                 return entry
             if self._accept(entry):
-                self._track(lease)
+                self._leased(lease, entry, None)
                 return entry
         return self._checkout_slow(lease)
 
@@ -223,6 +225,7 @@ class ProducerPool(SharedPool[T]):
         """Take an idle or shared object, or queue for one (a creation starts if there is room)."""
         deadline: Deadline | None = None
         yielded = False
+        began = self._now()
         while True:
             now = self._now()
             waiter: _ThreadWaiter[T] | None = None
@@ -240,7 +243,7 @@ class ProducerPool(SharedPool[T]):
                     creations = self._enqueue_locked(waiter)
             if entry is not None:
                 if shared or self._accept(entry):
-                    self._track(lease)
+                    self._leased(lease, entry, began)
                     return entry
                 continue
             if waiter is None:
@@ -256,7 +259,7 @@ class ProducerPool(SharedPool[T]):
                 deadline = Deadline(timeout)
             entry = self._wait(waiter, deadline, lease._timeout)
             if self._accept(entry):
-                self._track(lease)
+                self._leased(lease, entry, began)
                 return entry
 
     def _accept(self, entry: Entry[T]) -> bool:

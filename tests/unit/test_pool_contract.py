@@ -8,7 +8,7 @@ import contextlib
 
 import pytest
 
-from producer_pool import PoolClosed, PoolCloseError, PoolTimeout, TooManyWaiters
+from producer_pool import PoolClosed, PoolCloseError, PoolListener, PoolTimeout, TooManyWaiters
 from tests.fakes import CountingFactory, ResourceFactory
 from tests.twins import eventually
 
@@ -190,3 +190,86 @@ async def test_stats_summarise_waits_holds_and_creations(make_twin, clock):
     assert stats.hold.count == 2  # one lease in 16 is timed
     assert stats.hold.max == pytest.approx(0.01)
     assert (stats.creation.count, stats.creation.max) == (1, pytest.approx(0.5))
+
+
+class RecordingListener(PoolListener):
+    """Records each event as a tuple; `on_acquire` raises once, which must break nothing."""
+
+    def __init__(self) -> None:
+        self.events: list[tuple[object, ...]] = []
+        self.raise_next_acquire = True
+
+    def on_create(self, obj, seconds):
+        self.events.append(("create", obj))
+
+    def on_create_failed(self, error):
+        self.events.append(("create failed", str(error)))
+
+    def on_acquire(self, obj, wait):
+        self.events.append(("acquire", obj))
+        if self.raise_next_acquire:
+            self.raise_next_acquire = False
+            raise RuntimeError("a listener bug")
+
+    def on_timeout(self, waited):
+        self.events.append(("timeout",))
+
+    def on_destroy(self, obj, reason):
+        self.events.append(("destroy", obj, reason))
+
+    def on_leak(self, held, stack):
+        self.events.append(("leak", held > 0 and "enter__" in stack))  # where the lease began
+
+
+async def test_a_listener_sees_every_event_and_its_errors_break_nothing(make_twin, caplog):
+    listener = RecordingListener()
+    fail_next = [False]
+    numbers = CountingFactory()
+
+    def factory() -> int:
+        if fail_next[0]:
+            fail_next[0] = False
+            raise ConnectionError("broker down")
+        return numbers()
+
+    twin = make_twin(factory, max_size=1, listener=listener, discard_on=(ValueError,))
+    with caplog.at_level("ERROR", logger="producer_pool"):
+        async with twin.acquire() as first:  # the listener raises here: logged, ignored
+            assert first == 0
+    assert "a listener bug" in caplog.text
+    async with twin.acquire():
+        with pytest.raises(PoolTimeout):
+            async with twin.acquire(timeout=0.01):
+                pass
+    with pytest.raises(ValueError):
+        async with twin.acquire():
+            raise ValueError("broken")
+    fail_next[0] = True
+    with pytest.raises(ConnectionError):
+        async with twin.acquire(timeout=5):
+            pass
+    async with twin.acquire():
+        pass
+    await twin.close(timeout=5)
+    await eventually(lambda: ("destroy", 1, "closed") in listener.events)
+    assert listener.events == [
+        ("create", 0),
+        ("acquire", 0),
+        ("acquire", 0),
+        ("timeout",),
+        ("acquire", 0),
+        ("destroy", 0, "discarded"),
+        ("create failed", "broker down"),
+        ("create", 1),
+        ("acquire", 1),
+        ("destroy", 1, "closed"),
+    ]
+
+
+async def test_a_listener_hears_of_a_leaked_lease_with_its_stack(make_twin):
+    listener = RecordingListener()
+    listener.raise_next_acquire = False
+    twin = make_twin(CountingFactory(), max_size=1, leak_timeout=0.02, listener=listener)
+    async with twin.acquire():
+        await eventually(lambda: ("leak", True) in listener.events)
+    assert listener.events.count(("leak", True)) == 1  # each lease is reported once
