@@ -91,7 +91,18 @@ def _set_levels(levels: dict[str, int]) -> None:
 @click.option("--threads", default=8, show_default=True, type=click.IntRange(1, 512))
 @config_option
 @click.option("--json", "as_json", is_flag=True, help="Print only the figures, as JSON.")
-def demo(messages: int, threads: int, config_path: Path | None, as_json: bool) -> None:
+@click.option(
+    "--metrics-port",
+    type=click.IntRange(1, 65535),
+    help="Serve the pool's Prometheus metrics at 127.0.0.1:PORT/metrics while it runs.",
+)
+def demo(
+    messages: int,
+    threads: int,
+    config_path: Path | None,
+    as_json: bool,
+    metrics_port: int | None,
+) -> None:
     """Publish MESSAGES keyed messages from THREADS threads, read them back, count losses.
 
     Uses an embedded broker unless KAFKA_BOOTSTRAP_SERVERS is set. Ctrl-C stops publishing,
@@ -117,6 +128,7 @@ def demo(messages: int, threads: int, config_path: Path | None, as_json: bool) -
             threads=threads,
             config_path=config_path,
             stop=stop,
+            metrics_port=metrics_port,
             on_progress=lambda n: progress.advance(task, n),
             on_start=lambda topic, servers: status.print(
                 f"publishing {messages:,} messages to {topic} on {servers} from {threads} "
@@ -150,8 +162,22 @@ def _report_table(report: Any) -> Table:
     ):
         table.add_row(name, str(value))
     for name, value in report.pool.items():
-        table.add_row(f"pool.{name}", str(round(value, 4) if isinstance(value, float) else value))
+        table.add_row(f"pool.{name}", _figure(value))
     return table
+
+
+def _figure(value: Any) -> str:
+    """A stats value for the table; a duration summary as its percentiles."""
+    if isinstance(value, dict):
+        return (
+            f"p50 {_seconds(value['p50'])}, p99 {_seconds(value['p99'])}, "
+            f"max {_seconds(value['max'])} ({value['count']:,})"
+        )
+    return str(round(value, 4) if isinstance(value, float) else value)
+
+
+def _seconds(value: float) -> str:
+    return f"{value * 1e6:,.0f} µs" if value < 1e-3 else f"{value * 1e3:,.1f} ms"
 
 
 @main.command()

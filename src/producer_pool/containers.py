@@ -67,6 +67,14 @@ async def _async_pool(
         await pool.close()
 
 
+def _prometheus_collector(pool: Any) -> Any:
+    """An unregistered `PoolCollector` for the pool: register it with your registry (or
+    `prometheus_client.REGISTRY`). prometheus-client is an extra, imported only here."""
+    from .metrics.prometheus import PoolCollector
+
+    return PoolCollector([pool], registry=None)
+
+
 class _Settings(containers.DeclarativeContainer):
     """What both containers share: the YAML's configuration, validated once."""
 
@@ -92,6 +100,8 @@ class Container(_Settings):
         EventPublisher, pool=pool, topic=_Settings.settings.provided.publisher.topic
     )
 
+    prometheus_collector = providers.Singleton(_prometheus_collector, pool=pool)
+
 
 class AsyncContainer(_Settings):
     """The same wiring for asyncio services (aiokafka producers, the same YAML):
@@ -110,6 +120,8 @@ class AsyncContainer(_Settings):
     async_publisher = providers.Factory(
         AsyncEventPublisher, pool=async_pool, topic=_Settings.settings.provided.publisher.topic
     )
+
+    prometheus_collector = providers.Singleton(_prometheus_collector, pool=async_pool)
 
 
 C = TypeVar("C", Container, AsyncContainer)

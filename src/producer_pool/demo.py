@@ -8,15 +8,15 @@ from __future__ import annotations
 import threading
 import time
 import uuid
-from collections.abc import Callable
-from contextlib import ExitStack
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from .broker import EmbeddedBroker
 from .containers import create_container
-from .errors import PoolCloseError
+from .errors import PoolCloseError, PoolError
 from .kafka import create_topic, read_topic
 
 __all__ = ["DemoReport", "run_demo"]
@@ -56,8 +56,10 @@ def run_demo(
     stop: threading.Event | None = None,
     on_progress: Callable[[int], None] | None = None,
     on_start: Callable[[str, str], None] | None = None,
+    metrics_port: int | None = None,
 ) -> DemoReport:
-    """Publish through the container's publisher; `stop` ends publishing early, cleanly."""
+    """Publish through the container's publisher; `stop` ends publishing early, cleanly.
+    With `metrics_port`, the pool's Prometheus metrics are served on 127.0.0.1 meanwhile."""
     stop = stop or threading.Event()
     with ExitStack() as stack:
         broker = stack.enter_context(EmbeddedBroker())
@@ -72,6 +74,8 @@ def run_demo(
         )
         publisher = container.publisher()
         pool = container.pool()
+        if metrics_port is not None:
+            stack.enter_context(_serving_metrics(container.prometheus_collector(), metrics_port))
         futures: list[tuple[bytes, Any]] = []
         lock = threading.Lock()
 
@@ -120,3 +124,22 @@ def run_demo(
             pool=pool.stats().as_dict(),
             close_error=close_error,
         )
+
+
+@contextmanager
+def _serving_metrics(collector: Any, port: int) -> Iterator[None]:
+    """Serve `collector` at http://127.0.0.1:`port`/metrics until the block ends."""
+    from prometheus_client import CollectorRegistry, start_http_server
+
+    registry = CollectorRegistry()
+    registry.register(collector)
+    try:
+        server, thread = start_http_server(port, addr="127.0.0.1", registry=registry)
+    except OSError as exc:
+        raise PoolError(f"cannot serve metrics on 127.0.0.1:{port}: {exc.strerror}") from None
+    try:
+        yield
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(5)

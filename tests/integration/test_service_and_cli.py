@@ -8,10 +8,12 @@ import signal
 import subprocess
 import sys
 import threading
+import urllib.request
 
 import pytest
 from click.testing import CliRunner
 from kafka import KafkaConsumer, TopicPartition
+from prometheus_client.parser import text_string_to_metric_families
 
 from producer_pool.broker import free_port
 from producer_pool.cli import main
@@ -137,3 +139,59 @@ def stored(servers: str, topic: str) -> int:
         return int(consumer.end_offsets([partition])[partition])
     finally:
         consumer.close()
+
+
+def scrape(port: int) -> dict[str, float]:
+    """The demo's /metrics, as {sample with labels: value}."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as reply:
+        text = reply.read().decode()
+    return {
+        f"{s.name}{sorted(s.labels.items())}": s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    }
+
+
+def test_the_demo_serves_its_pool_metrics_while_it_runs(monkeypatch, kafka_bootstrap_servers):
+    """One publishing thread parks in the progress callback, so the demo is still running
+    while the test scrapes; the others go on, and their acknowledgements show."""
+    monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", kafka_bootstrap_servers)
+    port, stop = free_port(), threading.Event()
+    first_progress, scraped = threading.Event(), threading.Event()
+    seen: dict[str, float] = {}
+
+    def on_progress(count: int) -> None:
+        if not first_progress.is_set():
+            first_progress.set()
+            scraped.wait(60)  # keeps the demo (and its metrics server) running
+        stop.set()
+
+    def scrape_until_acknowledged() -> None:
+        first_progress.wait(60)
+        try:
+            wait_until(
+                lambda: (
+                    seen.update(scrape(port))
+                    or seen.get(
+                        "producer_pool_deliveries_acknowledged_total[('pool', 'events')]", 0
+                    )
+                    > 0
+                ),
+                timeout=30,
+            )
+        finally:
+            scraped.set()
+
+    scraper = threading.Thread(target=scrape_until_acknowledged)
+    scraper.start()
+    report = run_demo(
+        messages=1_000_000, threads=2, stop=stop, on_progress=on_progress, metrics_port=port
+    )
+    scraper.join(60)
+    assert seen["producer_pool_max_size[('pool', 'events')]"] == 4
+    assert seen["producer_pool_in_use[('pool', 'events')]"] >= 0
+    assert seen["producer_pool_acquire_wait_seconds_count[('pool', 'events')]"] > 0
+    assert report.lost == 0 and report.acked == report.read_back
+    assert report.pool["acquire_wait"]["count"] == report.pool["acquired"]
+    with pytest.raises(OSError):  # the server stopped with the demo
+        scrape(port)
