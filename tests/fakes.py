@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import os
 import threading
@@ -171,3 +172,23 @@ def publish_from_threads(pool, topic: str, threads: int, per_thread: int) -> lis
 
     assert run_together(threads, send_all, timeout=120) == []
     return futures
+
+
+async def publish_from_tasks(pool, send, tasks: int, per_task: int) -> tuple[list, set[int]]:
+    """Each task sends `per_task` messages keyed `{task}-{i}` with `send(producer, key)`, a
+    lease per message, all tasks at once; returns every delivery future (all awaited) and
+    the identities of the producers leased."""
+    leased: set[int] = set()
+
+    async def task(number: int) -> list:
+        futures = []
+        for i in range(per_task):
+            async with pool.acquire() as producer:
+                leased.add(id(producer))
+                futures.append(await send(producer, f"{number}-{i}".encode()))
+        return futures
+
+    batches = await asyncio.gather(*(task(t) for t in range(tasks)))
+    futures = [f for batch in batches for f in batch]
+    await asyncio.gather(*futures)
+    return futures, leased

@@ -6,7 +6,7 @@ import math
 import threading
 import time
 
-__all__ = ["Deadline", "monotonic", "split_for_cleanup"]
+__all__ = ["Deadline", "drain_time", "monotonic", "split_for_cleanup"]
 
 #: The pool's clock; module-level so that tests can drive time by hand.
 monotonic = time.monotonic
@@ -60,3 +60,10 @@ def split_for_cleanup(timeout: float) -> tuple[float, float]:
     still leaves the clean-up (purge, stop, close) time to finish within `timeout`."""
     cleanup = min(_CLEANUP_MAX, timeout * _CLEANUP_SHARE)
     return timeout - cleanup, cleanup
+
+
+def drain_time(timeout: float | None, default: float, deadline: Deadline | None) -> float:
+    """How long a destroy may drain: `timeout`, else the client's own `default` (its
+    delivery timeout), and never past `deadline` (the pool's close)."""
+    seconds = default if timeout is None else timeout
+    return seconds if deadline is None else min(seconds, deadline.remaining())

@@ -15,7 +15,7 @@ import traceback
 import warnings
 from collections.abc import Callable, Mapping
 from itertools import count
-from typing import Any, Protocol, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 from . import _clock
 from ._base import Entry, PoolBase, Work
@@ -26,7 +26,7 @@ from .errors import PoolClosed, PoolCloseError, PoolTimeout
 from .events import PoolListener
 from .stats import PoolStats
 
-__all__ = ["SharedPool", "Tracked", "close_object", "given_options"]
+__all__ = ["LeaseBase", "SharedPool", "Tracked", "close_object", "given_options"]
 
 T = TypeVar("T")
 
@@ -52,6 +52,25 @@ class _Lock(Protocol):
     def __exit__(self, *exc_info: Any) -> None: ...
 
 
+class LeaseBase(Generic[T]):
+    """What a threaded and an asyncio lease share: their state and repr. Entry and exit
+    are each twin's own, inlined: they are the hot path."""
+
+    __slots__ = ("_acquired_at", "_entry", "_pool", "_stack", "_timeout")
+    _acquired_at: float  # set, with _stack, only when the pool tracks leaks
+    _stack: str
+    _pool: SharedPool[T]
+
+    def __init__(self, pool: SharedPool[T], timeout: float | None) -> None:
+        self._pool = pool
+        self._timeout = timeout
+        self._entry: Entry[T] | None = None
+
+    def __repr__(self) -> str:
+        held = "not held" if self._entry is None else f"holding {self._entry.obj!r}"
+        return f"<{type(self).__name__} {held} from {self._pool!r}>"
+
+
 def given_options(arguments: Mapping[str, Any]) -> dict[str, Any]:
     """A pool constructor's arguments (its `locals()`), passed on as they were given.
 
@@ -68,6 +87,7 @@ class SharedPool(PoolBase[T]):
     _leases: set[Tracked]
     _close_errors: list[BaseException]
     _destroy_deadline: Deadline
+    _orphans: list[Entry[T]]  # the parent's objects, after a fork
 
     def __init__(self, factory: Callable[[], Any], **options: Any) -> None:
         check_options({"factory": factory, **options})
@@ -114,6 +134,22 @@ class SharedPool(PoolBase[T]):
     def _stop_housekeeping(self) -> None:
         """Stop the housekeeper without waiting (from `__del__`, which must never block)."""
         raise NotImplementedError
+
+    def _start_process_state(self) -> None:
+        """The lock, threads, tasks and timers of this process (a forked child makes its own)."""
+        raise NotImplementedError
+
+    def _after_fork_in_child(self) -> None:
+        """Forget the parent's objects: their sockets, threads and loop belong to the parent."""
+        orphans = [*self._orphans, *self._entries]
+        closed = self._closed
+        self._reset_books(self._generation + 1)
+        if closed:
+            self._closed = True
+            self._open_generation = -1
+        self._start_process_state()
+        # Keep them referenced: a finalizer closing a producer would shut the parent's sockets.
+        self._orphans = orphans
 
     # ------------------------------------------------------------------ public, both twins
 

@@ -25,7 +25,7 @@ except ImportError as exc:
         "pip install 'producer-pool[aiokafka]'"
     ) from exc
 
-from ._clock import Deadline, split_for_cleanup
+from ._clock import Deadline, drain_time, split_for_cleanup
 from ._redact import redact, reveal
 from ._shared import close_object
 from .async_pool import AsyncProducerPool, settled
@@ -151,10 +151,7 @@ async def close_aiokafka_producer(
     if not isinstance(producer, AIOKafkaProducer):
         await settled(close_object(producer))
         return
-    if timeout is None:
-        timeout = DEFAULT_DRAIN_SECONDS
-    if deadline is not None:
-        timeout = min(timeout, deadline.remaining())
+    timeout = drain_time(timeout, DEFAULT_DRAIN_SECONDS, deadline)
     drain, stop_share = split_for_cleanup(timeout)
     try:
         await asyncio.wait_for(producer.flush(), drain)

@@ -26,7 +26,7 @@ except ImportError as exc:
         "pip install 'producer-pool[confluent]'"
     ) from exc
 
-from ._clock import Deadline, split_for_cleanup
+from ._clock import Deadline, drain_time, split_for_cleanup
 from ._fork import reset_after_fork
 from ._options import DEFAULTS
 from ._redact import redact
@@ -209,10 +209,7 @@ def close_confluent_producer(
     if not isinstance(producer, Producer):
         close_object(producer)
         return
-    if timeout is None:
-        timeout = DEFAULT_MESSAGE_TIMEOUT
-    if deadline is not None:
-        timeout = min(timeout, deadline.remaining())
+    timeout = drain_time(timeout, DEFAULT_MESSAGE_TIMEOUT, deadline)
     undelivered = producer.flush(timeout)
     if undelivered:
         producer.purge()  # fail their delivery callbacks rather than drop them unseen
@@ -336,10 +333,7 @@ async def close_aio_producer(
     if not isinstance(producer, AIOProducer):
         await settled(close_object(producer))
         return
-    if timeout is None:
-        timeout = DEFAULT_MESSAGE_TIMEOUT
-    if deadline is not None:
-        timeout = min(timeout, deadline.remaining())
+    timeout = drain_time(timeout, DEFAULT_MESSAGE_TIMEOUT, deadline)
     drain, _ = split_for_cleanup(timeout)  # the rest is for purge and close
     undelivered = await producer.flush(drain)
     if undelivered:

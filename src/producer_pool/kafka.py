@@ -23,7 +23,7 @@ except ImportError as exc:
     ) from exc
 
 from . import _kafka_compat as compat
-from ._clock import Deadline
+from ._clock import Deadline, drain_time
 from ._fork import reset_after_fork
 from ._options import DEFAULTS
 from ._redact import redact, reveal
@@ -199,10 +199,7 @@ def close_producer(
     if not isinstance(producer, KafkaProducer):
         close_object(producer)
         return
-    if timeout is None:
-        timeout = producer.config["delivery_timeout_ms"] / 1000
-    if deadline is not None:
-        timeout = min(timeout, deadline.remaining())
+    timeout = drain_time(timeout, producer.config["delivery_timeout_ms"] / 1000, deadline)
     try:
         producer.flush(timeout)
     except kafka_errors.KafkaTimeoutError:

@@ -18,7 +18,7 @@ from ._clock import Deadline
 from ._fork import reset_after_fork
 from ._housekeeper import Housekeeper
 from ._options import DEFAULTS, check_option
-from ._shared import SharedPool, close_object, given_options
+from ._shared import LeaseBase, SharedPool, close_object, given_options
 from .errors import PoolClosed
 from .events import PoolListener
 from .stats import DeliveryCounts
@@ -47,7 +47,7 @@ class _ThreadWaiter(Generic[T]):
         self.signal.release()
 
 
-class Lease(Generic[T]):
+class Lease(LeaseBase[T]):
     """An exclusive claim on one pooled object for the duration of a `with` block.
 
     The object is taken on `__enter__` (not by `acquire()`), so a lease that is never
@@ -55,17 +55,11 @@ class Lease(Generic[T]):
     listed in the pool's `discard_on` destroys it instead.
     """
 
-    __slots__ = ("_acquired_at", "_entry", "_pool", "_stack", "_timeout")
-    _acquired_at: float  # set, with _stack, only when the pool tracks leaks
-    _stack: str
-
-    def __init__(self, pool: ProducerPool[T], timeout: float | None) -> None:
-        self._pool = pool
-        self._timeout = timeout
-        self._entry: Entry[T] | None = None
+    __slots__ = ()
+    _pool: ProducerPool[T]
 
     def __enter__(self) -> T:
-        if self._entry is not None:
+        if self._entry is not None:  # inlined, as below: a call costs ~10 % of a lease
             raise RuntimeError("this lease is already held; call pool.acquire() again")
         entry = self._pool._checkout(self)
         self._entry = entry
@@ -81,10 +75,6 @@ class Lease(Generic[T]):
         if entry is not None:
             self._entry = None
             self._pool._checkin(entry, exc, self)
-
-    def __repr__(self) -> str:
-        held = "not held" if self._entry is None else f"holding {self._entry.obj!r}"
-        return f"<Lease {held} from {self._pool!r}>"
 
 
 class ProducerPool(SharedPool[T]):
@@ -126,7 +116,7 @@ class ProducerPool(SharedPool[T]):
         self._changed = threading.Condition(lock)
         self._leases = set()  # held leases, for leak reports
         self._close_errors = []
-        self._orphans: list[Entry[T]] = []  # the parent's objects, after a fork
+        self._orphans = []
         self._destroy_deadline = Deadline(float("inf"))  # close() brings it forward
         self._housekeeper: Housekeeper | None = None
         if self._closed:
@@ -343,20 +333,8 @@ class ProducerPool(SharedPool[T]):
         else:
             self._on_destroyed(entry, None)
 
-    # ------------------------------------------------------------------ housekeeping, fork
+    # ------------------------------------------------------------------ housekeeping
 
     def _stop_housekeeping(self) -> None:
         if self._housekeeper is not None:
             self._housekeeper.signal_stop()
-
-    def _after_fork_in_child(self) -> None:
-        """Forget the parent's objects: their sockets and threads belong to the parent."""
-        orphans = [*self._orphans, *self._entries]
-        closed = self._closed
-        self._reset_books(self._generation + 1)
-        if closed:
-            self._closed = True
-            self._open_generation = -1
-        self._start_process_state()
-        # Keep them referenced: a finalizer closing a producer would shut the parent's sockets.
-        self._orphans = orphans

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Awaitable, Callable, Iterable, Sequence
-from typing import Any, Protocol
+from typing import Any, Generic, Protocol, TypeVar
 
 from .async_pool import AsyncProducerPool
 from .pool import ProducerPool
@@ -17,6 +17,7 @@ from .pool import ProducerPool
 __all__ = ["AsyncEventPublisher", "EventPublisher", "Header", "json_serializer"]
 
 Header = tuple[str, bytes]
+P = TypeVar("P")
 
 
 class _Sender(Protocol):
@@ -40,18 +41,22 @@ def _key_bytes(key: str | bytes | None) -> bytes | None:
     return key.encode() if isinstance(key, str) else key
 
 
-class EventPublisher:
-    """Publish values to one topic through a pool; never keeps a producer beyond a call."""
+class _Publisher(Generic[P]):
+    """A topic, a serializer and a pool: what both publishers hold."""
 
     def __init__(
-        self,
-        pool: ProducerPool[Any],
-        topic: str,
-        serializer: Callable[[Any], bytes] = json_serializer,
+        self, pool: P, topic: str, serializer: Callable[[Any], bytes] = json_serializer
     ) -> None:
         self._pool = pool
         self.topic = topic
         self._serialize = serializer
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} topic={self.topic!r} pool={self._pool!r}>"
+
+
+class EventPublisher(_Publisher[ProducerPool[Any]]):
+    """Publish values to one topic through a pool; never keeps a producer beyond a call."""
 
     def publish(
         self,
@@ -75,26 +80,13 @@ class EventPublisher:
             sender: _Sender = producer
             return [sender.send(self.topic, value=p, key=key_bytes) for p in payloads]
 
-    def __repr__(self) -> str:
-        return f"<EventPublisher topic={self.topic!r} pool={self._pool!r}>"
 
-
-class AsyncEventPublisher:
+class AsyncEventPublisher(_Publisher[AsyncProducerPool[Any]]):
     """`EventPublisher` for asyncio services, on an `AsyncProducerPool` of aiokafka producers.
 
     The lease covers only queueing the message; the acknowledgement is awaited after the
     producer went back, so a slow broker never holds a producer per request.
     """
-
-    def __init__(
-        self,
-        pool: AsyncProducerPool[Any],
-        topic: str,
-        serializer: Callable[[Any], bytes] = json_serializer,
-    ) -> None:
-        self._pool = pool
-        self.topic = topic
-        self._serialize = serializer
 
     async def publish(
         self,
@@ -121,6 +113,3 @@ class AsyncEventPublisher:
             sender: _AsyncSender = producer
             deliveries = [await sender.send(self.topic, value=p, key=key_bytes) for p in payloads]
         return list(await asyncio.gather(*deliveries))
-
-    def __repr__(self) -> str:
-        return f"<AsyncEventPublisher topic={self.topic!r} pool={self._pool!r}>"

@@ -12,27 +12,21 @@ from producer_pool import BrokerUnavailable, PoolCloseError
 from producer_pool.aiokafka import aiokafka_pool
 from producer_pool.broker import free_port
 from producer_pool.kafka import read_topic
+from tests.fakes import publish_from_tasks
 
 
 async def test_tasks_publish_through_the_pool_and_every_message_is_read_back(
     kafka_bootstrap_servers, kafka_topic
 ):
     pool = aiokafka_pool({"bootstrap_servers": kafka_bootstrap_servers}, max_size=4)
-    seen: set[int] = set()
 
-    async def publish(task: int) -> list[asyncio.Future[object]]:
-        futures = []
-        for i in range(50):
-            async with pool.acquire() as producer:
-                seen.add(id(producer))
-                futures.append(await producer.send(kafka_topic, key=f"{task}-{i}".encode()))
-        return futures
+    async def send(producer, key: bytes) -> asyncio.Future[object]:
+        return await producer.send(kafka_topic, key=key)
 
     async with pool:
-        batches = await asyncio.gather(*(publish(task) for task in range(20)))
-        await asyncio.gather(*(f for batch in batches for f in batch))
+        _, leased = await publish_from_tasks(pool, send, tasks=20, per_task=50)
         assert pool.stats().delivered == 1000
-    assert 1 < len(seen) <= 4
+    assert 1 < len(leased) <= 4
     records = await asyncio.to_thread(read_topic, kafka_bootstrap_servers, kafka_topic)
     keys = sorted(r.key.decode() for r in records)
     assert keys == sorted(f"{task}-{i}" for task in range(20) for i in range(50))

@@ -13,6 +13,7 @@ from producer_pool import BrokerUnavailable, PoolCloseError
 from producer_pool.broker import free_port
 from producer_pool.confluent import confluent_async_pool, transaction
 from producer_pool.kafka import read_topic
+from tests.fakes import publish_from_tasks
 from tests.integration.transaction_checks import assert_aborted_closed_by_markers
 
 
@@ -26,16 +27,11 @@ async def test_tasks_publish_through_aio_producers_and_every_message_is_read_bac
 ):
     pool = confluent_async_pool({"bootstrap_servers": kafka_bootstrap_servers}, max_size=4)
 
-    async def publish(task: int) -> list[asyncio.Future[object]]:
-        futures = []
-        for i in range(50):
-            async with pool.acquire() as producer:
-                futures.append(await producer.produce(kafka_topic, key=f"{task}-{i}".encode()))
-        return futures
+    async def send(producer, key: bytes) -> asyncio.Future[object]:
+        return await producer.produce(kafka_topic, key=key)
 
     async with pool:
-        batches = await asyncio.gather(*(publish(task) for task in range(20)))
-        await asyncio.gather(*(f for batch in batches for f in batch))
+        await publish_from_tasks(pool, send, tasks=20, per_task=50)
         assert pool.stats().delivered == 1000
     keys = await read_keys(kafka_bootstrap_servers, kafka_topic)
     assert sorted(keys) == sorted(f"{t}-{i}".encode() for t in range(20) for i in range(50))

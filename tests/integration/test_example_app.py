@@ -12,6 +12,7 @@ import sys
 import threading
 import urllib.error
 import urllib.request
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -41,39 +42,58 @@ def accepting(port: int) -> bool:
         return False
 
 
-@pytest.mark.timeout(180)
-def test_under_gunicorn_every_accepted_order_is_in_the_topic_exactly_once(
-    kafka_bootstrap_servers, kafka_topic
-):
+@dataclass
+class Served:
+    """A server run to its end: the orders it accepted, its exit code and its log."""
+
+    accepted: list[int]
+    returncode: int
+    log: str
+
+
+def serve_orders(command: list[str], servers: str, topic: str, check_bad_input) -> Served:
+    """Start the example app with `command` (it must print its start-up line to stderr),
+    run `check_bad_input(url)`, post 16 x 25 orders, stop it with SIGTERM."""
     port = free_port()
-    env = {
-        **os.environ,
-        "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap_servers,
-        "PRODUCER_POOL_TOPIC": kafka_topic,
-    }
-    command = [sys.executable, "-m", "gunicorn", "--preload", "-w", "2", "--threads", "8"]
-    command += ["-b", f"127.0.0.1:{port}", "--graceful-timeout", "20"]
-    command += ["examples.wsgi_app:create_app()"]
+    command = [arg.replace("{port}", str(port)) for arg in command]
+    env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": servers, "PRODUCER_POOL_TOPIC": topic}
     with subprocess.Popen(
         command, cwd=ROOT, env=env, stderr=subprocess.PIPE, text=True, start_new_session=True
     ) as server:
         try:
-            assert server.stderr is not None
-            assert server.stderr.readline().startswith("orders app: POST /orders publishes to")
-            wait_until(lambda: accepting(port), timeout=30)
+            wait_until(lambda: accepting(port) or server.poll() is not None, timeout=30)
             url = f"http://127.0.0.1:{port}/orders"
-            assert post(url, b"[1, 2]") == 400
-            assert post(url, b'{"customer": "seven", "total": 1}') == 400
-            assert post(url, b"", method="GET") == 405
-
+            check_bad_input(url)
             accepted = post_orders(url, clients=16, per_client=25)
         finally:
             server.send_signal(signal.SIGTERM)
             _, log = server.communicate(timeout=60)
-    assert server.returncode == 0, log[-3000:]
-    assert len(accepted) == 16 * 25
-    ids = [json.loads(r.value)["id"] for r in read_topic(kafka_bootstrap_servers, kafka_topic)]
-    assert sorted(ids) == sorted(accepted)  # each accepted order once, nothing else
+    return Served(accepted, server.returncode, log)
+
+
+def assert_each_accepted_order_once(served: Served, servers: str, topic: str) -> None:
+    assert "orders app: POST /orders publishes to" in served.log
+    assert len(served.accepted) == 16 * 25
+    ids = [json.loads(r.value)["id"] for r in read_topic(servers, topic)]
+    assert sorted(ids) == sorted(served.accepted)  # each accepted order once, nothing else
+
+
+@pytest.mark.timeout(180)
+def test_under_gunicorn_every_accepted_order_is_in_the_topic_exactly_once(
+    kafka_bootstrap_servers, kafka_topic
+):
+    command = [sys.executable, "-m", "gunicorn", "--preload", "-w", "2", "--threads", "8"]
+    command += ["-b", "127.0.0.1:{port}", "--graceful-timeout", "20"]
+    command += ["examples.wsgi_app:create_app()"]
+
+    def check_bad_input(url: str) -> None:
+        assert post(url, b"[1, 2]") == 400
+        assert post(url, b'{"customer": "seven", "total": 1}') == 400
+        assert post(url, b"", method="GET") == 405
+
+    served = serve_orders(command, kafka_bootstrap_servers, kafka_topic, check_bad_input)
+    assert served.returncode == 0, served.log[-3000:]
+    assert_each_accepted_order_once(served, kafka_bootstrap_servers, kafka_topic)
 
 
 def post_orders(url: str, clients: int, per_client: int) -> list[int]:
@@ -100,32 +120,18 @@ def post_orders(url: str, clients: int, per_client: int) -> list[int]:
 def test_under_uvicorn_every_accepted_order_is_in_the_topic_exactly_once(
     kafka_bootstrap_servers, kafka_topic
 ):
-    port = free_port()
-    env = {
-        **os.environ,
-        "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap_servers,
-        "PRODUCER_POOL_TOPIC": kafka_topic,
-    }
     command = [sys.executable, "-m", "uvicorn", "--factory", "examples.fastapi_app:create_app"]
-    command += ["--host", "127.0.0.1", "--port", str(port), "--no-access-log"]
-    with subprocess.Popen(
-        command, cwd=ROOT, env=env, stderr=subprocess.PIPE, text=True, start_new_session=True
-    ) as server:
-        try:
-            wait_until(lambda: accepting(port) or server.poll() is not None, timeout=30)
-            url = f"http://127.0.0.1:{port}/orders"
-            json_body = "application/json"
-            assert post(url, b"[1, 2]", content_type=json_body) == 422
-            assert post(url, b'{"customer": "seven", "total": 1}', content_type=json_body) == 422
-            assert post(url, b'{"customer": 1, "total": 1, "x": 0}', content_type=json_body) == 422
-            accepted = post_orders(url, clients=16, per_client=25)
-        finally:
-            server.send_signal(signal.SIGTERM)
-            _, log = server.communicate(timeout=60)
+    command += ["--host", "127.0.0.1", "--port", "{port}", "--no-access-log"]
+
+    def check_bad_input(url: str) -> None:
+        json_body = "application/json"
+        assert post(url, b"[1, 2]", content_type=json_body) == 422
+        assert post(url, b'{"customer": "seven", "total": 1}', content_type=json_body) == 422
+        assert post(url, b'{"customer": 1, "total": 1, "x": 0}', content_type=json_body) == 422
+
+    served = serve_orders(command, kafka_bootstrap_servers, kafka_topic, check_bad_input)
     # uvicorn re-raises the signal once its shutdown is complete (older ones exit 0).
-    assert server.returncode in (0, -signal.SIGTERM), log[-3000:]
-    assert "orders app: POST /orders publishes to" in log
-    assert "Application shutdown complete" in log and "Traceback" not in log, log[-3000:]
-    assert len(accepted) == 16 * 25
-    ids = [json.loads(r.value)["id"] for r in read_topic(kafka_bootstrap_servers, kafka_topic)]
-    assert sorted(ids) == sorted(accepted)  # each accepted order once, nothing else
+    assert served.returncode in (0, -signal.SIGTERM), served.log[-3000:]
+    assert "Application shutdown complete" in served.log, served.log[-3000:]
+    assert "Traceback" not in served.log, served.log[-3000:]
+    assert_each_accepted_order_once(served, kafka_bootstrap_servers, kafka_topic)
