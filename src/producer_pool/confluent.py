@@ -52,6 +52,8 @@ __all__ = [
 ]
 
 logger = logging.getLogger("producer_pool")
+#: Where librdkafka's own log lines go (a `logger` setting overrides it).
+LIBRDKAFKA_LOGGER = logging.getLogger("confluent_kafka")
 
 DEFAULT_BOOTSTRAP_TIMEOUT = 10.0
 #: librdkafka's default `message.timeout.ms`: how long a retired producer may drain.
@@ -152,7 +154,13 @@ class ConfluentProducerFactory:
             if user_on_delivery is not None:
                 user_on_delivery(error, message)
 
-        return {**config, "error_cb": on_error, "on_delivery": on_delivery}
+        # librdkafka logs to stderr unless given a logger: route it to Python's logging.
+        return {
+            "logger": LIBRDKAFKA_LOGGER,
+            **config,
+            "error_cb": on_error,
+            "on_delivery": on_delivery,
+        }
 
     def _count(self, error: object) -> None:
         if error is None:
