@@ -152,46 +152,32 @@ def scrape(port: int) -> dict[str, float]:
     }
 
 
-def test_the_demo_serves_its_pool_metrics_while_it_runs(monkeypatch, kafka_bootstrap_servers):
-    """One publishing thread parks in the progress callback, so the demo is still running
-    while the test scrapes; the others go on, and their acknowledgements show."""
-    monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", kafka_bootstrap_servers)
-    port, stop = free_port(), threading.Event()
-    first_progress, scraped = threading.Event(), threading.Event()
+def test_the_demo_serves_its_pool_metrics_while_it_runs():
+    """`producer-pool demo --metrics-port`: scraped while it publishes, then stopped with
+    Ctrl-C; its report shows the wait percentiles and the delivery outcomes."""
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if k != "KAFKA_BOOTSTRAP_SERVERS"}
+    command = [sys.executable, "-c", "from producer_pool.cli import run; run()", "demo"]
+    command += ["--messages", "50000000", "--threads", "2", "--json", "--metrics-port", str(port)]
     seen: dict[str, float] = {}
-
-    def on_progress(count: int) -> None:
-        if not first_progress.is_set():
-            first_progress.set()
-            scraped.wait(60)  # keeps the demo (and its metrics server) running
-        stop.set()
-
-    def scrape_until_acknowledged() -> None:
-        first_progress.wait(60)
+    acknowledged = "producer_pool_deliveries_acknowledged_total[('pool', 'events')]"
+    with subprocess.Popen(
+        command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        start_new_session=True,
+    ) as demo:  # fmt: skip
         try:
-            wait_until(
-                lambda: (
-                    seen.update(scrape(port))
-                    or seen.get(
-                        "producer_pool_deliveries_acknowledged_total[('pool', 'events')]", 0
-                    )
-                    > 0
-                ),
-                timeout=30,
-            )
+            assert demo.stderr is not None
+            assert demo.stderr.readline().startswith("publishing")  # the server is up by now
+            wait_until(lambda: seen.update(scrape(port)) or seen.get(acknowledged, 0) > 0, 60)
         finally:
-            scraped.set()
-
-    scraper = threading.Thread(target=scrape_until_acknowledged)
-    scraper.start()
-    report = run_demo(
-        messages=1_000_000, threads=2, stop=stop, on_progress=on_progress, metrics_port=port
-    )
-    scraper.join(60)
+            os.killpg(demo.pid, signal.SIGINT)
+            stdout, stderr = demo.communicate(timeout=60)
+    assert demo.returncode == 130, stderr[-2000:]
     assert seen["producer_pool_max_size[('pool', 'events')]"] == 4
-    assert seen["producer_pool_in_use[('pool', 'events')]"] >= 0
     assert seen["producer_pool_acquire_wait_seconds_count[('pool', 'events')]"] > 0
-    assert report.lost == 0 and report.acked == report.read_back
-    assert report.pool["acquire_wait"]["count"] == report.pool["acquired"]
-    with pytest.raises(OSError):  # the server stopped with the demo
+    figures = json.loads(stdout.strip().splitlines()[-1])
+    assert figures["acked"] == figures["sent"] == figures["read_back"] >= seen[acknowledged]
+    assert figures["pool"]["delivered"] == figures["acked"]
+    assert figures["pool"]["acquire_wait"]["count"] == figures["pool"]["acquired"]
+    with pytest.raises(OSError):  # the metrics server stopped with the demo
         scrape(port)
