@@ -300,7 +300,10 @@ class AsyncProducerPool(SharedPool[T]):
                 shared = entry is not None
             if entry is None:
                 future = loop.create_future()
-                waiter = _TaskWaiter[T](self._now(), future, expires_at, lease._timeout)
+                # not `_TaskWaiter[T](...)`: a subscripted class is called through `typing`
+                waiter: _TaskWaiter[T] = _TaskWaiter(
+                    self._now(), future, expires_at, lease._timeout
+                )
                 self._start_creations(self._enqueue_locked(waiter))
                 if expires_at < self._timer_at:
                     self._arm_timer(loop, expires_at)
