@@ -46,6 +46,7 @@ PRIVATE_NAMES = (
     "_sender._client.least_loaded_node",
     "_sender._client.is_ready",
     "_sender._client.maybe_connect",
+    "_sender._client.send",
     "_sender._client.poll",
     "_sender._metadata.request_update",
     "_sender._transaction_manager",
@@ -57,6 +58,9 @@ PRIVATE_NAMES = (
     "_accumulator.expired_batches",
     "_accumulator.reset_next_batch_expiry_time",
     "_transaction_manager",
+    "_transaction_manager.next_request_handler",
+    "_transaction_manager.next_in_flight_request_correlation_id",
+    "_transaction_manager.retry",
     "_unregister_cleanup",
 )
 
@@ -196,13 +200,32 @@ class _ExpiringSender(Sender):  # type: ignore[misc]
         self._expire_due_batches()
         node = self._client.least_loaded_node()
         if node is not None and self._client.is_ready(node):
-            return bool(super()._maybe_send_pending_request())
+            return self._send_once(node)
         if node is None:
             update = self._metadata.request_update()
             self._client.poll(timeout_ms=self.config["retry_backoff_ms"], future=update)
         else:
             self._client.maybe_connect(node, wakeup=False)
             self._client.poll(timeout_ms=self.config["retry_backoff_ms"])
+        return True
+
+    def _send_once(self, node: int) -> bool:
+        """One pass of kafka-python's send of the pending request (InitProducerId), to a
+        node found ready. Its own loop retries a node that dies after that check until the
+        node is back, expiring nothing meanwhile (seen under CPU load); here a failed send
+        queues the request again, and the next pass expires what is due first."""
+        manager = self._transaction_manager
+        handler = manager.next_request_handler(self._accumulator.has_incomplete)
+        if handler is None:
+            return False
+        correlation_id = manager.next_in_flight_request_correlation_id()
+        try:
+            future = self._client.send(node, handler.request)
+        except Exception as error:  # the node went away: retry on a later pass
+            logger.debug("sending %s to node %s failed: %s", handler.request, node, error)
+            manager.retry(handler)
+            return True
+        future.add_both(handler.on_complete, correlation_id)
         return True
 
     def _expire_due_batches(self) -> None:

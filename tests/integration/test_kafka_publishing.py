@@ -7,7 +7,7 @@ import os
 import time
 
 import pytest
-from kafka.errors import KafkaError
+from kafka.errors import KafkaConnectionError, KafkaError
 
 from producer_pool import PoolCloseError
 from producer_pool.broker import free_port
@@ -165,6 +165,38 @@ def test_a_producer_waiting_for_a_new_id_in_an_outage_still_expires_its_batches(
         with contextlib.suppress(KafkaError):
             future.get(10)
         assert future.is_done and future.failed()  # expired, not still pending
+        assert "delivery timeout passed" in str(future.exception)
+
+
+def test_a_node_that_dies_after_looking_ready_does_not_stall_the_id_request(
+    relayed_broker, closing
+):
+    """Under two CPU hogs, the outage test once hung: the node looked ready, died before
+    kafka-python's send of the producer-id request, and its loop retried it forever,
+    expiring nothing. Staged here: the node always looks ready, and waiting for it fails."""
+    servers, topic = relayed_broker.bootstrap_servers, relayed_broker.topic
+    settings = {
+        "bootstrap_servers": servers,
+        "request_timeout_ms": 1_000,
+        "delivery_timeout_ms": 2_000,
+        "reconnect_backoff_max_ms": 200,
+    }
+    pool = closing(kafka_pool(settings, max_size=1))
+    with pool.acquire() as producer:
+        producer.send(topic, b"warm-up").get(10)
+        relayed_broker.relay.cut()
+        client = producer._sender._client
+
+        def dead(node_id, timeout_ms=0):
+            raise KafkaConnectionError(f"Node {node_id} not ready after {timeout_ms} ms")
+
+        client.is_ready = lambda node_id, **kwargs: True
+        client.await_ready = dead
+        producer._transaction_manager.reset_producer_id()
+        future = producer.send(topic, b"during the outage")
+        with contextlib.suppress(KafkaError):
+            future.get(10)
+        assert future.is_done and future.failed()  # expired on time, not still pending
         assert "delivery timeout passed" in str(future.exception)
 
 
