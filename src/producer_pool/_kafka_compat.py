@@ -23,6 +23,7 @@ from kafka.producer.transaction_manager import TransactionManager, TransactionSt
 __all__ = [
     "PRIVATE_NAMES",
     "SUPPORTED",
+    "await_producer_id",
     "close_half_built_client",
     "close_sockets_of_failed_connects",
     "disarm_in_forked_child",
@@ -66,6 +67,7 @@ PRIVATE_NAMES = (
 
 R = TypeVar("R")
 _SENDER_STOP_GRACE = 1.0  # seconds a force-closed sender gets to abort batches and exit
+_ID_POLL_INTERVAL = 0.002  # how often a new producer's id is looked for (about one round trip)
 _warned: set[str] = set()
 
 
@@ -241,6 +243,30 @@ class _ExpiringSender(Sender):  # type: ignore[misc]
                     "delivery timeout passed while waiting for a producer id"
                 ),
             )
+
+
+def await_producer_id(producer: KafkaProducer, timeout: float) -> bool:
+    """Wait (up to `timeout` s) until an idempotent producer holds its producer id.
+
+    Its sender thread asks for one as the producer is built, in kafka-python's own loop,
+    before `recover_producer_id_after_reset` can replace that loop; should the broker go away
+    meanwhile, that loop spins until it is back and no batch ever expires (the outage test
+    hung so, under two CPU hogs). Handing the producer out only once it holds an id closes
+    the window: the first request has then left the loop. Transactional producers get theirs
+    in `init_transactions()`.
+    """
+    try:
+        manager = producer._transaction_manager
+        if manager is None or manager.is_transactional():
+            return True
+        deadline = time.monotonic() + timeout
+        while not manager.has_producer_id():
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(_ID_POLL_INTERVAL)
+    except AttributeError as error:
+        return _fallback("waiting for the producer id", True, error)
+    return True
 
 
 def recover_producer_id_after_reset(producer: KafkaProducer) -> None:

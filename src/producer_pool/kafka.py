@@ -122,6 +122,12 @@ class KafkaProducerFactory:
             raise BrokerUnavailable.within(self.bootstrap_servers, waited, exc) from None
         reset_after_fork(producer, compat.disarm_in_forked_child)
         compat.recover_producer_id_after_reset(producer)
+        timeout = settings["bootstrap_timeout_ms"] / 1000
+        if not compat.await_producer_id(producer, timeout):
+            close_producer(producer, 0)
+            waited = f"{settings['bootstrap_timeout_ms']} ms"
+            cause = "no producer id (InitProducerId unanswered)"
+            raise BrokerUnavailable.within(self.bootstrap_servers, waited, cause)
         return producer
 
     def __repr__(self) -> str:
