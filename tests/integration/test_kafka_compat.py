@@ -29,6 +29,8 @@ def test_every_private_name_exists_on_the_installed_kafka_python(kafka_bootstrap
     assert "client" in KafkaProducer.__init__.__code__.co_varnames
     assert compat.is_alive(producer) and not compat.in_fatal_state(producer)
     assert compat.undelivered(producer) == 0
+    # handed out only with its producer id: kafka-python's own id loop is behind it
+    assert producer._transaction_manager.has_producer_id()
 
 
 def test_a_renamed_internal_falls_back_and_warns_once(caplog):
