@@ -148,10 +148,16 @@ class PoolBase(Generic[T]):
         """In share mode, at max_size: an extra lease on the least-loaded object."""
         if not self._share or self._size < self._max_size:
             return None
-        leased = [e for e in self._entries if e.leases and not e.broken]
-        if not leased:
+        entry: Entry[T] | None = None
+        for candidate in self._entries:  # one pass: this runs on every shared acquire
+            if (
+                candidate.leases
+                and not candidate.broken
+                and (entry is None or candidate.leases < entry.leases)
+            ):
+                entry = candidate
+        if entry is None:
             return None
-        entry = min(leased, key=lambda e: e.leases)
         entry.leases += 1
         self._acquired += 1
         self._shared_leases += 1

@@ -282,6 +282,12 @@ class AsyncProducerPool(SharedPool[T]):
                 if await self._accept(entry):
                     self._leased(lease, entry, None)
                     return entry
+            elif self._share and not self._closed:  # one producer shared by every task
+                entry = self._share_locked()
+                if entry is not None:
+                    if not self._plain:
+                        self._leased(lease, entry, None)
+                    return entry
         return await self._checkout_slow(lease)
 
     async def _checkout_slow(self, lease: AsyncLease[T]) -> Entry[T]:
