@@ -12,6 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from producer_pool import AsyncProducerPool, PoolStats, ProducerPool
+from tests.fakes import wait_until
 
 KINDS = ("threads", "asyncio")
 
@@ -94,10 +95,7 @@ def twin_for(kind: str, factory: Callable[[], Any], **options: Any) -> ThreadedT
 
 
 async def eventually(predicate: Callable[[], bool], timeout: float = 10.0) -> None:
-    """Wait for an outcome a thread or task produces; fail loudly if it never comes."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not predicate():
-        if loop.time() > deadline:
-            raise AssertionError(f"condition not reached within {timeout}s: {predicate}")
-        await asyncio.sleep(0.001)
+    """Wait for an outcome a thread or task produces; fail loudly if it never comes. The
+    sync `wait_until` does the waiting on a worker thread, so the event loop meanwhile runs
+    the tasks that produce the outcome (the predicates only read counters and lists)."""
+    await asyncio.to_thread(wait_until, predicate, timeout)

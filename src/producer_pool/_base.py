@@ -384,8 +384,8 @@ class PoolBase(Generic[T]):
         unrecorded = max(0, self._acquired - self._served_waiters)
         return {
             "acquire_wait": self._wait_times.record_zeros(unrecorded),
-            "hold": self._hold_times.record_zeros(0),
-            "creation": self._creation_times.record_zeros(0),
+            "hold": self._hold_times.copy(),
+            "creation": self._creation_times.copy(),
         }
 
     def _describe_locked(self) -> str:

@@ -47,14 +47,18 @@ class Histogram:
         if seconds > self.max:
             self.max = seconds
 
+    def copy(self) -> Histogram:
+        copy = Histogram()
+        copy.counts = list(self.counts)
+        copy.count, copy.sum, copy.max = self.count, self.sum, self.max
+        return copy
+
     def record_zeros(self, count: int) -> Histogram:
         """A copy with `count` more zero durations (acquisitions that never waited, which
         the hot path does not record one by one)."""
-        copy = Histogram()
-        copy.counts = list(self.counts)
+        copy = self.copy()
         copy.counts[0] += count
-        copy.count = self.count + count
-        copy.sum, copy.max = self.sum, self.max
+        copy.count += count
         return copy
 
     def percentile(self, fraction: float) -> float:
