@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import inspect
 import logging
+import os
 import traceback
 import warnings
 from collections.abc import Callable, Mapping
@@ -31,6 +32,7 @@ __all__ = ["LeaseBase", "SharedPool", "Tracked", "close_object", "given_options"
 T = TypeVar("T")
 
 logger = logging.getLogger("producer_pool")
+_PACKAGE_DIR = os.path.dirname(__file__) + os.sep
 
 _pool_numbers = count(1)
 #: Share of a close's budget kept back so that destroys end before close() reports them.
@@ -69,6 +71,15 @@ class LeaseBase(Generic[T]):
     def __repr__(self) -> str:
         held = "not held" if self._entry is None else f"holding {self._entry.obj!r}"
         return f"<{type(self).__name__} {held} from {self._pool!r}>"
+
+
+def _callers_stack() -> str:
+    """The stack that took a lease, without this package's own frames (the fast and slow
+    paths reach `_leased` through different frames)."""
+    stack = traceback.extract_stack(limit=20)
+    while stack and stack[-1].filename.startswith(_PACKAGE_DIR):
+        stack.pop()
+    return "".join(traceback.format_list(stack))
 
 
 def given_options(arguments: Mapping[str, Any]) -> dict[str, Any]:
@@ -116,8 +127,10 @@ class SharedPool(PoolBase[T]):
         #: The pool's one clock, bound once (tests that drive the clock patch it before).
         self._now = _clock.monotonic
         self._listener: PoolListener | None = options["listener"]
-        #: No check, no leak tracking, no listener: an idle object is handed out at once.
-        self._plain = self._check is None and self._leak_timeout is None and self._listener is None
+        #: Leak tracking or a listener: each lease is reported (`_leased`).
+        self._tracked = self._leak_timeout is not None or self._listener is not None
+        #: No check and nothing to report: an idle object is handed out at once.
+        self._plain = self._check is None and not self._tracked
         self._needs_housekeeper = (
             self._timed or self._leak_timeout is not None or self._min_size > 0
         )
@@ -200,12 +213,30 @@ class SharedPool(PoolBase[T]):
 
     # ------------------------------------------------------------------ leasing
 
+    def _accept(self, entry: Entry[T]) -> object:
+        """Run the check on a reused candidate, outside the lock: True to hand it out, False
+        if it failed (it is retired), or an async check's awaitable, which the asyncio pool
+        settles with `_settle_check` (the sync pool takes no async check)."""
+        check = self._check
+        if check is None:
+            return True
+        if entry.fresh:  # a new object is not checked; from its second lease on, it is
+            entry.fresh = False
+            return True
+        try:
+            passed = check(entry.obj)
+        except Exception:
+            return self._reject(entry, raised=True)
+        if passed is True or inspect.isawaitable(passed):
+            return passed
+        return True if passed else self._reject(entry, raised=False)
+
     def _leased(self, lease: Tracked, entry: Entry[T], began: float | None) -> None:
         """A lease began (its caller started waiting at `began`; None: it did not wait):
         remember where, for the leak report, and tell the listener, if either is set."""
         if self._leak_timeout is not None:
             lease._acquired_at = self._now()
-            lease._stack = "".join(traceback.format_stack(limit=16)[:-3])
+            lease._stack = _callers_stack()
             with self._lock:
                 self._leases.add(lease)
         if self._listener is not None:
@@ -244,15 +275,18 @@ class SharedPool(PoolBase[T]):
                 self._hold_times.record((now if self._timed else self._now()) - leased_at)
             if (
                 exc is None
-                and entry.leases == 1
-                and not self._waiters
                 and now < entry.expires_at  # -inf once broken
                 and entry.generation == self._open_generation
-            ):  # the common case, inlined: exclusive, healthy, nobody waiting, pool open
-                entry.leases = 0
-                entry.returned_at = now
-                self._idle.append(entry)
-                return
+            ):  # the common cases, inlined: a healthy object back in an open pool
+                leases = entry.leases
+                if leases == 1 and not self._waiters:  # exclusive, nobody waiting: idle
+                    entry.leases = 0
+                    entry.returned_at = now
+                    self._idle.append(entry)
+                    return
+                if leases > 1:  # one of several shared leases: the others keep it
+                    entry.leases = leases - 1
+                    return
             broken = exc is not None and isinstance(exc, self._discard_on)
             work = self._release_locked(entry, broken, now if self._timed else self._now())
             self._notify_locked()

@@ -34,6 +34,7 @@ from .stats import DeliveryCounts
 
 __all__ = [
     "FATAL_PRODUCER_ERRORS",
+    "PRIVATE_NAMES",
     "AIOKafkaProducerFactory",
     "CountingAIOKafkaProducer",
     "aiokafka_pool",
@@ -67,27 +68,51 @@ _KNOWN_SETTINGS = frozenset(inspect.signature(AIOKafkaProducer.__init__).paramet
 }
 
 
+#: Each private attribute path read below, from an `AIOKafkaProducer` (aiokafka has no
+#: public hook per batch and no purge); a test checks them against the installed release.
+PRIVATE_NAMES = (
+    "_closed",
+    "_sender.sender_task",
+    "_message_accumulator._append_batch",
+    "_message_accumulator._batches",
+    "_message_accumulator._pending_batches",
+)
+
+
 class CountingAIOKafkaProducer(AIOKafkaProducer):  # type: ignore[misc]
-    """An `AIOKafkaProducer` that reports each message's delivery result to `DeliveryCounts`
-    (from the future `send()` returns), and knows how many are still in flight."""
+    """An `AIOKafkaProducer` that reports its delivery results to `DeliveryCounts` a batch at
+    a time, and knows how many messages are still in flight.
+
+    Counting per batch (one callback on the batch's own future) instead of per message
+    keeps the pool within a few percent of a bare producer's msg/s; it also counts
+    `send_batch()`, which bypasses `send()`.
+    """
 
     def __init__(self, deliveries: DeliveryCounts, **settings: Any) -> None:
         self.deliveries = deliveries
-        self.in_flight = 0
         super().__init__(**settings)
+        accumulator = self._message_accumulator
+        append_batch = accumulator._append_batch
 
-    async def send(self, *args: Any, **kwargs: Any) -> asyncio.Future[Any]:
-        future: asyncio.Future[Any] = await super().send(*args, **kwargs)
-        self.in_flight += 1
-        future.add_done_callback(self._count)
-        return future
+        def counted_append_batch(builder: Any, tp: Any) -> Any:
+            batch = append_batch(builder, tp)
+            batch.future.add_done_callback(lambda future: self._count(future, batch))
+            return batch
 
-    def _count(self, future: asyncio.Future[Any]) -> None:
-        self.in_flight -= 1
+        accumulator._append_batch = counted_append_batch
+
+    def _count(self, future: asyncio.Future[Any], batch: Any) -> None:
         if future.cancelled() or future.exception() is not None:
-            self.deliveries.on_failed()
+            self.deliveries.on_failed(count=batch.record_count)
         else:
-            self.deliveries.on_delivered()
+            self.deliveries.on_delivered(count=batch.record_count)
+
+    @property
+    def in_flight(self) -> int:
+        """Messages accepted by `send()` whose batch has no result yet."""
+        accumulator = self._message_accumulator
+        queued = (batch for batches in accumulator._batches.values() for batch in batches)
+        return sum(batch.record_count for batch in [*queued, *accumulator._pending_batches])
 
 
 class AIOKafkaProducerFactory:

@@ -18,7 +18,7 @@ from collections.abc import Awaitable, Callable, Coroutine
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Generic, TypedDict, TypeVar, cast, overload
 
-from ._base import Entry, Work
+from ._base import HOLD_SAMPLING_MASK, Entry, Work
 from ._clock import Deadline
 from ._fork import reset_after_fork
 from ._options import DEFAULTS, check_option
@@ -122,7 +122,15 @@ class AsyncLease(LeaseBase[T]):
     async def __aenter__(self) -> T:
         if self._entry is not None:  # inlined, as below: a call costs ~10 % of a lease
             raise RuntimeError("this lease is already held; call pool.acquire() again")
-        entry = await self._pool._checkout(self)
+        pool = self._pool
+        entry = pool._take_now()
+        if entry is not None and not pool._plain:
+            if entry.leases == 1 and not await pool._accepted(entry):  # idle: checked
+                entry = None
+            elif pool._tracked:
+                pool._leased(self, entry, None)
+        if entry is None:
+            entry = await pool._checkout_slow(self)
         self._entry = entry
         return entry.obj
 
@@ -272,23 +280,24 @@ class AsyncProducerPool(SharedPool[T]):
 
     # ------------------------------------------------------------------ leasing
 
-    async def _checkout(self, lease: AsyncLease[T]) -> Entry[T]:
-        """The warmest idle object if it passes the check, else the slow path."""
-        if asyncio.get_running_loop() is self._loop:
-            entry = self._take_idle_locked()
-            if entry is not None:
-                if self._plain:
-                    return entry
-                if await self._accept(entry):
-                    self._leased(lease, entry, None)
-                    return entry
-            elif self._share and not self._closed:  # one producer shared by every task
-                entry = self._share_locked()
-                if entry is not None:
-                    if not self._plain:
-                        self._leased(lease, entry, None)
-                    return entry
-        return await self._checkout_slow(lease)
+    def _take_now(self) -> Entry[T] | None:
+        """The fast path, which never awaits (on the pool's loop only): the warmest idle
+        object, for the caller to check, or in share mode at max_size an extra lease on
+        the least-loaded one; None sends the caller to the slow path."""
+        if asyncio.get_running_loop() is not self._loop:
+            return None
+        idle = self._idle
+        if idle:  # `_take_idle_locked`, inlined
+            entry = idle.pop()
+            entry.leases = 1
+            acquired = self._acquired + 1
+            self._acquired = acquired
+            if not acquired & HOLD_SAMPLING_MASK:
+                entry.leased_at = self._now()
+            return entry
+        if self._share and not self._closed:  # one producer shared by every task
+            return self._share_locked()
+        return None
 
     async def _checkout_slow(self, lease: AsyncLease[T]) -> Entry[T]:
         """Take an idle or shared object, or queue for one (a creation starts if there is room)."""
@@ -314,21 +323,18 @@ class AsyncProducerPool(SharedPool[T]):
                 if expires_at < self._timer_at:
                     self._arm_timer(loop, expires_at)
                 entry = await self._wait(waiter)
-            if shared or self._check is None or await self._accept(entry):
-                if not self._plain:
+            if shared or await self._accepted(entry):
+                if self._tracked:
                     self._leased(lease, entry, began)
                 return entry
 
-    async def _accept(self, entry: Entry[T]) -> bool:
-        """Run the check (sync or async) on a reused candidate; a failing one is retired."""
-        check = self._check
-        if check is None:
-            return True
-        if entry.fresh:  # a new object is not checked; from its second lease on, it is
-            entry.fresh = False
-            return True
+    async def _accepted(self, entry: Entry[T]) -> bool:
+        """`_accept`, with an async check's result awaited; a failing object is retired."""
+        passed = self._accept(entry)
+        if passed is True or passed is False:
+            return passed
         try:
-            if await settled(check(entry.obj)):
+            if await cast("Awaitable[object]", passed):
                 return True
         except asyncio.CancelledError:
             self._checkin(entry, None, None)  # cancelled mid-check: it was never leased out

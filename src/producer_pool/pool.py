@@ -207,7 +207,8 @@ class ProducerPool(SharedPool[T]):
             if self._plain:
                 return entry
             if self._accept(entry):
-                self._leased(lease, entry, None)
+                if self._tracked:
+                    self._leased(lease, entry, None)
                 return entry
         return self._checkout_slow(lease)
 
@@ -251,21 +252,6 @@ class ProducerPool(SharedPool[T]):
             if self._accept(entry):
                 self._leased(lease, entry, began)
                 return entry
-
-    def _accept(self, entry: Entry[T]) -> bool:
-        """Run the check on a reused candidate, outside the lock; a failing one is retired."""
-        check = self._check
-        if check is None:
-            return True
-        if entry.fresh:  # a new object is not checked; from its second lease on, it is
-            entry.fresh = False
-            return True
-        try:
-            if check(entry.obj):
-                return True
-        except Exception:
-            return self._reject(entry, raised=True)
-        return self._reject(entry, raised=False)
 
     def _wait(
         self, waiter: _ThreadWaiter[T], deadline: Deadline, timeout: float | None

@@ -75,13 +75,13 @@ class DeliveryCounts:
         self.delivered = 0
         self.failed = 0
 
-    def on_delivered(self, result: object = None) -> None:
+    def on_delivered(self, result: object = None, *, count: int = 1) -> None:
         with self._lock:
-            self.delivered += 1
+            self.delivered += count
 
-    def on_failed(self, error: object = None) -> None:
+    def on_failed(self, error: object = None, *, count: int = 1) -> None:
         with self._lock:
-            self.failed += 1
+            self.failed += count
 
     def __repr__(self) -> str:
         return f"<DeliveryCounts delivered={self.delivered} failed={self.failed}>"

@@ -4,12 +4,13 @@ read back, a dead broker in one line, an outage's losses counted at close."""
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 
 import pytest
 
 from producer_pool import BrokerUnavailable, PoolCloseError
-from producer_pool.aiokafka import aiokafka_pool
+from producer_pool.aiokafka import PRIVATE_NAMES, aiokafka_pool
 from producer_pool.broker import free_port
 from producer_pool.kafka import read_topic
 from tests.fakes import publish_from_tasks
@@ -58,3 +59,37 @@ async def test_close_in_an_outage_counts_what_it_could_not_deliver(relayed_broke
     assert caught.value.undelivered == 30
     assert all(f.done() and f.exception() is not None for f in lost)
     assert (pool.stats().delivered, pool.stats().delivery_errors) == (1, 30)
+
+
+async def test_messages_sent_as_a_batch_are_counted_with_the_others(
+    kafka_bootstrap_servers, kafka_topic
+):
+    pool = aiokafka_pool({"bootstrap_servers": kafka_bootstrap_servers}, max_size=1)
+    async with pool:
+        async with pool.acquire() as producer:
+            batch = producer.create_batch()
+            for i in range(5):
+                batch.append(key=None, value=f"batched-{i}".encode(), timestamp=None)
+            await (await producer.send_batch(batch, kafka_topic, partition=0))
+            await (await producer.send(kafka_topic, b"single"))
+        assert (pool.stats().delivered, pool.stats().delivery_errors) == (6, 0)
+    records = await asyncio.to_thread(read_topic, kafka_bootstrap_servers, kafka_topic)
+    assert sorted(r.value for r in records) == [b"batched-0", b"batched-1", b"batched-2",
+                                                b"batched-3", b"batched-4", b"single"]  # fmt: skip
+
+
+async def test_every_private_name_exists_on_the_installed_aiokafka(
+    kafka_bootstrap_servers, kafka_topic
+):
+    settings = {"bootstrap_servers": kafka_bootstrap_servers, "linger_ms": 200}  # still queued
+    pool = aiokafka_pool(settings, max_size=1)
+    async with pool, pool.acquire() as producer:
+        for path in PRIVATE_NAMES:
+            functools.reduce(getattr, path.split("."), producer)  # raises if renamed
+        delivery = await producer.send(kafka_topic, b"lingering")
+        assert producer.in_flight == 1
+        (queued,) = producer._message_accumulator._batches.values()
+        batch = queued[0]  # what the counting and the close's expiry touch on a batch
+        assert (batch.record_count, batch.future.done(), batch._ttl > 0) == (1, False, True)
+        await delivery
+        assert producer.in_flight == 0
