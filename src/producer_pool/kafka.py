@@ -76,14 +76,17 @@ def _validated(settings: Mapping[str, Any], known: Mapping[str, Any]) -> dict[st
 
 
 class CountingProducer(KafkaProducer):  # type: ignore[misc]
-    """A `KafkaProducer` that reports each message's delivery result to `DeliveryCounts`,
-    from the future kafka-python gives the caller, so nothing fails unseen by the pool."""
+    """A `KafkaProducer` that reports its delivery results to `DeliveryCounts`, so nothing
+    fails unseen by the pool: a batch at a time, or from each message's future if
+    kafka-python's internals moved."""
 
     def __init__(self, deliveries: DeliveryCounts, **settings: Any) -> None:
         self.deliveries = deliveries
         super().__init__(**settings)
+        if not compat.count_deliveries_by_batch(self, deliveries):
+            self.send = self._send_and_count
 
-    def send(self, *args: Any, **kwargs: Any) -> Any:
+    def _send_and_count(self, *args: Any, **kwargs: Any) -> Any:
         future = super().send(*args, **kwargs)
         future.add_callback(self.deliveries.on_delivered)
         future.add_errback(self.deliveries.on_failed)
