@@ -24,7 +24,7 @@ from producer_pool.broker import EmbeddedBroker
 
 SIZES = {
     "full": {"micro_ops": 100_000, "repeats": 3, "per_thread": 2_500, "tx_per_thread": 5,
-             "process_messages": 40_000, "publishing_rounds": 5},
+             "process_messages": 40_000, "publishing_rounds": 3},
     "smoke": {"micro_ops": 2_000, "repeats": 1, "per_thread": 50, "tx_per_thread": 1,
               "process_messages": 400, "publishing_rounds": 1},
 }  # fmt: skip
@@ -53,7 +53,7 @@ def environment() -> dict[str, Any]:
 
 def run_all(scale: str, out_dir: Path) -> dict[str, Any]:
     sizes = SIZES[scale]
-    steps = len(micro.POOLS) + len(kafka_runs.STRATEGIES) + 4 + 2 + 4 + 3 + 1
+    steps = len(micro.POOLS) + sizes["publishing_rounds"] + 4 + 2 + 4 + 3 + 1
     results: dict[str, Any] = {"scale": scale, "environment": environment()}
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                TimeElapsedColumn())  # fmt: skip
@@ -74,7 +74,9 @@ def run_all(scale: str, out_dir: Path) -> dict[str, Any]:
         with EmbeddedBroker() as broker:
             servers = broker.bootstrap_servers
             progress.update(task, description="publishing strategies")
-            results["strategies"] = kafka_runs.strategies(servers, sizes["per_thread"], step)
+            results["strategies"] = kafka_runs.strategies(
+                servers, sizes["per_thread"], sizes["publishing_rounds"], step
+            )
             progress.update(task, description="client ceiling")
             results["clients"] = kafka_runs.clients(servers, sizes["per_thread"], step)
             progress.update(task, description="forked processes")

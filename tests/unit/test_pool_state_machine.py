@@ -1,27 +1,31 @@
-"""A stateful property test: random options, random operations from several threads.
+"""A stateful property test of both pools: random options, random operations.
 
-Each rule runs on one of a few actor threads that keep their leases between steps, so
-objects are held, handed over and retired across threads. Every step waits a bounded time:
-a hang fails the test instead of stalling it. `make stress` runs it with a larger budget.
+The threaded pool's rules run on a few actor threads that keep their leases between steps,
+so objects are held, handed over and retired across threads; the asyncio pool's run as
+tasks on one loop, which the machine also cancels while they wait and while they hold.
+Every step waits a bounded time: a hang fails the test instead of stalling it. `make
+stress` runs it with a larger budget.
 """
 
 from __future__ import annotations
 
+import asyncio
 import os
 import queue
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from concurrent.futures import Future
-from typing import Any
+from typing import Any, TypeVar
 
 from hypothesis import HealthCheck, event, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
-from producer_pool import PoolClosed, PoolTimeout, ProducerPool, TooManyWaiters
+from producer_pool import AsyncProducerPool, PoolClosed, PoolTimeout, ProducerPool, TooManyWaiters
 from tests.fakes import Resource, wait_until
 
 STEP_BOUND = 10.0  # seconds any step may take: far above every timeout the pool is given
+R = TypeVar("R")
 
 
 class Broken(Exception):
@@ -59,7 +63,8 @@ class Actor:
 
 
 class Factory:
-    """Numbered resources; can be told to fail or to be slow."""
+    """Numbered resources; can be told to fail or to be slow (sync for the threaded pool,
+    `make_async` for the asyncio pool)."""
 
     def __init__(self) -> None:
         self.made: list[Resource] = []
@@ -71,6 +76,14 @@ class Factory:
     def __call__(self) -> Resource:
         if self.slow:
             self._pause.wait(0.02)
+        return self._make()
+
+    async def make_async(self) -> Resource:
+        if self.slow:
+            await asyncio.sleep(0.02)  # a simulated slow broker, not a synchronisation
+        return self._make()
+
+    def _make(self) -> Resource:
         if self.failing:
             raise ConnectionError("factory down")
         with self._lock:
@@ -79,79 +92,78 @@ class Factory:
         return resource
 
 
+OPTIONS = {
+    "max_size": st.integers(1, 3),
+    "min_size": st.integers(0, 2),
+    "share": st.booleans(),
+    "check": st.booleans(),
+    "max_lifetime": st.sampled_from([None, 0.05, 30.0]),
+    "max_idle": st.sampled_from([None, 0.05, 30.0]),
+    "leak_timeout": st.sampled_from([None, 0.05]),
+    "max_waiting": st.sampled_from([None, 0, 1, 3]),
+}
+REFUSALS = (PoolTimeout, TooManyWaiters, ConnectionError, PoolClosed)
+
+
 class PoolMachine(RuleBasedStateMachine):
+    """The rules and invariants both pools must keep; each twin says how an operation runs
+    (on actor threads, or as tasks on one event loop)."""
+
     def __init__(self) -> None:
         super().__init__()
         self.factory = Factory()
-        self.actors = [Actor() for _ in range(4)]
         self.failing_checks = False
-        self.pool: ProducerPool[Resource] | None = None
+        self.pool: Any = None
+        self.share = False
 
-    @initialize(
-        max_size=st.integers(1, 3),
-        min_size=st.integers(0, 2),
-        share=st.booleans(),
-        check=st.booleans(),
-        max_lifetime=st.sampled_from([None, 0.05, 30.0]),
-        max_idle=st.sampled_from([None, 0.05, 30.0]),
-        leak_timeout=st.sampled_from([None, 0.05]),
-        max_waiting=st.sampled_from([None, 0, 1, 3]),
-    )
-    def build(self, max_size, min_size, share, check, **options):
+    def options(self, max_size, min_size, share, check, **options) -> dict[str, Any]:
         self.share = share
-        self.pool = ProducerPool(
-            self.factory,
-            max_size=max_size,
-            min_size=min(min_size, max_size),
-            on_exhausted="share" if share else "block",
-            check=(lambda r: not self.failing_checks) if check else None,
-            discard_on=(Broken,),
-            acquire_timeout=0.1,
+        return {
+            "max_size": max_size,
+            "min_size": min(min_size, max_size),
+            "on_exhausted": "share" if share else "block",
+            "check": (lambda r: not self.failing_checks) if check else None,
+            "discard_on": (Broken,),
+            "acquire_timeout": 0.1,
             **options,
-        )
+        }
+
+    # Each twin's operations.
+    def held(self) -> list[Resource]:
+        raise NotImplementedError
+
+    def holds(self, which: int) -> bool:
+        raise NotImplementedError
+
+    def acquire_on(self, which: int, timeout: float | None) -> str:
+        raise NotImplementedError
+
+    def release_on(self, which: int, broken: bool) -> None:
+        raise NotImplementedError
+
+    def hand_over_to(self, taker: int, giver: int) -> str:
+        raise NotImplementedError
+
+    def close_pool(self) -> None:
+        raise NotImplementedError
 
     # ------------------------------------------------------------------ operations
 
-    def _acquire(self, actor: Actor, timeout: float | None) -> str:
-        lease = self.pool.acquire(timeout=timeout)
-        try:
-            actor.obj = lease.__enter__()
-            actor.lease = lease
-            return "leased"
-        except (PoolTimeout, TooManyWaiters, ConnectionError, PoolClosed) as exc:
-            return type(exc).__name__
-
-    def _release(self, actor: Actor, broken: bool) -> None:
-        lease, actor.lease, actor.obj = actor.lease, None, None
-        if broken:
-            lease.__exit__(Broken, Broken("discard me"), None)
-        else:
-            lease.__exit__(None, None, None)
-
     @rule(which=st.integers(0, 3), timeout=st.sampled_from([None, 0, 0.02, 0.2]))
     def acquire(self, which, timeout):
-        actor = self.actors[which]
-        if actor.lease is None:
-            event(
-                f"acquire: {actor.submit(lambda: self._acquire(actor, timeout)).result(STEP_BOUND)}"
-            )
+        if not self.holds(which):
+            event(f"acquire: {self.acquire_on(which, timeout)}")
 
     @rule(which=st.integers(0, 3), broken=st.booleans())
     def release(self, which, broken):
-        actor = self.actors[which]
-        if actor.lease is not None:
-            actor.submit(lambda: self._release(actor, broken)).result(STEP_BOUND)
+        if self.holds(which):
+            self.release_on(which, broken)
 
     @rule(taker=st.integers(0, 3), giver=st.integers(0, 3))
     def hand_over(self, taker, giver):
         """One actor waits while another releases: the object goes to the waiter."""
-        take, give = self.actors[taker], self.actors[giver]
-        if taker == giver or take.lease is not None or give.lease is None:
-            return
-        waiting = take.submit(lambda: self._acquire(take, 2.0))
-        wait_until(lambda: waiting.done() or self.pool.stats().waiting > 0, STEP_BOUND)
-        give.submit(lambda: self._release(give, False)).result(STEP_BOUND)
-        event(f"hand over: {waiting.result(STEP_BOUND)}")
+        if taker != giver and not self.holds(taker) and self.holds(giver):
+            event(f"hand over: {self.hand_over_to(taker, giver)}")
 
     @rule(failing=st.booleans(), slow=st.booleans())
     def factory_behaviour(self, failing, slow):
@@ -164,16 +176,16 @@ class PoolMachine(RuleBasedStateMachine):
     @precondition(lambda self: self.pool is not None and not self.pool.closed)
     @rule()
     def close(self):
-        for actor in self.actors:
-            if actor.lease is not None:
-                actor.submit(lambda actor=actor: self._release(actor, False)).result(STEP_BOUND)
-        self.pool.close(timeout=STEP_BOUND)
+        for which in range(4):
+            if self.holds(which):
+                self.release_on(which, False)
+        self.close_pool()
 
     # ------------------------------------------------------------------ invariants
 
     @invariant()
     def never_leased_twice_in_block_mode(self):
-        held = [actor.obj for actor in self.actors if actor.obj is not None]
+        held = self.held()
         if not self.share:
             assert len({id(obj) for obj in held}) == len(held)
 
@@ -182,7 +194,7 @@ class PoolMachine(RuleBasedStateMachine):
         if self.pool is not None:
             stats = self.pool.stats()
             assert stats.size <= stats.max_size
-            assert stats.in_use <= sum(actor.lease is not None for actor in self.actors)
+            assert stats.in_use <= len(self.held())
 
     @invariant()
     def books_balance_when_nothing_is_in_flight(self):
@@ -192,25 +204,200 @@ class PoolMachine(RuleBasedStateMachine):
         if stats.creating == 0 and stats.destroying == 0:
             assert stats.created - stats.destroyed == stats.size
 
+    def assert_closed_books(self) -> None:
+        """After the teardown's close: every object made was destroyed, exactly once."""
+        stats = self.pool.stats()
+        assert (stats.size, stats.created) == (0, len(self.factory.made))
+        assert stats.created == stats.destroyed
+        assert [r.close_calls for r in self.factory.made] == [1] * len(self.factory.made)
+
+
+class ThreadedPoolMachine(PoolMachine):
+    """`ProducerPool`, its operations on actor threads that keep their leases between steps,
+    so objects are held, handed over and retired across threads."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.actors = [Actor() for _ in range(4)]
+
+    @initialize(**OPTIONS)
+    def build(self, **options):
+        self.pool = ProducerPool(self.factory, **self.options(**options))
+
+    def held(self) -> list[Resource]:
+        return [actor.obj for actor in self.actors if actor.obj is not None]
+
+    def holds(self, which: int) -> bool:
+        return self.actors[which].lease is not None
+
+    def _acquire(self, actor: Actor, timeout: float | None) -> str:
+        lease = self.pool.acquire(timeout=timeout)
+        try:
+            actor.obj = lease.__enter__()
+            actor.lease = lease
+            return "leased"
+        except REFUSALS as exc:
+            return type(exc).__name__
+
+    def _release(self, actor: Actor, broken: bool) -> None:
+        lease, actor.lease, actor.obj = actor.lease, None, None
+        if broken:
+            lease.__exit__(Broken, Broken("discard me"), None)
+        else:
+            lease.__exit__(None, None, None)
+
+    def acquire_on(self, which: int, timeout: float | None) -> str:
+        actor = self.actors[which]
+        return actor.submit(lambda: self._acquire(actor, timeout)).result(STEP_BOUND)
+
+    def release_on(self, which: int, broken: bool) -> None:
+        actor = self.actors[which]
+        actor.submit(lambda: self._release(actor, broken)).result(STEP_BOUND)
+
+    def hand_over_to(self, taker: int, giver: int) -> str:
+        take, give = self.actors[taker], self.actors[giver]
+        waiting = take.submit(lambda: self._acquire(take, 2.0))
+        wait_until(lambda: waiting.done() or self.pool.stats().waiting > 0, STEP_BOUND)
+        give.submit(lambda: self._release(give, False)).result(STEP_BOUND)
+        return str(waiting.result(STEP_BOUND))
+
+    def close_pool(self) -> None:
+        self.pool.close(timeout=STEP_BOUND)
+
     def teardown(self):
         try:
             if self.pool is not None:
-                for actor in self.actors:
-                    if actor.lease is not None:
-                        actor.submit(lambda a=actor: self._release(a, False)).result(STEP_BOUND)
-                self.pool.close(timeout=STEP_BOUND)
+                self.close()
                 self.factory.failing = self.factory.slow = False
                 wait_until(
                     lambda: (s := self.pool.stats()).creating == 0 and s.destroying == 0,
                     STEP_BOUND,
                 )
-                stats = self.pool.stats()
-                assert (stats.size, stats.created) == (0, len(self.factory.made))
-                assert stats.created == stats.destroyed
-                assert [r.close_calls for r in self.factory.made] == [1] * len(self.factory.made)
+                self.assert_closed_books()
         finally:
             for actor in self.actors:
                 actor.stop()
+
+
+class AsyncPoolMachine(PoolMachine):
+    """`AsyncProducerPool` on one event loop, each operation a task; leases are kept between
+    steps, and tasks are cancelled while they wait and while they hold a lease."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.loop = asyncio.new_event_loop()
+        self.leases: list[Any] = [None] * 4
+        self.objs: list[Resource | None] = [None] * 4
+
+    @initialize(**OPTIONS)
+    def build(self, **options):
+        self.pool = AsyncProducerPool(self.factory.make_async, **self.options(**options))
+
+    def _run(self, step: Coroutine[Any, Any, R]) -> R:
+        """One step on the loop, bounded: a hang fails the test instead of stalling it."""
+        return self.loop.run_until_complete(asyncio.wait_for(step, STEP_BOUND))
+
+    async def _until(self, condition: Callable[[], bool]) -> None:
+        while not condition():  # the loop runs the pool's tasks meanwhile
+            await asyncio.sleep(0)
+
+    def held(self) -> list[Resource]:
+        return [obj for obj in self.objs if obj is not None]
+
+    def holds(self, which: int) -> bool:
+        return self.leases[which] is not None
+
+    async def _acquire(self, which: int, timeout: float | None) -> str:
+        lease = self.pool.acquire(timeout=timeout)
+        try:
+            self.objs[which] = await lease.__aenter__()
+        except REFUSALS as exc:
+            return type(exc).__name__
+        self.leases[which] = lease
+        return "leased"
+
+    async def _release(self, which: int, broken: bool) -> None:
+        lease, self.leases[which], self.objs[which] = self.leases[which], None, None
+        if broken:
+            await lease.__aexit__(Broken, Broken("discard me"), None)
+        else:
+            await lease.__aexit__(None, None, None)
+
+    def acquire_on(self, which: int, timeout: float | None) -> str:
+        return self._run(self._acquire(which, timeout))
+
+    def release_on(self, which: int, broken: bool) -> None:
+        self._run(self._release(which, broken))
+
+    def hand_over_to(self, taker: int, giver: int) -> str:
+        async def hand_over() -> str:
+            waiting = asyncio.ensure_future(self._acquire(taker, 2.0))
+            await self._until(lambda: waiting.done() or self.pool.stats().waiting > 0)
+            await self._release(giver, False)
+            return await waiting
+
+        return self._run(hand_over())
+
+    @rule(which=st.integers(0, 3))
+    def cancel_a_waiter(self, which):
+        """A task cancelled while it waits (or just as it is served) takes nothing with it."""
+        if self.holds(which):
+            return
+
+        async def cancel() -> str:
+            waiting = asyncio.ensure_future(self._acquire(which, 2.0))
+            await self._until(lambda: waiting.done() or self.pool.stats().waiting > 0)
+            waiting.cancel()
+            try:
+                return await waiting
+            except asyncio.CancelledError:
+                return "cancelled"
+
+        event(f"cancel a waiter: {self._run(cancel())}")
+
+    @rule()
+    def cancel_a_holder(self):
+        """A task cancelled inside its `async with` gives its object back."""
+
+        async def cancel() -> str:
+            holding = asyncio.Event()
+
+            async def hold() -> None:
+                async with self.pool.acquire(timeout=0.1):
+                    holding.set()
+                    await asyncio.Event().wait()  # until cancelled
+
+            task = asyncio.ensure_future(hold())
+            await self._until(lambda: task.done() or holding.is_set())
+            in_use = self.pool.stats().in_use
+            task.cancel()
+            try:
+                await task
+            except asyncio.CancelledError:
+                assert self.pool.stats().in_use == in_use - 1 or self.share
+                return "cancelled while holding"
+            except REFUSALS as exc:
+                return type(exc).__name__
+            return "done"
+
+        event(f"cancel a holder: {self._run(cancel())}")
+
+    def close_pool(self) -> None:
+        self._run(self.pool.close(timeout=STEP_BOUND))
+
+    def teardown(self):
+        try:
+            if self.pool is not None:
+                self.close()
+                self.factory.failing = self.factory.slow = False
+                self._run(
+                    self._until(
+                        lambda: (s := self.pool.stats()).creating == 0 and s.destroying == 0
+                    )
+                )
+                self.assert_closed_books()
+        finally:
+            self.loop.close()
 
 
 #: `make stress` sets PRODUCER_POOL_STRESS=1 for a much larger budget.
@@ -219,7 +406,9 @@ _BUDGET = (
     if os.environ.get("PRODUCER_POOL_STRESS")
     else {"max_examples": 30, "stateful_step_count": 20}
 )
-PoolMachine.TestCase.settings = settings(
-    **_BUDGET, deadline=None, suppress_health_check=[HealthCheck.too_slow]
-)
-TestPoolMachine = PoolMachine.TestCase
+for _machine in (ThreadedPoolMachine, AsyncPoolMachine):
+    _machine.TestCase.settings = settings(
+        **_BUDGET, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+    )
+TestThreadedPool = ThreadedPoolMachine.TestCase
+TestAsyncPool = AsyncPoolMachine.TestCase
