@@ -74,6 +74,7 @@ def run_demo(
         )
         publisher = container.publisher()
         pool = container.pool()
+        stack.callback(container.shutdown_resources)  # on any way out; a second call is a no-op
         if metrics_port is not None:
             stack.enter_context(_serving_metrics(container.prometheus_collector(), metrics_port))
         futures: list[tuple[bytes, Any]] = []

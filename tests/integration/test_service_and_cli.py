@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -15,6 +16,7 @@ from click.testing import CliRunner
 from kafka import KafkaConsumer, TopicPartition
 from prometheus_client.parser import text_string_to_metric_families
 
+from producer_pool import ProducerPool
 from producer_pool.broker import free_port
 from producer_pool.cli import main
 from producer_pool.demo import run_demo
@@ -181,3 +183,28 @@ def test_the_demo_serves_its_pool_metrics_while_it_runs():
     assert figures["pool"]["acquire_wait"]["count"] == figures["pool"]["acquired"]
     with pytest.raises(OSError):  # the metrics server stopped with the demo
         scrape(port)
+
+
+def test_a_metrics_port_in_use_is_one_line_and_the_pool_is_closed(
+    kafka_bootstrap_servers, monkeypatch
+):
+    monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", kafka_bootstrap_servers)
+    closed: list[object] = []
+    close = ProducerPool.close
+
+    def recorded_close(pool: ProducerPool[object], timeout: float | None = None) -> None:
+        closed.append(pool)
+        close(pool, timeout)
+
+    monkeypatch.setattr(ProducerPool, "close", recorded_close)
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = CliRunner().invoke(main, ["demo", "--messages", "10", "--metrics-port", str(port)])
+    assert result.exit_code == 1, result.output
+    assert result.output.strip().splitlines()[-1] == (
+        f"Error: cannot serve metrics on 127.0.0.1:{port}: Address already in use"
+    )
+    assert "Traceback" not in result.output
+    assert len(closed) == 1  # the container's pool was shut down on the way out
