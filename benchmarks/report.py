@@ -105,7 +105,7 @@ def markdown(results: dict[str, Any]) -> str:
     parts = [
         "# Benchmarks\n",
         "Every figure is measured in one run on one machine, and every comparison is a ratio "
-        "from that run. Regenerate with `make bench` (about 3 minutes here); raw results are in "
+        "from that run. Regenerate with `make bench` (about 5 minutes here); raw results are in "
         "[benchmarks.json](benchmarks.json).\n",
         f"Run {env['date']} on {env['platform']}, {env['cpus']} CPUs, Python {env['python']}; "
         f"broker: {env['broker']}; scale: {results['scale']}, {results['seconds']} s in all.\n",

@@ -24,7 +24,7 @@ from producer_pool.broker import EmbeddedBroker
 
 SIZES = {
     "full": {"micro_ops": 100_000, "repeats": 3, "per_thread": 2_500, "tx_per_thread": 5,
-             "process_messages": 40_000, "publishing_rounds": 3},
+             "process_messages": 40_000, "publishing_rounds": 5},
     "smoke": {"micro_ops": 2_000, "repeats": 1, "per_thread": 50, "tx_per_thread": 1,
               "process_messages": 400, "publishing_rounds": 1},
 }  # fmt: skip
