@@ -283,7 +283,7 @@ class PoolBase(Generic[T]):
         if entry.leases:
             return None  # still shared by other leases
         if entry.broken:
-            return self._forget_locked(entry, "discarded")
+            return self._forget_locked(entry, entry.retired_for or "discarded")
         if self._closed:
             return self._forget_locked(entry, "closed")
         if now >= entry.expires_at:
@@ -292,10 +292,17 @@ class PoolBase(Generic[T]):
         return None
 
     def _reject_locked(self, entry: Entry[T]) -> Work[T]:
-        """A candidate failed its check: it was never a lease, so undo its count."""
+        """A candidate failed its check: it was never a lease, so undo its count. Share mode
+        may have lent it out while the check ran (shared leases are not checked): then it
+        is retired, as a discard is, when its last lease ends."""
         self._acquired -= 1
         self._failed_checks += 1
         entry.leases -= 1
+        if entry.leases:
+            entry.broken = True
+            entry.expires_at = -math.inf
+            entry.retired_for = "failed check"
+            return Work()
         return self._forget_locked(entry, "failed check")
 
     def _forget_locked(self, entry: Entry[T], reason: str) -> Work[T]:

@@ -216,7 +216,7 @@ class SharedPool(PoolBase[T]):
     def _accept(self, entry: Entry[T]) -> object:
         """Run the check on a reused candidate, outside the lock: True to hand it out, False
         if it failed (it is retired), or an async check's awaitable, which the asyncio pool
-        settles with `_settle_check` (the sync pool takes no async check)."""
+        awaits in `_accepted`."""
         check = self._check
         if check is None:
             return True

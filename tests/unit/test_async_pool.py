@@ -227,3 +227,34 @@ async def test_each_waiter_times_out_at_its_own_deadline(pools):
     assert patient_waited >= 0.55  # (its own timeout, less the clock's resolution)
     assert hasty_waited < patient_waited / 2  # not held back until the patient one's expiry
     assert pool.stats().timeouts == 2
+
+
+async def test_an_object_shared_while_its_check_runs_is_retired_once_its_last_lease_ends(pools):
+    """Share mode hands a busy object to a second task while an async check runs on it; the
+    check then fails. The object must outlive the second lease, then be destroyed once,
+    and never go back to the idle stack."""
+    factory = ResourceFactory()
+    checking, verdict = asyncio.Event(), asyncio.Event()
+
+    async def check(resource: object) -> bool:
+        checking.set()
+        await verdict.wait()
+        return False
+
+    pool = AsyncProducerPool(factory, max_size=1, on_exhausted="share", check=check)
+    pools.append(pool)
+    async with pool.acquire():
+        pass  # object 0 is idle, and from now on checked
+    lease = pool.acquire(timeout=5)
+    checker = asyncio.create_task(lease.__aenter__())
+    await checking.wait()
+    async with pool.acquire(timeout=5) as shared:  # the object under check, shared
+        assert shared is factory.made[0]
+        verdict.set()
+        await eventually(lambda: pool.stats().failed_checks == 1)
+        assert factory.made[0].close_calls == 0  # still in use here
+        assert (pool.stats().size, len(factory.made)) == (1, 1)  # max_size holds
+    assert await checker is factory.made[1]  # its slot came free with the last lease
+    await lease.__aexit__(None, None, None)
+    await eventually(lambda: factory.made[0].close_calls == 1)
+    assert (pool.stats().size, pool.stats().destroyed) == (1, 1)

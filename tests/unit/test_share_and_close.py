@@ -41,6 +41,37 @@ def test_a_shared_object_discarded_by_one_lease_is_destroyed_after_the_last(make
     assert first.closed.wait(5)
 
 
+def test_an_object_shared_while_its_check_runs_is_retired_after_the_last_lease(make_pool):
+    """The check runs outside the lock, so another thread can share the object meanwhile;
+    when the check fails, that lease keeps it until it ends, and max_size holds."""
+    factory = ResourceFactory()
+    checking, verdict = threading.Event(), threading.Event()
+
+    def check(resource: object) -> bool:
+        checking.set()
+        return not verdict.wait(10)  # fails once the test has shared the object
+
+    pool = make_pool(factory, max_size=1, on_exhausted="share", check=check)
+    with pool.acquire():
+        pass  # object 0 is idle, and from now on checked
+    got: list[object] = []
+    lease = pool.acquire(timeout=5)
+    checker = threading.Thread(target=lambda: got.append(lease.__enter__()))
+    checker.start()
+    assert checking.wait(10)
+    with pool.acquire(timeout=5) as shared:  # the object under check, shared
+        assert shared is factory.made[0]
+        verdict.set()
+        wait_until(lambda: pool.stats().failed_checks == 1)
+        assert factory.made[0].close_calls == 0  # still in use here
+        assert (pool.stats().size, len(factory.made)) == (1, 1)  # max_size holds
+    checker.join(10)
+    assert got == [factory.made[1]]  # its slot came free with the last lease
+    lease.__exit__(None, None, None)
+    assert factory.made[0].closed.wait(10) and factory.made[0].close_calls == 1
+    assert (pool.stats().size, pool.stats().destroyed) == (1, 1)
+
+
 def test_close_destroys_idle_objects_and_refuses_new_leases():
     resources = ResourceFactory()
     pool = ProducerPool(resources, max_size=2)
