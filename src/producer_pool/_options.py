@@ -6,6 +6,7 @@ written once and an error names the option the same way everywhere.
 
 from __future__ import annotations
 
+import inspect
 import math
 import random
 from collections.abc import Callable, Mapping
@@ -19,6 +20,7 @@ __all__ = [
     "check_options",
     "housekeeping_interval",
     "jittered_expiry",
+    "refuse_coroutine_functions",
     "violation",
 ]
 
@@ -121,6 +123,20 @@ def check_options(options: Mapping[str, Any]) -> None:
         raise ConfigError(
             "on_exhausted must be 'block': this factory's objects need exclusive leases"
         )
+
+
+def refuse_coroutine_functions(options: Mapping[str, Any]) -> None:
+    """The threaded pool calls factory, check and destroy and uses what they return: an
+    `async def` would hand out coroutines, accept every object and close none."""
+    for name in ("factory", "check", "destroy"):
+        call = options[name]
+        if inspect.iscoroutinefunction(call) or inspect.iscoroutinefunction(
+            getattr(call, "__call__", None)  # noqa: B004 - an instance with `async def __call__`
+        ):
+            raise ConfigError(
+                f"{name} is a coroutine function ({call!r}): ProducerPool calls it from "
+                "threads; use AsyncProducerPool"
+            )
 
 
 def jittered_expiry(now: float, max_lifetime: float | None) -> float:

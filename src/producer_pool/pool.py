@@ -17,7 +17,7 @@ from ._base import HOLD_SAMPLING_MASK, Entry, Work
 from ._clock import Deadline
 from ._fork import reset_after_fork
 from ._housekeeper import Housekeeper
-from ._options import DEFAULTS, check_option
+from ._options import DEFAULTS, check_option, refuse_coroutine_functions
 from ._shared import LeaseBase, SharedPool, close_object, given_options
 from .errors import PoolClosed
 from .events import PoolListener
@@ -105,6 +105,7 @@ class ProducerPool(SharedPool[T]):
         listener: PoolListener | None = None,
         name: str | None = None,
     ) -> None:
+        refuse_coroutine_functions(locals())
         super().__init__(**given_options(locals()))
         self._start_process_state()
         reset_after_fork(self, ProducerPool._after_fork_in_child)

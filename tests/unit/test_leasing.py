@@ -118,6 +118,32 @@ def test_a_non_callable_factory_is_rejected():
         ProducerPool(42)  # type: ignore[arg-type]
 
 
+class AsyncFactory:
+    async def __call__(self) -> int:
+        return 1
+
+
+async def _async_check(obj: object) -> bool:
+    return True
+
+
+@pytest.mark.parametrize(
+    ("options", "argument"),
+    [
+        ({"factory": AsyncFactory()}, "factory"),
+        ({"check": _async_check}, "check"),
+        ({"destroy": _async_check}, "destroy"),
+    ],
+)
+def test_the_threaded_pool_refuses_coroutine_functions_in_one_line(options, argument):
+    """It would hand out coroutines, accept every object, or close none."""
+    options = {"factory": CountingFactory(), **options}
+    with pytest.raises(
+        ConfigError, match=rf"^{argument} is a coroutine function .*AsyncProducerPool$"
+    ):
+        ProducerPool(**options)
+
+
 def test_repr_shows_name_size_and_gauges(make_pool):
     pool = make_pool(CountingFactory(), max_size=10, name="events")
     lease = pool.acquire()
