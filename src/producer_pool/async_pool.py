@@ -336,8 +336,11 @@ class AsyncProducerPool(SharedPool[T]):
         try:
             if await cast("Awaitable[object]", passed):
                 return True
-        except asyncio.CancelledError:
-            self._checkin(entry, None, None)  # cancelled mid-check: it was never leased out
+        except asyncio.CancelledError:  # cancelled mid-check: it was never leased out
+            with self._lock:
+                self._acquired -= 1
+                entry.leased_at = 0.0  # nor held
+            self._checkin(entry, None, None)
             raise
         except Exception:
             return self._reject(entry, raised=True)

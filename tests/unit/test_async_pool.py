@@ -258,3 +258,26 @@ async def test_an_object_shared_while_its_check_runs_is_retired_once_its_last_le
     await lease.__aexit__(None, None, None)
     await eventually(lambda: factory.made[0].close_calls == 1)
     assert (pool.stats().size, pool.stats().destroyed) == (1, 1)
+
+
+async def test_a_task_cancelled_during_the_check_gives_the_object_back_unleased(pools):
+    factory = ResourceFactory()
+    checking = asyncio.Event()
+
+    async def check(resource: object) -> bool:
+        checking.set()
+        await asyncio.Event().wait()  # until cancelled
+        return True
+
+    pool = AsyncProducerPool(factory, max_size=1, check=check)
+    pools.append(pool)
+    async with pool.acquire():
+        pass
+    task = asyncio.create_task(pool.acquire(timeout=5).__aenter__())
+    await checking.wait()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    stats = pool.stats()
+    assert (stats.idle, stats.in_use, stats.acquired, stats.failed_checks) == (1, 0, 1, 0)
+    assert factory.made[0].close_calls == 0
