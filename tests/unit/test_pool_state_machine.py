@@ -17,6 +17,7 @@ from collections.abc import Callable, Coroutine
 from concurrent.futures import Future
 from typing import Any, TypeVar
 
+import pytest
 from hypothesis import HealthCheck, event, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
@@ -291,7 +292,16 @@ class AsyncPoolMachine(PoolMachine):
 
     @initialize(**OPTIONS)
     def build(self, **options):
-        self.pool = AsyncProducerPool(self.factory.make_async, **self.options(**options))
+        settings = self.options(**options)
+        if settings["check"] is not None:  # an async check, which yields: others run meanwhile
+            check = settings["check"]
+
+            async def check_async(resource: Resource) -> bool:
+                await asyncio.sleep(0)
+                return bool(check(resource))
+
+            settings["check"] = check_async
+        self.pool = AsyncProducerPool(self.factory.make_async, **settings)
 
     def _run(self, step: Coroutine[Any, Any, R]) -> R:
         """One step on the loop, bounded: a hang fails the test instead of stalling it."""
@@ -337,6 +347,17 @@ class AsyncPoolMachine(PoolMachine):
             return await waiting
 
         return self._run(hand_over())
+
+    @rule(first=st.integers(0, 3), second=st.integers(0, 3))
+    def acquire_together(self, first, second):
+        """Two tasks acquire at once: one's check can run while the other is served."""
+        if first == second or self.holds(first) or self.holds(second):
+            return
+
+        async def both() -> list[str]:
+            return list(await asyncio.gather(self._acquire(first, 0.2), self._acquire(second, 0.2)))
+
+        event(f"acquire together: {sorted(self._run(both()))}")
 
     @rule(which=st.integers(0, 3))
     def cancel_a_waiter(self, which):
@@ -400,12 +421,15 @@ class AsyncPoolMachine(PoolMachine):
             self.loop.close()
 
 
-#: `make stress` sets PRODUCER_POOL_STRESS=1 for a much larger budget.
+#: `make stress` sets PRODUCER_POOL_STRESS=1 for a much larger budget, and the time it needs
+#: (400 examples of a machine take about a minute here, beyond the suite's 60 s per test).
+_STRESS = bool(os.environ.get("PRODUCER_POOL_STRESS"))
 _BUDGET = (
     {"max_examples": 400, "stateful_step_count": 40}
-    if os.environ.get("PRODUCER_POOL_STRESS")
+    if _STRESS
     else {"max_examples": 30, "stateful_step_count": 20}
 )
+pytestmark = pytest.mark.timeout(1200 if _STRESS else 60)
 for _machine in (ThreadedPoolMachine, AsyncPoolMachine):
     _machine.TestCase.settings = settings(
         **_BUDGET, deadline=None, suppress_health_check=[HealthCheck.too_slow]
