@@ -14,7 +14,13 @@ from typing import Any
 
 from aiokafka import AIOKafkaProducer
 
-from benchmarks.kafka_runs import READ_BACK_TIMEOUT, VALUE, fresh_topic, relayed_broker
+from benchmarks.kafka_runs import (
+    READ_BACK_TIMEOUT,
+    VALUE,
+    fresh_topic,
+    keep_best_round,
+    relayed_broker,
+)
 from benchmarks.micro import Obj
 from producer_pool import AsyncProducerPool, PoolCloseError
 from producer_pool.aiokafka import aiokafka_pool
@@ -144,8 +150,7 @@ def _leased(pool: Any, topic: str) -> Send:
 def publishing(servers: str, per_task: int, rounds: int) -> dict[str, Any]:
     """msg/s of a lease per message through async pools of aiokafka producers, against one
     shared producer (no lease) and the floor (one producer in an `asyncio.Queue`: the least
-    any async pool adds). The contenders take turns for `rounds` rounds and each keeps its
-    best round: the machine's noise only ever slows a run down."""
+    any async pool adds). The contenders take turns for `rounds` rounds (`keep_best_round`)."""
 
     async def shared(topic: str) -> tuple[float, int]:
         producer = AIOKafkaProducer(bootstrap_servers=servers, linger_ms=5)
@@ -180,20 +185,22 @@ def publishing(servers: str, per_task: int, rounds: int) -> dict[str, Any]:
         "async pool, share mode, max 1": pooled(1, "share"),
         f"async pool of {POOL_SIZE}": pooled(POOL_SIZE, "block"),
     }
-    results: dict[str, Any] = {
-        name: {"msg_s": 0.0, "rounds": [], "sent": 0, "acknowledged": 0, "read_back": 0}
-        for name in runs
-    }
+    results: dict[str, Any] = {}
     for _ in range(rounds):
         for name, run in runs.items():
             topic = fresh_topic(servers)
             msg_s, acknowledged = asyncio.run(run(topic))
-            result = results[name]  # msg/s: the best round; counts: every round's
-            result["rounds"].append(round(msg_s))
-            result["msg_s"] = max(result["msg_s"], msg_s)
-            result["sent"] += PUBLISHERS * per_task
-            result["acknowledged"] += acknowledged
-            result["read_back"] += len(read_topic(servers, topic, timeout=READ_BACK_TIMEOUT))
+            read_back = len(read_topic(servers, topic, timeout=READ_BACK_TIMEOUT))
+            keep_best_round(
+                results,
+                name,
+                {
+                    "msg_s": msg_s,
+                    "sent": PUBLISHERS * per_task,
+                    "acknowledged": acknowledged,
+                    "read_back": read_back,
+                },
+            )
     return results
 
 

@@ -146,26 +146,33 @@ STRATEGIES = (
 )
 
 
+COUNTS = ("sent", "acknowledged", "read_back")
+
+
+def keep_best_round(results: dict[str, Any], name: str, run: dict[str, Any]) -> None:
+    """Fold one round of `name` into `results`: the best round's figures (msg/s and what
+    was measured with it; the machine's noise only ever slows a run down), and the counts
+    of every round added up, so nothing lost in any round is hidden."""
+    best = results.get(name)
+    if best is None:
+        results[name] = {**run, "rounds": [round(run["msg_s"])]}
+        return
+    best["rounds"].append(round(run["msg_s"]))
+    if run["msg_s"] > best["msg_s"]:
+        best.update({k: v for k, v in run.items() if k not in COUNTS})
+    for key in COUNTS:
+        best[key] += run[key]
+
+
 def strategies(
     servers: str, per_thread: int, rounds: int, progress: Callable[[], None]
 ) -> dict[str, Any]:
-    """Every strategy, taking turns for `rounds` rounds: each keeps its best round (msg/s
-    and that round's latencies; the machine's noise only ever slows a run down), while
-    sent, acknowledged and read back add up every round."""
+    """Every strategy, taking turns for `rounds` rounds (`keep_best_round`)."""
     results: dict[str, Any] = {}
     for _ in range(rounds):
         for name in STRATEGIES:
             count = max(2, per_thread // 200) if name == "producer per message" else per_thread
-            run = _strategy(servers, name, count)
-            if name not in results:
-                results[name] = {**run, "rounds": [round(run["msg_s"])]}
-                continue
-            best = results[name]
-            best["rounds"].append(round(run["msg_s"]))
-            if run["msg_s"] > best["msg_s"]:
-                best.update(msg_s=run["msg_s"], p50_us=run["p50_us"], p99_us=run["p99_us"])
-            for key in ("sent", "acknowledged", "read_back"):
-                best[key] += run[key]
+            keep_best_round(results, name, _strategy(servers, name, count))
         progress()
     return results
 

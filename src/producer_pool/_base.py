@@ -278,8 +278,7 @@ class PoolBase(Generic[T]):
             return None  # the parent process's object, inherited by fork: never touch it
         entry.leases -= 1
         if broken:
-            entry.broken = True
-            entry.expires_at = -math.inf  # the hot path's one comparison sees it too
+            self._break_locked(entry)
         if entry.leases:
             return None  # still shared by other leases
         if entry.broken:
@@ -291,6 +290,11 @@ class PoolBase(Generic[T]):
         self._serve_locked(entry, now)
         return None
 
+    def _break_locked(self, entry: Entry[T]) -> None:
+        """Never hand `entry` out again; it is retired when its last lease ends."""
+        entry.broken = True
+        entry.expires_at = -math.inf  # the hot path's one comparison sees it too
+
     def _reject_locked(self, entry: Entry[T]) -> Work[T]:
         """A candidate failed its check: it was never a lease, so undo its count. Share mode
         may have lent it out while the check ran (shared leases are not checked): then it
@@ -299,8 +303,7 @@ class PoolBase(Generic[T]):
         self._failed_checks += 1
         entry.leases -= 1
         if entry.leases:
-            entry.broken = True
-            entry.expires_at = -math.inf
+            self._break_locked(entry)
             entry.retired_for = "failed check"
             return Work()
         return self._forget_locked(entry, "failed check")

@@ -18,7 +18,7 @@ from collections.abc import Awaitable, Callable, Coroutine
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Generic, TypedDict, TypeVar, cast, overload
 
-from ._base import HOLD_SAMPLING_MASK, Entry, Work
+from ._base import Entry, Work
 from ._clock import Deadline
 from ._fork import reset_after_fork
 from ._options import DEFAULTS, check_option
@@ -286,15 +286,8 @@ class AsyncProducerPool(SharedPool[T]):
         the least-loaded one; None sends the caller to the slow path."""
         if asyncio.get_running_loop() is not self._loop:
             return None
-        idle = self._idle
-        if idle:  # `_take_idle_locked`, inlined
-            entry = idle.pop()
-            entry.leases = 1
-            acquired = self._acquired + 1
-            self._acquired = acquired
-            if not acquired & HOLD_SAMPLING_MASK:
-                entry.leased_at = self._now()
-            return entry
+        if self._idle:
+            return self._take_idle_locked()
         if self._share and not self._closed:  # one producer shared by every task
             return self._share_locked()
         return None
