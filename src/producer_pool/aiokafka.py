@@ -215,13 +215,15 @@ async def _stop_within(producer: AIOKafkaProducer, timeout: float) -> None:
 
 
 def aiokafka_producer_is_healthy(producer: object) -> bool:
-    """The pool's check on every reuse: not stopped, and its sender task still running."""
-    if not isinstance(producer, AIOKafkaProducer):
+    """The pool's check on every reuse: not stopped, and its sender task still running (an
+    object that is not an aiokafka producer passes). Attribute reads, not `isinstance` and
+    `getattr` chains: this runs on every lease."""
+    try:
+        closed: bool = producer._closed  # type: ignore[attr-defined]
+        sender_task = producer._sender.sender_task  # type: ignore[attr-defined]
+    except AttributeError:
         return True
-    sender_task = getattr(getattr(producer, "_sender", None), "sender_task", None)
-    return not getattr(producer, "_closed", False) and not (
-        sender_task is not None and sender_task.done()
-    )
+    return not closed and (sender_task is None or not sender_task.done())
 
 
 def is_fatal(exc: BaseException, producer: object = None) -> bool:

@@ -125,7 +125,8 @@ class AsyncLease(LeaseBase[T]):
         pool = self._pool
         entry = pool._take_now()
         if entry is not None and not pool._plain:
-            if entry.leases == 1 and not await pool._accepted(entry):  # idle: checked
+            passed = pool._accept(entry) if entry.leases == 1 else True  # idle: checked
+            if passed is not True and not await pool._accepted(entry, passed):
                 entry = None
             elif pool._tracked:
                 pool._leased(self, entry, None)
@@ -316,14 +317,14 @@ class AsyncProducerPool(SharedPool[T]):
                 if expires_at < self._timer_at:
                     self._arm_timer(loop, expires_at)
                 entry = await self._wait(waiter)
-            if shared or await self._accepted(entry):
+            if shared or await self._accepted(entry, self._accept(entry)):
                 if self._tracked:
                     self._leased(lease, entry, began)
                 return entry
 
-    async def _accepted(self, entry: Entry[T]) -> bool:
-        """`_accept`, with an async check's result awaited; a failing object is retired."""
-        passed = self._accept(entry)
+    async def _accepted(self, entry: Entry[T], passed: object) -> bool:
+        """The verdict of `_accept(entry)`, an async check's awaited (a failing object is
+        retired); the fast path awaits this only for a verdict other than True."""
         if passed is True or passed is False:
             return passed
         try:

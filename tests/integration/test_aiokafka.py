@@ -4,6 +4,7 @@ read back, a dead broker in one line, an outage's losses counted at close."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import time
 
@@ -59,6 +60,36 @@ async def test_close_in_an_outage_counts_what_it_could_not_deliver(relayed_broke
     assert caught.value.undelivered == 30
     assert all(f.done() and f.exception() is not None for f in lost)
     assert (pool.stats().delivered, pool.stats().delivery_errors) == (1, 30)
+
+
+async def _stop(producer) -> None:
+    await producer.stop()  # behind the pool's back
+
+
+async def _kill_sender(producer) -> None:
+    producer._sender.sender_task.cancel()  # as when aiokafka's sender routine crashes
+    with contextlib.suppress(asyncio.CancelledError):
+        await producer._sender.sender_task
+
+
+@pytest.mark.parametrize("breaking", [_stop, _kill_sender], ids=["stopped", "dead sender"])
+async def test_a_broken_producer_fails_the_health_check_and_is_replaced(
+    kafka_bootstrap_servers, kafka_topic, breaking
+):
+    settings = {"bootstrap_servers": kafka_bootstrap_servers}
+    pool = aiokafka_pool(settings, max_size=1, close_timeout=5)  # a failing run fails fast
+    async with pool:
+        async with pool.acquire() as first:
+            await (await first.send(kafka_topic, b"before"))
+        async with pool.acquire() as same:
+            assert same is first
+            await breaking(first)
+        async with pool.acquire() as second:
+            await asyncio.wait_for(await second.send(kafka_topic, b"after"), 10)
+        assert second is not first
+        assert (pool.stats().failed_checks, pool.stats().created) == (1, 2)
+    records = await asyncio.to_thread(read_topic, kafka_bootstrap_servers, kafka_topic)
+    assert sorted(r.value for r in records) == [b"after", b"before"]
 
 
 async def test_messages_sent_as_a_batch_are_counted_with_the_others(
