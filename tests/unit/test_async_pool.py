@@ -8,14 +8,18 @@ import asyncio
 import contextlib
 import gc
 import logging
+import os
 import time
 from collections.abc import AsyncIterator
+from typing import TypeVar
 
 import pytest
 
 from producer_pool import AsyncProducerPool, PoolCloseError, PoolError, PoolTimeout
-from tests.fakes import CountingFactory, ResourceFactory
+from tests.fakes import CountingFactory, Resource, ResourceFactory, in_forked_child
 from tests.twins import eventually
+
+T = TypeVar("T")
 
 
 @pytest.fixture
@@ -168,23 +172,61 @@ async def test_a_leaked_lease_is_reported_with_its_stack(pools, caplog):
     assert "test_a_leaked_lease_is_reported_with_its_stack" in caplog.text
 
 
-def test_a_pool_used_from_a_second_event_loop_is_a_clear_error():
-    async def lease_once(pool: AsyncProducerPool[int]) -> int:
-        async with pool.acquire() as obj:
-            return obj
+async def _lease_once(pool: AsyncProducerPool[T]) -> T:
+    async with pool.acquire() as obj:
+        return obj
 
+
+def test_a_pool_used_from_a_second_event_loop_is_a_clear_error():
     async def make() -> AsyncProducerPool[int]:
         return AsyncProducerPool(CountingFactory(), max_size=1)
 
     first_loop = asyncio.new_event_loop()
     try:
         pool = first_loop.run_until_complete(make())
-        assert first_loop.run_until_complete(lease_once(pool)) == 0
+        assert first_loop.run_until_complete(_lease_once(pool)) == 0
         with pytest.raises(PoolError, match="second event loop"):
-            asyncio.run(lease_once(pool))
+            asyncio.run(_lease_once(pool))
         first_loop.run_until_complete(pool.close())
     finally:
         first_loop.close()
+
+
+async def test_a_loop_in_another_thread_is_refused_while_the_pools_own_loop_runs(pools):
+    pool = AsyncProducerPool(CountingFactory(), max_size=1)
+    pools.append(pool)
+    assert await _lease_once(pool) == 0  # idle now: the fast path would hand it out
+    with pytest.raises(PoolError, match="second event loop"):
+        await asyncio.to_thread(asyncio.run, _lease_once(pool))
+    assert (pool.stats().acquired, await _lease_once(pool)) == (1, 0)
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+@pytest.mark.filterwarnings("ignore:This process .* is multi-threaded:DeprecationWarning")
+def test_a_forked_child_binds_its_own_loop_and_never_touches_the_parents_objects():
+    """A pool used before a fork (gunicorn --preload with uvicorn workers): the child's
+    first `asyncio.run` binds the pool to the child's loop, with objects of its own."""
+    factory = ResourceFactory()
+    parent_loop = asyncio.new_event_loop()
+    try:
+        pool = parent_loop.run_until_complete(_make_resource_pool(factory))
+        parents = parent_loop.run_until_complete(_lease_once(pool))
+
+        async def in_child() -> str:
+            leased = await _lease_once(pool)
+            await pool.close(timeout=5)
+            return f"{leased is parents} {parents.close_calls} {pool.stats().created}"
+
+        assert in_forked_child(lambda: asyncio.run(in_child())) == "False 0 1"
+        assert parent_loop.run_until_complete(_lease_once(pool)) is parents
+        parent_loop.run_until_complete(pool.close(timeout=5))
+        assert parents.close_calls == 1
+    finally:
+        parent_loop.close()
+
+
+async def _make_resource_pool(factory: ResourceFactory) -> AsyncProducerPool[Resource]:
+    return AsyncProducerPool(factory, max_size=1)
 
 
 async def test_a_pool_made_outside_a_loop_binds_to_the_first_that_uses_it(pools):
