@@ -28,6 +28,9 @@ from producer_pool.confluent import confluent_async_pool, transaction
 from producer_pool.kafka import read_topic
 
 POOL_SIZE = 4
+SHARED_AIOKAFKA = "one shared AIOKafkaProducer"
+NO_POOL = "async with alone: one producer, no pool"
+QUEUE_FLOOR = "floor: one producer in an asyncio.Queue"
 TASKS = 64
 PUBLISHERS = 8
 
@@ -57,6 +60,30 @@ class _QueueLease:
 
     async def __aexit__(self, *exc: object) -> None:
         self._queue.put_nowait(self._obj)
+
+
+class NoPool:
+    """No pool at all: the one producer behind a class-based async context manager that
+    does nothing, so a lease per message measures the `async with` protocol alone."""
+
+    def __init__(self, obj: Any) -> None:
+        self._lease = _NoLease(obj)
+
+    def acquire(self) -> _NoLease:
+        return self._lease
+
+
+class _NoLease:
+    __slots__ = ("_obj",)
+
+    def __init__(self, obj: Any) -> None:
+        self._obj = obj
+
+    async def __aenter__(self) -> Any:
+        return self._obj
+
+    async def __aexit__(self, *exc: object) -> None:
+        pass
 
 
 async def _uncontended_ns(pool: Any, ops: int) -> float:
@@ -113,6 +140,7 @@ def micro(ops: int, repeats: int) -> dict[str, Any]:
 
 
 Send = Callable[[bytes], Awaitable["asyncio.Future[Any]"]]
+Run = Callable[[str], Awaitable[tuple[float, int]]]
 
 
 async def _publish(send: Send, per_task: int) -> tuple[float, int]:
@@ -149,26 +177,26 @@ def _leased(pool: Any, topic: str) -> Send:
 
 def publishing(servers: str, per_task: int, rounds: int) -> dict[str, Any]:
     """msg/s of a lease per message through async pools of aiokafka producers, against one
-    shared producer (no lease) and the floor (one producer in an `asyncio.Queue`: the least
-    any async pool adds). The contenders take turns for `rounds` rounds (`keep_best_round`)."""
+    shared producer sent to directly, the same behind an `async with` that does nothing (the
+    protocol's own cost), and the floor (one producer in an `asyncio.Queue`). The
+    contenders take turns for `rounds` rounds (`keep_best_round`)."""
 
-    async def shared(topic: str) -> tuple[float, int]:
-        producer = AIOKafkaProducer(bootstrap_servers=servers, linger_ms=5)
-        await producer.start()
-        try:
-            return await _publish(_direct(producer, topic), per_task)
-        finally:
-            await producer.stop()
+    def one_producer(lender: Callable[[AIOKafkaProducer], Any] | None) -> Run:
+        """One producer, sent to directly (no `lender`) or leased from `lender(producer)`."""
 
-    async def floor(topic: str) -> tuple[float, int]:
-        producer = AIOKafkaProducer(bootstrap_servers=servers, linger_ms=5)
-        await producer.start()
-        try:
-            return await _publish(_leased(QueueFloor([producer]), topic), per_task)
-        finally:
-            await producer.stop()
+        async def run(topic: str) -> tuple[float, int]:
+            producer = AIOKafkaProducer(bootstrap_servers=servers, linger_ms=5)
+            await producer.start()
+            try:
+                if lender is None:
+                    return await _publish(_direct(producer, topic), per_task)
+                return await _publish(_leased(lender(producer), topic), per_task)
+            finally:
+                await producer.stop()
 
-    def pooled(size: int, mode: str) -> Callable[[str], Awaitable[tuple[float, int]]]:
+        return run
+
+    def pooled(size: int, mode: str) -> Run:
         async def run(topic: str) -> tuple[float, int]:
             settings = {"bootstrap_servers": servers, "linger_ms": 5}
             async with aiokafka_pool(
@@ -179,9 +207,10 @@ def publishing(servers: str, per_task: int, rounds: int) -> dict[str, Any]:
 
         return run
 
-    runs: dict[str, Callable[[str], Awaitable[tuple[float, int]]]] = {
-        "one shared AIOKafkaProducer": shared,
-        "floor: one producer in an asyncio.Queue": floor,
+    runs: dict[str, Run] = {
+        SHARED_AIOKAFKA: one_producer(None),
+        NO_POOL: one_producer(NoPool),
+        QUEUE_FLOOR: one_producer(lambda producer: QueueFloor([producer])),
         "async pool, share mode, max 1": pooled(1, "share"),
         f"async pool of {POOL_SIZE}": pooled(POOL_SIZE, "block"),
     }
