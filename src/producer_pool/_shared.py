@@ -114,6 +114,8 @@ class SharedPool(PoolBase[T]):
             deliveries=options["deliveries"],
         )
         self._factory = factory
+        #: A close() reported its outcome: later calls return at once (see `_close_started`).
+        self._close_reported = False
         self._acquire_timeout = float(options["acquire_timeout"])
         self._close_timeout = float(options["close_timeout"])
         self._check: Callable[[T], object] | None = options["check"]
@@ -157,6 +159,7 @@ class SharedPool(PoolBase[T]):
         orphans = [*self._orphans, *self._entries]
         closed = self._closed
         self._reset_books(self._generation + 1)
+        self._close_reported = closed  # the parent's close, whatever its state, is not ours
         if closed:
             self._closed = True
             self._open_generation = -1
@@ -399,12 +402,19 @@ class SharedPool(PoolBase[T]):
     # ------------------------------------------------------------------ closing
 
     def _close_started(self, budget: float) -> list[Entry[T]] | None:
-        """Close the books: waiters fail, destroys learn the deadline; None if already closed."""
+        """Close the books: waiters fail, destroys learn the deadline. Returns the idle
+        entries to destroy; [] when an earlier close() was interrupted (cancelled, Ctrl-C)
+        before it reported, so that this one waits for what it left and reports it; None
+        once a close() has reported."""
         reporting = min(_CLOSE_REPORTING_MAX, budget * _CLOSE_REPORTING_SHARE)
         with self._lock:
-            if self._closed:
+            if self._close_reported:
                 return None
-            idle = self._close_locked(lambda: PoolClosed(f"{self.name}: closed while waiting"))
+            idle = (
+                []
+                if self._closed
+                else self._close_locked(lambda: PoolClosed(f"{self.name}: closed while waiting"))
+            )
             self._destroy_deadline.bring_forward(Deadline(budget - reporting))
             self._notify_locked()
         return idle
@@ -414,8 +424,12 @@ class SharedPool(PoolBase[T]):
         return self._in_use_locked(), self._creating, self._destroying
 
     def _close_finished(self, budget: float) -> None:
-        """Log what is still running after close's wait; raise `PoolCloseError` for failures."""
+        """Log what is still running after close's wait; raise `PoolCloseError` for failures.
+        Of several close() calls waiting at once, the first to get here reports."""
         with self._lock:
+            if self._close_reported:
+                return
+            self._close_reported = True
             leased, creating, destroying = self._busy_locked()
             errors, self._close_errors = self._close_errors, []
         if leased:
@@ -438,11 +452,10 @@ class SharedPool(PoolBase[T]):
         else:
             undelivered = sum(getattr(error, "undelivered", 0) for error in errors)
         if errors or undelivered:
+            what = [f"{len(errors)} object(s) failed to close cleanly"] if errors else []
+            what += [f"{undelivered} message(s) undelivered"] if undelivered else []
             raise PoolCloseError(
-                f"{self.name}: "
-                + (f"{len(errors)} object(s) failed to close cleanly; " if errors else "")
-                + (f"{undelivered} message(s) undelivered" if undelivered else "")
-                + (f": {errors[0]}" if errors else ""),
+                f"{self.name}: {'; '.join(what)}" + (f" (first: {errors[0]})" if errors else ""),
                 undelivered=undelivered,
                 errors=errors,
             ) from (errors[0] if errors else None)

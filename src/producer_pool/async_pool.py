@@ -247,7 +247,9 @@ class AsyncProducerPool(SharedPool[T]):
         """Refuse new leases and destroy every object, all within `timeout` seconds.
 
         The same contract as `ProducerPool.close`: waiters get `PoolClosed`, leases are
-        awaited until the deadline, failures raise `PoolCloseError`. Idempotent.
+        awaited until the deadline, failures raise `PoolCloseError`. Once a close has reported,
+        later calls return at once; after one cancelled before it reported, the next waits
+        for what it left running and reports it.
         """
         if timeout is not None:
             check_option("close_timeout", timeout, label="timeout")

@@ -156,7 +156,9 @@ class ProducerPool(SharedPool[T]):
         Waiters get `PoolClosed`. Idle objects are destroyed in parallel while leases are
         awaited; a lease still out at the deadline is destroyed when it returns. A destroy
         that accepts a `deadline` is told to finish before the close does. Raises
-        `PoolCloseError` if any destroy failed (e.g. undelivered messages). Idempotent.
+        `PoolCloseError` if any destroy failed (e.g. undelivered messages). Once a close has
+        reported, later calls return at once; after one interrupted before it reported
+        (Ctrl-C), the next waits for what it left running and reports it.
         """
         if timeout is not None:
             check_option("close_timeout", timeout, label="timeout")

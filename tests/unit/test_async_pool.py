@@ -115,6 +115,35 @@ async def test_close_is_bounded_by_a_destroy_that_hangs(pools):
     assert (stats.destroying, stats.destroyed) == (0, 1)
 
 
+async def test_a_close_cancelled_before_it_reported_leaves_the_next_close_to_wait_and_report():
+    """A cancelled close() (`wait_for(pool.close(), 5)`, a lifespan cut short) leaves its
+    destroys running; the next close() must wait for them and report their failures, not
+    return at once because the pool is already marked closed."""
+    destroy_started, release = asyncio.Event(), asyncio.Event()
+
+    async def failing_flush(obj: int) -> None:
+        destroy_started.set()
+        await release.wait()
+        raise RuntimeError("3 messages undelivered")
+
+    pool = AsyncProducerPool(CountingFactory(), max_size=1, destroy=failing_flush)
+    async with pool.acquire():
+        pass
+    first = asyncio.create_task(pool.close(timeout=30))
+    await destroy_started.wait()
+    first.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await first
+    second = asyncio.create_task(pool.close(timeout=30))
+    await asyncio.sleep(0)  # one step: `second` runs up to its wait for the destroy
+    assert not second.done()
+    release.set()
+    with pytest.raises(PoolCloseError, match=r"1 object\(s\) failed .*first: 3 messages"):
+        await second
+    assert (pool.stats().destroying, pool.stats().destroyed) == (0, 1)
+    await pool.close(timeout=1)  # the outcome was reported: nothing more to say
+
+
 async def test_a_destroy_that_takes_a_deadline_is_told_close_s(pools):
     seen = []
 

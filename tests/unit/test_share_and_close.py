@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import signal
 import threading
 
 import pytest
@@ -92,6 +93,76 @@ def test_close_is_idempotent():
     pool.close()
     pool.close()
     assert resources.made[0].close_calls == 1
+
+
+@pytest.mark.skipif(
+    threading.current_thread() is not threading.main_thread(), reason="SIGINT goes to main"
+)
+def test_a_close_interrupted_by_ctrl_c_leaves_the_next_close_to_wait_and_report():
+    """Ctrl-C while close() waits for a flush: the `finally: pool.close()` that follows must
+    wait for that flush and report its failure, not return at once because the pool is
+    already marked closed (its producers would then be lost with the process, unreported)."""
+    entered, release = threading.Event(), threading.Event()
+
+    def failing_flush(obj: int) -> None:
+        entered.set()
+        release.wait(30)
+        raise RuntimeError("3 messages undelivered")
+
+    pool = ProducerPool(CountingFactory(), destroy=failing_flush)
+    with pool.acquire():
+        pass
+    interrupter = threading.Thread(
+        target=lambda: (
+            entered.wait(30) and signal.pthread_kill(threading.main_thread().ident, signal.SIGINT)
+        )
+    )
+    interrupter.start()
+    with pytest.raises(KeyboardInterrupt):
+        pool.close(timeout=30)
+    interrupter.join(30)
+    assert pool.stats().destroying == 1  # the flush is still running
+    releaser = threading.Timer(0.1, release.set)  # once the second close() waits, or before
+    releaser.start()
+    with pytest.raises(PoolCloseError, match=r"1 object\(s\) failed .*first: 3 messages"):
+        pool.close(timeout=30)
+    assert (pool.stats().destroying, pool.stats().destroyed) == (0, 1)
+    pool.close(timeout=1)  # the outcome was reported: nothing more to say
+    releaser.join()
+
+
+def test_close_calls_made_at_once_all_wait_and_one_reports():
+    """A second close() (an atexit hook, the container's shutdown) while the first is still
+    flushing returns only when the flush is over; the failure is raised once."""
+    entered, release = threading.Event(), threading.Event()
+
+    def failing_flush(obj: int) -> None:
+        entered.set()
+        release.wait(30)
+        raise RuntimeError("3 messages undelivered")
+
+    pool = ProducerPool(CountingFactory(), destroy=failing_flush)
+    with pool.acquire():
+        pass
+    outcomes: list[str] = []
+
+    def close() -> None:
+        try:
+            pool.close(timeout=30)
+            outcomes.append("returned")
+        except PoolCloseError:
+            outcomes.append("raised")
+
+    closers = [threading.Thread(target=close) for _ in range(2)]
+    closers[0].start()
+    assert entered.wait(30)
+    closers[1].start()
+    closers[1].join(0.2)
+    assert closers[1].is_alive() and outcomes == []  # waiting for the flush, as the first
+    release.set()
+    for closer in closers:
+        closer.join(30)
+    assert sorted(outcomes) == ["raised", "returned"]
 
 
 def test_pool_as_context_manager_closes_on_exit():
