@@ -9,6 +9,7 @@ import functools
 import time
 
 import pytest
+from aiokafka.errors import KafkaError
 
 from producer_pool import BrokerUnavailable, PoolCloseError
 from producer_pool.aiokafka import PRIVATE_NAMES, aiokafka_pool
@@ -60,6 +61,45 @@ async def test_close_in_an_outage_counts_what_it_could_not_deliver(relayed_broke
     assert caught.value.undelivered == 30
     assert all(f.done() and f.exception() is not None for f in lost)
     assert (pool.stats().delivered, pool.stats().delivery_errors) == (1, 30)
+
+
+async def test_an_outage_reaches_the_callers_and_the_pool_heals(relayed_broker):
+    """The asyncio twin of the kafka-python outage test: sends during a cut fail their own
+    futures within the request timeout, publishing works again once the broker is back, and
+    close() reports exactly the messages that failed."""
+    servers, topic = relayed_broker.bootstrap_servers, relayed_broker.topic
+    settings = {
+        "bootstrap_servers": servers,
+        "request_timeout_ms": 1_000,
+        "retry_backoff_ms": 50,
+        "linger_ms": 5,
+    }
+    pool = aiokafka_pool(settings, max_size=2, on_exhausted="share", close_timeout=5)
+
+    async def send(producer, key: bytes) -> asyncio.Future[object]:
+        return await producer.send(topic, key=key, value=b"x")
+
+    before, _ = await publish_from_tasks(pool, send, tasks=4, per_task=50)
+    relayed_broker.relay.cut()
+    during = []
+    for i in range(20):
+        async with pool.acquire() as producer:
+            during.append(await send(producer, f"down-{i}".encode()))
+    outcomes = await asyncio.wait_for(asyncio.gather(*during, return_exceptions=True), 30)
+    failed = sum(isinstance(outcome, KafkaError) for outcome in outcomes)
+    assert failed, "callers must be told about the outage"
+
+    relayed_broker.relay.resume()
+    after, _ = await asyncio.wait_for(publish_from_tasks(pool, send, tasks=4, per_task=50), 60)
+    with pytest.raises(PoolCloseError) as caught:  # the outage's failures are reported again
+        await pool.close()
+    assert caught.value.undelivered == failed == pool.stats().delivery_errors
+    assert pool.stats().delivered == len(before) + len(after) + len(during) - failed
+
+    acknowledged = {f.result().offset for f in before + after}
+    acknowledged |= {o.offset for o in outcomes if not isinstance(o, BaseException)}
+    records = await asyncio.to_thread(read_topic, servers, topic)
+    assert acknowledged <= {r.offset for r in records}  # every acknowledged message is stored
 
 
 async def _stop(producer) -> None:
