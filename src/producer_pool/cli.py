@@ -11,6 +11,8 @@ import logging
 import signal
 import sys
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -112,15 +114,11 @@ def demo(
 
     stop = threading.Event()
     stopped_by: list[int] = []
-
-    def on_signal(signum: int, frame: object) -> None:
-        stopped_by.append(signum)
-        stop.set()
-
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, on_signal)
     columns = (TextColumn("publishing"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-    with Progress(*columns, console=status, transient=True) as progress:
+    with (
+        _stopping_on_signals(stop, stopped_by),
+        Progress(*columns, console=status, transient=True) as progress,
+    ):
         task = progress.add_task("publish", total=messages)
         report = _run(
             run_demo,
@@ -145,6 +143,26 @@ def demo(
         raise SystemExit(128 + stopped_by[0])
     if not report.ok:
         raise SystemExit(1)
+
+
+@contextmanager
+def _stopping_on_signals(stop: threading.Event, stopped_by: list[int]) -> Iterator[None]:
+    """While the demo runs, SIGINT and SIGTERM set `stop` (publishing ends, the pool flushes
+    and the report is printed); the previous handlers come back after, so that calling the
+    command in-process (tests, `main()` from Python) leaves no handler behind."""
+
+    def on_signal(signum: int, frame: object) -> None:
+        stopped_by.append(signum)
+        stop.set()
+
+    previous = {
+        signum: signal.signal(signum, on_signal) for signum in (signal.SIGINT, signal.SIGTERM)
+    }
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
 
 
 def _report_table(report: Any) -> Table:

@@ -62,8 +62,12 @@ def test_stopping_the_demo_early_still_flushes_everything(monkeypatch, kafka_boo
 
 def test_demo_command_prints_the_figures_as_json_last(monkeypatch, kafka_bootstrap_servers):
     monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", kafka_bootstrap_servers)
+    handlers = [signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)]
     result = CliRunner().invoke(main, ["demo", "--messages", "2000", "--threads", "4", "--json"])
     assert result.exit_code == 0, result.output
+    # In-process, the demo's Ctrl-C handling must not outlive it (a later Ctrl-C would
+    # set a dead demo's stop flag instead of raising KeyboardInterrupt).
+    assert [signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)] == handlers
     figures = json.loads(result.output.strip().splitlines()[-1])
     assert set(figures) == {
         "topic", "sent", "acked", "read_back", "lost", "duplicates", "seconds", "pool"

@@ -102,6 +102,7 @@ def test_a_close_interrupted_by_ctrl_c_leaves_the_next_close_to_wait_and_report(
     """Ctrl-C while close() waits for a flush: the `finally: pool.close()` that follows must
     wait for that flush and report its failure, not return at once because the pool is
     already marked closed (its producers would then be lost with the process, unreported)."""
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # no test left its own
     entered, release = threading.Event(), threading.Event()
 
     def failing_flush(obj: int) -> None:
