@@ -95,6 +95,26 @@ def test_close_is_idempotent():
     assert resources.made[0].close_calls == 1
 
 
+class GatedFailingFlush:
+    """A destroy that blocks until `release` is set, then fails as a flush that could not
+    deliver does; `entered` tells the test it is running."""
+
+    def __init__(self) -> None:
+        self.entered, self.release = threading.Event(), threading.Event()
+
+    def __call__(self, obj: int) -> None:
+        self.entered.set()
+        self.release.wait(30)
+        raise RuntimeError("3 messages undelivered")
+
+
+def _pool_with_one_idle_object(destroy: GatedFailingFlush) -> ProducerPool[int]:
+    pool = ProducerPool(CountingFactory(), destroy=destroy)
+    with pool.acquire():
+        pass
+    return pool
+
+
 @pytest.mark.skipif(
     threading.current_thread() is not threading.main_thread(), reason="SIGINT goes to main"
 )
@@ -103,19 +123,12 @@ def test_a_close_interrupted_by_ctrl_c_leaves_the_next_close_to_wait_and_report(
     wait for that flush and report its failure, not return at once because the pool is
     already marked closed (its producers would then be lost with the process, unreported)."""
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # no test left its own
-    entered, release = threading.Event(), threading.Event()
-
-    def failing_flush(obj: int) -> None:
-        entered.set()
-        release.wait(30)
-        raise RuntimeError("3 messages undelivered")
-
-    pool = ProducerPool(CountingFactory(), destroy=failing_flush)
-    with pool.acquire():
-        pass
+    flush = GatedFailingFlush()
+    pool = _pool_with_one_idle_object(flush)
     interrupter = threading.Thread(
         target=lambda: (
-            entered.wait(30) and signal.pthread_kill(threading.main_thread().ident, signal.SIGINT)
+            flush.entered.wait(30)
+            and signal.pthread_kill(threading.main_thread().ident, signal.SIGINT)
         )
     )
     interrupter.start()
@@ -123,7 +136,7 @@ def test_a_close_interrupted_by_ctrl_c_leaves_the_next_close_to_wait_and_report(
         pool.close(timeout=30)
     interrupter.join(30)
     assert pool.stats().destroying == 1  # the flush is still running
-    releaser = threading.Timer(0.1, release.set)  # once the second close() waits, or before
+    releaser = threading.Timer(0.1, flush.release.set)  # once the 2nd close() waits, or before
     releaser.start()
     with pytest.raises(PoolCloseError, match=r"1 object\(s\) failed .*first: 3 messages"):
         pool.close(timeout=30)
@@ -135,16 +148,8 @@ def test_a_close_interrupted_by_ctrl_c_leaves_the_next_close_to_wait_and_report(
 def test_close_calls_made_at_once_all_wait_and_one_reports():
     """A second close() (an atexit hook, the container's shutdown) while the first is still
     flushing returns only when the flush is over; the failure is raised once."""
-    entered, release = threading.Event(), threading.Event()
-
-    def failing_flush(obj: int) -> None:
-        entered.set()
-        release.wait(30)
-        raise RuntimeError("3 messages undelivered")
-
-    pool = ProducerPool(CountingFactory(), destroy=failing_flush)
-    with pool.acquire():
-        pass
+    flush = GatedFailingFlush()
+    pool = _pool_with_one_idle_object(flush)
     outcomes: list[str] = []
 
     def close() -> None:
@@ -156,11 +161,11 @@ def test_close_calls_made_at_once_all_wait_and_one_reports():
 
     closers = [threading.Thread(target=close) for _ in range(2)]
     closers[0].start()
-    assert entered.wait(30)
+    assert flush.entered.wait(30)
     closers[1].start()
     closers[1].join(0.2)
     assert closers[1].is_alive() and outcomes == []  # waiting for the flush, as the first
-    release.set()
+    flush.release.set()
     for closer in closers:
         closer.join(30)
     assert sorted(outcomes) == ["raised", "returned"]
