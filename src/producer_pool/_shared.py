@@ -230,9 +230,20 @@ class SharedPool(PoolBase[T]):
             passed = check(entry.obj)
         except Exception:
             return self._reject(entry, raised=True)
+        except BaseException:  # Ctrl-C mid-check: give the object back, then stop
+            self._unlease(entry)
+            raise
         if passed is True or inspect.isawaitable(passed):
             return passed
         return True if passed else self._reject(entry, raised=False)
+
+    def _unlease(self, entry: Entry[T]) -> None:
+        """A check was interrupted (Ctrl-C, a cancelled task): the caller never got the
+        object, so it is not counted as acquired and goes back (or to the next waiter)."""
+        with self._lock:
+            self._acquired -= 1
+            entry.leased_at = 0.0  # nor held
+        self._checkin(entry, None, None)
 
     def _leased(self, lease: Tracked, entry: Entry[T], began: float | None) -> None:
         """A lease began (its caller started waiting at `began`; None: it did not wait):

@@ -332,14 +332,11 @@ class AsyncProducerPool(SharedPool[T]):
         try:
             if await cast("Awaitable[object]", passed):
                 return True
-        except asyncio.CancelledError:  # cancelled mid-check: it was never leased out
-            with self._lock:
-                self._acquired -= 1
-                entry.leased_at = 0.0  # nor held
-            self._checkin(entry, None, None)
-            raise
         except Exception:
             return self._reject(entry, raised=True)
+        except BaseException:  # cancelled mid-check: it was never leased out
+            self._unlease(entry)
+            raise
         return self._reject(entry, raised=False)
 
     async def _wait(self, waiter: _TaskWaiter[T]) -> Entry[T]:

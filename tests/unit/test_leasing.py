@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from producer_pool import ConfigError, PoolError, ProducerPool
-from tests.fakes import CountingFactory
+from tests.fakes import CountingFactory, lease_once, run_in_thread, wait_until
 
 
 def test_lease_yields_a_factory_object_and_returns_it(make_pool):
@@ -69,6 +69,42 @@ def test_lease_is_returned_on_keyboard_interrupt(make_pool):
     with pytest.raises(KeyboardInterrupt), pool.acquire():
         raise KeyboardInterrupt
     assert pool.stats().in_use == 0
+
+
+@pytest.mark.parametrize("reused", ["idle", "handed to a waiter"])
+def test_a_ctrl_c_during_the_check_gives_the_object_back(make_pool, reused):
+    """A check may do I/O, so Ctrl-C can land in it: the object was never handed out, so
+    it must not stay counted in use (a pool of one would then time out forever, and close()
+    would wait for it and never flush it)."""
+    interrupt = [True]  # the next check raises while this holds True
+
+    def check(obj: int) -> bool:
+        if interrupt[0]:
+            interrupt[0] = False
+            raise KeyboardInterrupt
+        return True
+
+    pool = make_pool(CountingFactory(), max_size=1, check=check)
+    with pool.acquire():
+        pass
+    if reused == "idle":
+        with pytest.raises(KeyboardInterrupt), pool.acquire():
+            pass
+    else:  # the slow path: the object comes back to a caller already queued for it
+        interrupt[0] = False  # the holder's check passes, the queued caller's is cut
+        holder = pool.acquire()
+        holder.__enter__()
+        interrupt[0] = True
+        waiting = run_in_thread(lambda: lease_once(pool, timeout=30))
+        wait_until(lambda: pool.stats().waiting == 1)
+        holder.__exit__(None, None, None)
+        with pytest.raises(KeyboardInterrupt):
+            waiting.result(30)
+    stats = pool.stats()
+    assert (stats.in_use, stats.idle, stats.size) == (0, 1, 1)
+    with pool.acquire(timeout=0) as obj:
+        assert obj == 0  # the same object, still usable
+    assert pool.stats().acquired == (2 if reused == "idle" else 3)
 
 
 def test_a_held_lease_cannot_be_entered_again(make_pool):
