@@ -237,24 +237,31 @@ class SharedPool(PoolBase[T]):
             return passed
         return True if passed else self._reject(entry, raised=False)
 
-    def _unlease(self, entry: Entry[T]) -> None:
-        """A check was interrupted (Ctrl-C, a cancelled task): the caller never got the
-        object, so it is not counted as acquired and goes back (or to the next waiter)."""
+    def _unlease(self, entry: Entry[T], lease: object = None) -> None:
+        """A check or the listener was interrupted (Ctrl-C, a cancelled task) before the
+        caller got the object: it is not counted as acquired and goes back (or to the next
+        waiter), and `lease` is no longer tracked for leaks."""
         with self._lock:
             self._acquired -= 1
-            entry.leased_at = 0.0  # nor held
-        self._checkin(entry, None, None)
+            if entry.leases == 1:
+                entry.leased_at = 0.0  # nor held (a shared object's sample is its holder's)
+        self._checkin(entry, None, lease)
 
     def _leased(self, lease: Tracked, entry: Entry[T], began: float | None) -> None:
         """A lease began (its caller started waiting at `began`; None: it did not wait):
         remember where, for the leak report, and tell the listener, if either is set."""
-        if self._leak_timeout is not None:
-            lease._acquired_at = self._now()
-            lease._stack = _callers_stack()
-            with self._lock:
-                self._leases.add(lease)
-        if self._listener is not None:
-            self._emit("on_acquire", entry.obj, 0.0 if began is None else self._now() - began)
+        try:
+            if self._leak_timeout is not None:
+                lease._acquired_at = self._now()
+                lease._stack = _callers_stack()
+                with self._lock:
+                    self._leases.add(lease)
+            if self._listener is not None:
+                wait = 0.0 if began is None else self._now() - began
+                self._emit("on_acquire", entry.obj, wait)
+        except BaseException:  # Ctrl-C in the listener: the caller never gets the object
+            self._unlease(entry, lease)
+            raise
 
     def _emit(self, event: str, *args: object) -> None:
         """Call the listener's `event` hook; one that raises is logged and ignored."""

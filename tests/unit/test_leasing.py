@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from producer_pool import ConfigError, PoolError, ProducerPool
+from producer_pool import ConfigError, PoolError, PoolListener, ProducerPool
 from tests.fakes import CountingFactory, lease_once, run_in_thread, wait_until
 
 
@@ -71,30 +71,44 @@ def test_lease_is_returned_on_keyboard_interrupt(make_pool):
     assert pool.stats().in_use == 0
 
 
-@pytest.mark.parametrize("reused", ["idle", "handed to a waiter"])
-def test_a_ctrl_c_during_the_check_gives_the_object_back(make_pool, reused):
-    """A check may do I/O, so Ctrl-C can land in it: the object was never handed out, so
-    it must not stay counted in use (a pool of one would then time out forever, and close()
-    would wait for it and never flush it)."""
-    interrupt = [True]  # the next check raises while this holds True
+class CtrlC(PoolListener):
+    """Raises KeyboardInterrupt once when armed, from a check or a listener's on_acquire."""
 
-    def check(obj: int) -> bool:
-        if interrupt[0]:
-            interrupt[0] = False
+    def __init__(self) -> None:
+        self.armed = False
+
+    def strike(self) -> None:
+        if self.armed:
+            self.armed = False
             raise KeyboardInterrupt
+
+    def check(self, obj: object) -> bool:
+        self.strike()
         return True
 
-    pool = make_pool(CountingFactory(), max_size=1, check=check)
+    def on_acquire(self, obj: object, wait: float) -> None:
+        self.strike()
+
+
+@pytest.mark.parametrize("where", ["check", "listener"])
+@pytest.mark.parametrize("reused", ["idle", "handed to a waiter"])
+def test_a_ctrl_c_before_the_caller_gets_the_object_gives_it_back(make_pool, where, reused):
+    """A check may do I/O and a listener may log, so Ctrl-C can land in either: the object
+    was never handed out, so it must not stay counted in use (a pool of one would then time
+    out forever, and close() would wait for it and never flush it)."""
+    ctrl_c = CtrlC()
+    hooks = {"check": ctrl_c.check} if where == "check" else {"listener": ctrl_c}
+    pool = make_pool(CountingFactory(), max_size=1, **hooks)
     with pool.acquire():
         pass
     if reused == "idle":
+        ctrl_c.armed = True
         with pytest.raises(KeyboardInterrupt), pool.acquire():
             pass
     else:  # the slow path: the object comes back to a caller already queued for it
-        interrupt[0] = False  # the holder's check passes, the queued caller's is cut
         holder = pool.acquire()
         holder.__enter__()
-        interrupt[0] = True
+        ctrl_c.armed = True
         waiting = run_in_thread(lambda: lease_once(pool, timeout=30))
         wait_until(lambda: pool.stats().waiting == 1)
         holder.__exit__(None, None, None)
