@@ -266,7 +266,12 @@ def _wiring(factory: ConfluentProducerFactory, pool_options: dict[str, Any]) -> 
 
 class CountingAIOProducer(AIOProducer):
     """An `AIOProducer` that reports each message's delivery result (from the future
-    `produce()` returns) to its factory, like the sync producers' `on_delivery`."""
+    `produce()` returns) to its factory, like the sync producers' `on_delivery`.
+
+    The caller gets a shield of that future: a caller that cancels it (a request cut
+    short while awaiting its ack) would otherwise cancel AIOProducer's own future, whose
+    result is then dropped, and a delivered message would be counted as undelivered.
+    """
 
     def __init__(self, count: Callable[[object], None], config: dict[str, Any]) -> None:
         """`count(error)` gets None for a delivered message."""
@@ -274,9 +279,9 @@ class CountingAIOProducer(AIOProducer):
         super().__init__(config, buffer_timeout=_AIO_BUFFER_TIMEOUT)
 
     async def produce(self, *args: Any, **kwargs: Any) -> asyncio.Future[Any]:
-        future: asyncio.Future[Any] = await super().produce(*args, **kwargs)
-        future.add_done_callback(self._counted)
-        return future
+        delivery: asyncio.Future[Any] = await super().produce(*args, **kwargs)
+        delivery.add_done_callback(self._counted)
+        return asyncio.shield(delivery)
 
     def _counted(self, future: asyncio.Future[Any]) -> None:
         failed = future.cancelled() or future.exception() is not None

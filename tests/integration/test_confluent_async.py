@@ -37,6 +37,24 @@ async def test_tasks_publish_through_aio_producers_and_every_message_is_read_bac
     assert sorted(keys) == sorted(f"{t}-{i}".encode() for t in range(20) for i in range(50))
 
 
+async def test_a_delivery_the_caller_stopped_waiting_for_still_counts_as_delivered(
+    kafka_bootstrap_servers, kafka_topic
+):
+    """A request cut short while awaiting its ack cancels the future it awaited; the message
+    is still sent, so it must be counted delivered, not reported undelivered at close."""
+    pool = confluent_async_pool({"bootstrap_servers": kafka_bootstrap_servers}, max_size=1)
+    async with pool:
+        async with pool.acquire() as producer:
+            abandoned = await producer.produce(kafka_topic, key=b"abandoned", value=b"x")
+            abandoned.cancel()
+            await (await producer.produce(kafka_topic, key=b"awaited", value=b"x"))
+            await producer.flush(10)
+        assert (pool.stats().delivered, pool.stats().delivery_errors) == (2, 0)
+    assert sorted(await read_keys(kafka_bootstrap_servers, kafka_topic)) == [
+        b"abandoned", b"awaited"
+    ]  # fmt: skip
+
+
 async def test_a_transaction_commits_on_success_and_aborts_on_error(
     kafka_bootstrap_servers, kafka_topic
 ):
