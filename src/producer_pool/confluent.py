@@ -127,9 +127,9 @@ class ConfluentProducerFactory:
         return self.ids.create(lambda tid: self._create({**self.config, "transactional.id": tid}))
 
     def _create(self, config: dict[str, Any]) -> Producer:
-        holder: list[Producer] = []
-        producer = Producer(self._with_callbacks(config, holder))
-        holder.append(producer)
+        identity: list[int] = []
+        producer = Producer(self._with_callbacks(config, identity))
+        identity.append(id(producer))
         try:
             producer.list_topics(timeout=self.bootstrap_timeout)
             if "transactional.id" in config:
@@ -139,13 +139,20 @@ class ConfluentProducerFactory:
             raise self._unavailable(exc) from None
         return producer
 
-    def _with_callbacks(self, config: dict[str, Any], holder: list[Any]) -> dict[str, Any]:
-        """`config` plus the callbacks that count deliveries and note fatal errors."""
+    def _with_callbacks(self, config: dict[str, Any], identity: list[int]) -> dict[str, Any]:
+        """`config` plus the callbacks that count deliveries and note fatal errors.
+
+        The error callback knows its producer by `id()` (filled in once it exists), never
+        by reference: a producer holds its callbacks, so a reference back would make a
+        cycle, and a closed producer would linger until a garbage collection. A forked
+        child that inherits that garbage finalizes the parent's AIOProducers at its first
+        collection and crashes (20 children of 20 did).
+        """
 
         def on_error(error: Any) -> None:
-            if error.fatal() and holder:
+            if error.fatal() and identity:
                 with self._lock:
-                    self._fatal.add(id(holder[0]))
+                    self._fatal.add(identity[0])
 
         user_on_delivery = config.get("on_delivery")
 
@@ -306,8 +313,8 @@ class AIOProducerFactory(ConfluentProducerFactory):
         )
 
     async def _create_async(self, config: dict[str, Any]) -> AIOProducer:
-        holder: list[AIOProducer] = []
-        callbacks = self._with_callbacks(config, holder)
+        identity: list[int] = []
+        callbacks = self._with_callbacks(config, identity)
         del callbacks["on_delivery"]  # AIOProducer resolves a future per message instead
         note_fatal = callbacks["error_cb"]
 
@@ -316,7 +323,7 @@ class AIOProducerFactory(ConfluentProducerFactory):
 
         callbacks["error_cb"] = on_error
         producer = CountingAIOProducer(self._count, callbacks)
-        holder.append(producer)
+        identity.append(id(producer))
         try:
             await producer.list_topics(timeout=self.bootstrap_timeout)
             if "transactional.id" in config:

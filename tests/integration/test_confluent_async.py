@@ -4,7 +4,10 @@ back, transactions that commit or abort, a fence from a second producer, an outa
 from __future__ import annotations
 
 import asyncio
+import gc
+import os
 import time
+import weakref
 
 import pytest
 from confluent_kafka import KafkaException, Producer
@@ -13,7 +16,7 @@ from producer_pool import BrokerUnavailable, PoolCloseError
 from producer_pool.broker import free_port
 from producer_pool.confluent import confluent_async_pool, transaction
 from producer_pool.kafka import read_topic
-from tests.fakes import publish_from_tasks
+from tests.fakes import in_forked_child, publish_from_tasks
 from tests.integration.transaction_checks import assert_aborted_closed_by_markers
 
 
@@ -53,6 +56,35 @@ async def test_a_delivery_the_caller_stopped_waiting_for_still_counts_as_deliver
     assert sorted(await read_keys(kafka_bootstrap_servers, kafka_topic)) == [
         b"abandoned", b"awaited"
     ]  # fmt: skip
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+@pytest.mark.filterwarnings("ignore:This process .* is multi-threaded:DeprecationWarning")
+def test_a_closed_aio_producer_is_freed_at_once_and_a_forked_child_survives_a_collection(
+    kafka_bootstrap_servers, kafka_topic
+):
+    """A producer held by its own callbacks lingers as cyclic garbage until a collection;
+    a forked child (Celery prefork, gunicorn) that inherits it finalizes the parent's
+    AIOProducer at its first collection and crashes."""
+    made: list[weakref.ref[object]] = []
+
+    async def publish_once() -> None:
+        async with (
+            confluent_async_pool(
+                {"bootstrap_servers": kafka_bootstrap_servers}, max_size=1
+            ) as pool,
+            pool.acquire() as producer,
+        ):
+            made.append(weakref.ref(producer))
+            await (await producer.produce(kafka_topic, value=b"x"))
+
+    gc.disable()  # what a collection would hide: garbage waiting for one
+    try:
+        asyncio.run(publish_once())
+        assert made[0]() is None, "the closed producer is still alive: a reference cycle"
+        assert in_forked_child(lambda: str(gc.collect() >= 0)) == "True"
+    finally:
+        gc.enable()
 
 
 async def test_a_transaction_commits_on_success_and_aborts_on_error(
