@@ -3,6 +3,7 @@
 The threaded pool's rules run on a few actor threads that keep their leases between steps,
 so objects are held, handed over and retired across threads; the asyncio pool's run as
 tasks on one loop, which the machine also cancels while they wait and while they hold.
+Checks pass, fail, or are interrupted (a `BaseException`, as Ctrl-C is).
 Every step waits a bounded time: a hang fails the test instead of stalling it. `make
 stress` runs it with a larger budget.
 """
@@ -103,7 +104,14 @@ OPTIONS = {
     "leak_timeout": st.sampled_from([None, 0.05]),
     "max_waiting": st.sampled_from([None, 0, 1, 3]),
 }
-REFUSALS = (PoolTimeout, TooManyWaiters, ConnectionError, PoolClosed)
+
+
+class Interrupted(BaseException):
+    """What Ctrl-C is to a check: not an `Exception`, so not a failed check either; the
+    object must go back to the pool, never stay counted in use."""
+
+
+REFUSALS = (PoolTimeout, TooManyWaiters, ConnectionError, PoolClosed, Interrupted)
 
 
 class PoolMachine(RuleBasedStateMachine):
@@ -113,7 +121,7 @@ class PoolMachine(RuleBasedStateMachine):
     def __init__(self) -> None:
         super().__init__()
         self.factory = Factory()
-        self.failing_checks = False
+        self.checks = "pass"
         self.pool: Any = None
         self.share = False
 
@@ -123,7 +131,7 @@ class PoolMachine(RuleBasedStateMachine):
             "max_size": max_size,
             "min_size": min(min_size, max_size),
             "on_exhausted": "share" if share else "block",
-            "check": (lambda r: not self.failing_checks) if check else None,
+            "check": self.run_check if check else None,
             "discard_on": (Broken,),
             "acquire_timeout": 0.1,
             **options,
@@ -170,9 +178,14 @@ class PoolMachine(RuleBasedStateMachine):
     def factory_behaviour(self, failing, slow):
         self.factory.failing, self.factory.slow = failing, slow
 
-    @rule(failing=st.booleans())
-    def check_behaviour(self, failing):
-        self.failing_checks = failing
+    def run_check(self, resource: Resource) -> bool:
+        if self.checks == "interrupt":
+            raise Interrupted
+        return self.checks == "pass"
+
+    @rule(behaviour=st.sampled_from(["pass", "fail", "interrupt"]))
+    def check_behaviour(self, behaviour):
+        self.checks = behaviour
 
     @precondition(lambda self: self.pool is not None and not self.pool.closed)
     @rule()
