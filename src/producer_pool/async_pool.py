@@ -334,7 +334,7 @@ class AsyncProducerPool(SharedPool[T]):
                 return True
         except Exception:
             return self._reject(entry, raised=True)
-        except BaseException:  # cancelled mid-check: it was never leased out
+        except BaseException:  # cancelled or interrupted mid-check: never leased out
             self._unlease(entry)
             raise
         return self._reject(entry, raised=False)
