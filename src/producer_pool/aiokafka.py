@@ -11,8 +11,10 @@ transactions) against a real cluster.
 from __future__ import annotations
 
 import asyncio
+import functools
 import inspect
 import logging
+import weakref
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -91,21 +93,17 @@ class CountingAIOKafkaProducer(AIOKafkaProducer):  # type: ignore[misc]
     def __init__(self, deliveries: DeliveryCounts, **settings: Any) -> None:
         self.deliveries = deliveries
         super().__init__(**settings)
-        accumulator = self._message_accumulator
-        append_batch = accumulator._append_batch
+        # The hook holds neither the producer nor its accumulator (which stores it): a
+        # cycle would keep a closed producer alive until the next garbage collection.
+        accumulator = weakref.ref(self._message_accumulator)
+        append_batch = type(self._message_accumulator)._append_batch
 
         def counted_append_batch(builder: Any, tp: Any) -> Any:
-            batch = append_batch(builder, tp)
-            batch.future.add_done_callback(lambda future: self._count(future, batch))
+            batch = append_batch(accumulator(), builder, tp)
+            batch.future.add_done_callback(functools.partial(_count, deliveries, batch))
             return batch
 
-        accumulator._append_batch = counted_append_batch
-
-    def _count(self, future: asyncio.Future[Any], batch: Any) -> None:
-        if future.cancelled() or future.exception() is not None:
-            self.deliveries.on_failed(count=batch.record_count)
-        else:
-            self.deliveries.on_delivered(count=batch.record_count)
+        self._message_accumulator._append_batch = counted_append_batch
 
     @property
     def in_flight(self) -> int:
@@ -113,6 +111,14 @@ class CountingAIOKafkaProducer(AIOKafkaProducer):  # type: ignore[misc]
         accumulator = self._message_accumulator
         queued = (batch for batches in accumulator._batches.values() for batch in batches)
         return sum(batch.record_count for batch in [*queued, *accumulator._pending_batches])
+
+
+def _count(deliveries: DeliveryCounts, batch: Any, future: asyncio.Future[Any]) -> None:
+    """A batch's result, counted for each of its messages."""
+    if future.cancelled() or future.exception() is not None:
+        deliveries.on_failed(count=batch.record_count)
+    else:
+        deliveries.on_delivered(count=batch.record_count)
 
 
 class AIOKafkaProducerFactory:

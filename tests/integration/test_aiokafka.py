@@ -6,7 +6,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import gc
 import time
+import weakref
 
 import pytest
 from aiokafka.errors import KafkaError
@@ -135,6 +137,26 @@ async def test_a_broken_producer_fails_the_health_check_and_is_replaced(
         assert (pool.stats().failed_checks, pool.stats().created) == (1, 2)
     records = await asyncio.to_thread(read_topic, kafka_bootstrap_servers, kafka_topic)
     assert sorted(r.value for r in records) == [b"after", b"before"]
+
+
+def test_a_closed_producer_is_freed_at_once(kafka_bootstrap_servers, kafka_topic):
+    """The delivery-counting hook must not hold its producer: a cycle would keep every
+    closed producer, with its buffers, alive until the next garbage collection."""
+    made: list[weakref.ref[object]] = []
+
+    async def publish_once() -> None:
+        settings = {"bootstrap_servers": kafka_bootstrap_servers}
+        async with aiokafka_pool(settings, max_size=1) as pool, pool.acquire() as producer:
+            made.append(weakref.ref(producer))
+            await (await producer.send(kafka_topic, b"x"))
+        assert pool.stats().delivered == 1
+
+    gc.disable()  # what a collection would hide: garbage waiting for one
+    try:
+        asyncio.run(publish_once())
+        assert made[0]() is None, "the closed producer is still alive: a reference cycle"
+    finally:
+        gc.enable()
 
 
 async def test_messages_sent_as_a_batch_are_counted_with_the_others(
