@@ -15,10 +15,11 @@ from collections.abc import Iterator
 from kafka import KafkaProducer
 from kafka.errors import KafkaError
 
-from producer_pool import PoolCloseError, _clock
-from producer_pool.broker import EmbeddedBroker, free_port
-from producer_pool.kafka import create_topic, kafka_pool, read_topic, transaction
-from producer_pool.relay import LatencyRelay
+from producer_pool import PoolCloseError
+from producer_pool.clients.kafka_python import create_topic, kafka_pool, read_topic, transaction
+from producer_pool.core import clock as _clock
+from producer_pool.testing.broker import EmbeddedBroker, free_port
+from producer_pool.testing.relay import LatencyRelay
 
 TOPIC = "outage"
 

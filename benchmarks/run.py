@@ -20,7 +20,7 @@ from typing import Any
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from benchmarks import async_runs, kafka_runs, micro, overhead, report
-from producer_pool.broker import EmbeddedBroker
+from producer_pool.testing.broker import EmbeddedBroker
 
 SIZES = {
     "full": {"micro_ops": 100_000, "repeats": 3, "per_thread": 2_500, "tx_per_thread": 5,

@@ -21,8 +21,8 @@ from dependency_injector.wiring import Provide, inject
 from fastapi import Depends, FastAPI
 from pydantic import BaseModel, ConfigDict, Field
 
-from producer_pool.containers import AsyncContainer, create_container
-from producer_pool.services import AsyncEventPublisher
+from producer_pool.wiring.containers import AsyncContainer, create_container
+from producer_pool.wiring.services import AsyncEventPublisher
 
 
 class Order(BaseModel):

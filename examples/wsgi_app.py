@@ -22,8 +22,8 @@ from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 from dependency_injector.wiring import Provide, inject
 
-from producer_pool.containers import Container, create_container
-from producer_pool.services import EventPublisher
+from producer_pool.wiring.containers import Container, create_container
+from producer_pool.wiring.services import EventPublisher
 
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 MAX_BODY = 64 * 1024

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import yaml
 
-from producer_pool.containers import DEFAULT_CONFIG_PATH
+from producer_pool.wiring.containers import DEFAULT_CONFIG_PATH
 
 #: `write_config` value meaning "remove the key".
 DELETE = object()

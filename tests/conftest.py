@@ -10,7 +10,8 @@ from typing import Any
 import pytest
 import uvloop
 
-from producer_pool import ProducerPool, _clock
+from producer_pool import ProducerPool
+from producer_pool.core import clock as _clock
 from tests.fakes import FakeClock
 from tests.twins import KINDS, twin_for
 

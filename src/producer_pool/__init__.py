@@ -6,8 +6,17 @@ dependency-injector and the CLI live in their own modules and extras.
 
 from importlib import metadata as _metadata
 
-from ._histogram import Durations
-from .async_pool import AsyncLease, AsyncProducerPool
+from .core import (
+    AsyncLease,
+    AsyncProducerPool,
+    DeliveryCounts,
+    Durations,
+    Lease,
+    OnExhausted,
+    PoolListener,
+    PoolStats,
+    ProducerPool,
+)
 from .errors import (
     BrokerUnavailable,
     ConfigError,
@@ -17,9 +26,6 @@ from .errors import (
     PoolTimeout,
     TooManyWaiters,
 )
-from .events import PoolListener
-from .pool import Lease, OnExhausted, ProducerPool
-from .stats import DeliveryCounts, PoolStats
 
 try:
     __version__ = _metadata.version("producer-pool")

@@ -1,5 +1,5 @@
 """`python -m producer_pool`: the `producer-pool` command."""
 
-from ._script import run
+from .command.script import run
 
 run()

@@ -1,31 +1,6 @@
-"""pytest fixtures for code that publishes to Kafka: a broker per session, a topic per test.
+"""Moved to `producer_pool.testing.plugin`: this alias of 0.1's path is removed in 0.3."""
 
-Installed as a `pytest11` plugin, so users of producer-pool get them too. With
-`KAFKA_BOOTSTRAP_SERVERS` set they run against that cluster instead.
-"""
+from ._moved import alias
+from .testing.plugin import *  # noqa: F403 - for type checkers; at run time `alias` returns the module
 
-from __future__ import annotations
-
-import uuid
-from collections.abc import Iterator
-
-import pytest
-
-from .broker import EmbeddedBroker
-
-
-@pytest.fixture(scope="session")
-def kafka_bootstrap_servers() -> Iterator[str]:
-    """Bootstrap servers of a broker that lives for the whole test session."""
-    with EmbeddedBroker() as broker:
-        yield broker.bootstrap_servers
-
-
-@pytest.fixture
-def kafka_topic(kafka_bootstrap_servers: str) -> str:
-    """A fresh, uniquely named single-partition topic."""
-    from .kafka import create_topic
-
-    name = f"test-{uuid.uuid4().hex[:12]}"
-    create_topic(kafka_bootstrap_servers, name)
-    return name
+alias(__name__)

@@ -8,7 +8,7 @@ import os
 import pytest
 
 from benchmarks.run import run_all
-from producer_pool.broker import BOOTSTRAP_ENV
+from producer_pool.testing.broker import BOOTSTRAP_ENV
 
 
 @pytest.mark.skipif(bool(os.environ.get(BOOTSTRAP_ENV)), reason="needs the embedded broker")

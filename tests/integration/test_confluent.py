@@ -7,10 +7,10 @@ import time
 
 import pytest
 
-from producer_pool.broker import free_port
-from producer_pool.confluent import confluent_pool
-from producer_pool.kafka import BrokerUnavailable, read_topic
-from producer_pool.transactions import transaction
+from producer_pool.clients.confluent import confluent_pool
+from producer_pool.clients.kafka_python import BrokerUnavailable, read_topic
+from producer_pool.clients.transactions import transaction
+from producer_pool.testing.broker import free_port
 
 
 def test_confluent_pool_publishes_and_flushes_on_close(

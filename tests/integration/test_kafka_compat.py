@@ -14,10 +14,10 @@ from kafka.net.inet import KafkaNetSocket
 from kafka.producer.transaction_manager import TransactionManager, TransactionState
 
 from producer_pool import BrokerUnavailable
-from producer_pool import _kafka_compat as compat
-from producer_pool.broker import free_port
-from producer_pool.kafka import kafka_producer_factory
-from producer_pool.stats import DeliveryCounts
+from producer_pool.clients import _kafka_compat as compat
+from producer_pool.clients.kafka_python import kafka_producer_factory
+from producer_pool.core.stats import DeliveryCounts
+from producer_pool.testing.broker import free_port
 
 
 def test_every_private_name_exists_on_the_installed_kafka_python(

@@ -10,7 +10,7 @@ from kafka import KafkaProducer
 from kafka.errors import KafkaError
 
 from producer_pool import ConfigError
-from producer_pool.kafka import kafka_pool, read_topic, transaction
+from producer_pool.clients.kafka_python import kafka_pool, read_topic, transaction
 from tests.fakes import wait_until
 from tests.integration.transaction_checks import assert_aborted_closed_by_markers
 

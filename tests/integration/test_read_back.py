@@ -6,7 +6,7 @@ import uuid
 
 from kafka import KafkaProducer
 
-from producer_pool.kafka import create_topic, kafka_pool, read_topic
+from producer_pool.clients.kafka_python import create_topic, kafka_pool, read_topic
 from tests.fakes import publish_from_threads
 
 

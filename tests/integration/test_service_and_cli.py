@@ -17,11 +17,11 @@ from kafka import KafkaConsumer, TopicPartition
 from prometheus_client.parser import text_string_to_metric_families
 
 from producer_pool import ProducerPool
-from producer_pool.broker import free_port
-from producer_pool.cli import main
-from producer_pool.demo import run_demo
-from producer_pool.kafka import kafka_pool, read_topic
-from producer_pool.services import EventPublisher
+from producer_pool.clients.kafka_python import kafka_pool, read_topic
+from producer_pool.command.cli import main
+from producer_pool.command.demo import run_demo
+from producer_pool.testing.broker import free_port
+from producer_pool.wiring.services import EventPublisher
 from tests.config_files import write_config
 from tests.fakes import wait_until
 
@@ -111,7 +111,7 @@ def test_a_stopped_demo_still_flushes_reads_back_and_reports(how, exit_code):
     broker too, and the demo died in read_topic with a traceback."""
     env = {k: v for k, v in os.environ.items() if k != "KAFKA_BOOTSTRAP_SERVERS"}
     env["COLUMNS"] = "300"
-    command = [sys.executable, "-c", "from producer_pool.cli import run; run()"]
+    command = [sys.executable, "-c", "from producer_pool.command.cli import run; run()"]
     command += ["demo", "--messages", "50000000", "--threads", "2", "--json"]
     with subprocess.Popen(
         command,
@@ -163,7 +163,7 @@ def test_the_demo_serves_its_pool_metrics_while_it_runs():
     Ctrl-C; its report shows the wait percentiles and the delivery outcomes."""
     port = free_port()
     env = {k: v for k, v in os.environ.items() if k != "KAFKA_BOOTSTRAP_SERVERS"}
-    command = [sys.executable, "-c", "from producer_pool.cli import run; run()", "demo"]
+    command = [sys.executable, "-c", "from producer_pool.command.cli import run; run()", "demo"]
     command += ["--messages", "50000000", "--threads", "2", "--json", "--metrics-port", str(port)]
     seen: dict[str, float] = {}
     acknowledged = "producer_pool_deliveries_acknowledged_total[('pool', 'events')]"

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 
-from producer_pool.broker import BOOTSTRAP_ENV
+from producer_pool.testing.broker import BOOTSTRAP_ENV
 
 
 def assert_aborted_closed_by_markers(

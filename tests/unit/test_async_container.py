@@ -10,7 +10,7 @@ import pytest
 from dependency_injector import providers
 
 from producer_pool import AsyncProducerPool
-from producer_pool.containers import AsyncContainer, create_container
+from producer_pool.wiring.containers import AsyncContainer, create_container
 from tests.fakes import CountingFactory
 
 

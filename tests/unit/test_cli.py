@@ -9,14 +9,14 @@ import sys
 from click.testing import CliRunner
 
 from producer_pool import __version__
-from producer_pool.broker import free_port
-from producer_pool.cli import main
+from producer_pool.command.cli import main
+from producer_pool.testing.broker import free_port
 from tests.config_files import write_config
 
 
 def command(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     """The installed entry point in a subprocess: its real logging, streams and exit code."""
-    code = "from producer_pool._script import run; run()"
+    code = "from producer_pool.command.script import run; run()"
     return subprocess.run(
         [sys.executable, "-c", code, *args],
         capture_output=True,

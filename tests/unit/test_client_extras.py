@@ -16,7 +16,10 @@ def python(code: str) -> subprocess.CompletedProcess[str]:
 
 @pytest.mark.parametrize(
     ("module", "blocked"),
-    [("producer_pool.confluent", "kafka"), ("producer_pool.kafka", "confluent_kafka")],
+    [
+        ("producer_pool.clients.confluent", "kafka"),
+        ("producer_pool.clients.kafka_python", "confluent_kafka"),
+    ],
 )
 def test_a_client_module_imports_with_the_other_client_missing(module, blocked):
     result = python(f"import sys; sys.modules[{blocked!r}] = None; import {module}; print('ok')")
@@ -26,11 +29,11 @@ def test_a_client_module_imports_with_the_other_client_missing(module, blocked):
 @pytest.mark.parametrize(
     ("module", "blocked", "extra"),
     [
-        ("producer_pool.kafka", "kafka", "kafka"),
-        ("producer_pool.confluent", "confluent_kafka", "confluent"),
-        ("producer_pool.containers", "dependency_injector", "di"),
-        ("producer_pool.settings", "pydantic", "di"),
-        ("producer_pool.cli", "click", "cli"),
+        ("producer_pool.clients.kafka_python", "kafka", "kafka"),
+        ("producer_pool.clients.confluent", "confluent_kafka", "confluent"),
+        ("producer_pool.wiring.containers", "dependency_injector", "di"),
+        ("producer_pool.wiring.settings", "pydantic", "di"),
+        ("producer_pool.command.cli", "click", "cli"),
     ],
 )
 def test_a_missing_extra_is_named(module, blocked, extra):
@@ -41,7 +44,7 @@ def test_a_missing_extra_is_named(module, blocked, extra):
 def test_the_command_without_its_extra_says_which_to_install():
     result = python(
         "import sys; sys.modules['click'] = None; sys.argv = ['producer-pool']; "
-        "from producer_pool._script import run; run()"
+        "from producer_pool.command.script import run; run()"
     )
     assert result.returncode == 1
     assert result.stderr.strip().splitlines() == [

@@ -8,7 +8,7 @@ import logging
 import pytest
 
 from producer_pool import ConfigError
-from producer_pool.containers import DEFAULT_CONFIG_PATH, create_container
+from producer_pool.wiring.containers import DEFAULT_CONFIG_PATH, create_container
 
 SHIPPED = DEFAULT_CONFIG_PATH.read_text()
 
@@ -114,8 +114,8 @@ def test_a_bad_secret_is_not_shown_in_its_error(tmp_path):
 
 def test_a_failed_connection_logs_no_secret(caplog):
     from producer_pool import BrokerUnavailable
-    from producer_pool.broker import free_port
-    from producer_pool.kafka import KafkaProducerFactory
+    from producer_pool.clients.kafka_python import KafkaProducerFactory
+    from producer_pool.testing.broker import free_port
 
     factory = KafkaProducerFactory(
         {

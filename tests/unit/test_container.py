@@ -6,8 +6,8 @@ import pytest
 from dependency_injector import providers
 
 from producer_pool import ConfigError
-from producer_pool.containers import DEFAULT_CONFIG_PATH, Container, create_container
-from producer_pool.kafka import KafkaProducerFactory
+from producer_pool.clients.kafka_python import KafkaProducerFactory
+from producer_pool.wiring.containers import DEFAULT_CONFIG_PATH, Container, create_container
 from tests.config_files import DELETE, write_config
 from tests.fakes import CountingFactory, ResourceFactory
 

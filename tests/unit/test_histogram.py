@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from producer_pool._histogram import BOUNDS, Durations, Histogram
+from producer_pool.core.histogram import BOUNDS, Durations, Histogram
 
 
 def test_an_empty_histogram_summarises_to_zeros():

@@ -20,7 +20,7 @@ from kafka.net.inet import KafkaNetSocket
 from kafka.producer.sender import Sender
 from kafka.producer.transaction_manager import TransactionManager, TransactionState
 
-from .stats import DeliveryCounts
+from ..core.stats import DeliveryCounts
 
 __all__ = [
     "PRIVATE_NAMES",

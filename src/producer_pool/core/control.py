@@ -18,13 +18,13 @@ from collections.abc import Callable, Mapping
 from itertools import count
 from typing import Any, Generic, Protocol, TypeVar
 
-from . import _clock
-from ._base import Entry, PoolBase, Work
-from ._clock import Deadline
-from ._histogram import Histogram
-from ._options import check_options, housekeeping_interval
-from .errors import PoolClosed, PoolCloseError, PoolTimeout
+from ..errors import PoolClosed, PoolCloseError, PoolTimeout
+from . import clock
+from .books import Entry, PoolBase, Work
+from .clock import Deadline
 from .events import PoolListener
+from .histogram import Histogram
+from .options import check_options, housekeeping_interval
 from .stats import PoolStats
 
 __all__ = ["LeaseBase", "SharedPool", "Tracked", "close_object", "given_options"]
@@ -32,7 +32,7 @@ __all__ = ["LeaseBase", "SharedPool", "Tracked", "close_object", "given_options"
 T = TypeVar("T")
 
 logger = logging.getLogger("producer_pool")
-_PACKAGE_DIR = os.path.dirname(__file__) + os.sep
+_PACKAGE_DIR = os.path.dirname(os.path.dirname(__file__)) + os.sep  # producer_pool/
 
 _pool_numbers = count(1)
 #: Share of a close's budget kept back so that destroys end before close() reports them.
@@ -127,7 +127,7 @@ class SharedPool(PoolBase[T]):
         #: Objects can go stale: the hot path reads the clock only then.
         self._timed = self._max_lifetime is not None or self._max_idle is not None
         #: The pool's one clock, bound once (tests that drive the clock patch it before).
-        self._now = _clock.monotonic
+        self._now = clock.monotonic
         self._listener: PoolListener | None = options["listener"]
         #: Leak tracking or a listener: each lease is reported (`_leased`).
         self._tracked = self._leak_timeout is not None or self._listener is not None

@@ -11,7 +11,7 @@ import threading
 import weakref
 from typing import Protocol
 
-from ._clock import Deadline
+from .clock import Deadline
 
 __all__ = ["Housekeeper"]
 

@@ -17,9 +17,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Generic, Protocol, TypeVar
 
-from ._histogram import Histogram
-from ._options import jittered_expiry
-from .errors import TooManyWaiters
+from ..errors import TooManyWaiters
+from .histogram import Histogram
+from .options import jittered_expiry
 from .stats import DeliveryCounts, PoolStats
 
 __all__ = ["Entry", "PoolBase", "Waiter", "Work"]

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import sys
 
+__all__ = ["run"]
+
 
 def run() -> None:
     try:

@@ -1,0 +1,1 @@
+"""The `producer-pool` command: `demo` and `check` (extra `cli`)."""

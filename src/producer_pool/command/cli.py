@@ -1,0 +1,235 @@
+"""The `producer-pool` command: `demo` and `check` (benchmarks: `make bench`, in a checkout).
+
+Output rules: results go to stdout (only JSON with `--json`), everything else to stderr;
+an error is one line, the last; third-party logs stay quiet unless `-v`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import signal
+import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+try:
+    import click
+    from rich.console import Console
+    from rich.logging import RichHandler
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+    )
+    from rich.table import Table
+except ImportError as exc:
+    raise ImportError(
+        f"the producer-pool command needs the 'cli' extra ({exc.name} is missing): "
+        "pip install 'producer-pool[cli]'"
+    ) from exc
+
+from .. import __version__
+from ..errors import PoolError
+
+__all__ = ["main", "run"]
+
+console = Console(soft_wrap=True)
+status = Console(stderr=True, soft_wrap=True)
+
+#: Loggers of the libraries underneath: quiet unless -v (their outage logs are many lines).
+THIRD_PARTY = ("kafka", "confluent_kafka", "dependency_injector")
+
+config_option = click.option(
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="YAML settings (default: the shipped config/producer_pool.yaml).",
+)
+
+
+def run() -> None:
+    """Console-script entry point: logs go to stderr, then the command runs."""
+    handler: logging.Handler
+    if sys.stderr.isatty():
+        handler = RichHandler(console=status, show_path=False, show_time=False)
+        handler.setFormatter(logging.Formatter("%(name)s: %(message)s"))
+    else:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=logging.WARNING, handlers=[handler])
+    main()
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]}, invoke_without_command=True)
+@click.version_option(__version__, "-V", "--version", prog_name="producer-pool")
+@click.option("-v", "--verbose", count=True, help="-v: library warnings too; -vv: debug logs.")
+@click.pass_context
+def main(context: click.Context, verbose: int) -> None:
+    """A correct, fast, observable pool of Kafka producers."""
+    if context.invoked_subcommand is None:  # bare `producer-pool`: help, and success
+        click.echo(context.get_help())
+        context.exit(0)
+    third_party = {0: logging.CRITICAL + 1, 1: logging.WARNING}.get(verbose, logging.DEBUG)
+    levels = dict.fromkeys(THIRD_PARTY, third_party)
+    levels["producer_pool"] = logging.DEBUG if verbose > 1 else logging.WARNING
+    before = {name: logging.getLogger(name).level for name in levels}
+    _set_levels(levels)
+    # Leave no trace: a program (or test) that invokes the command in-process keeps its levels.
+    context.call_on_close(lambda: _set_levels(before))
+
+
+def _set_levels(levels: dict[str, int]) -> None:
+    for name, level in levels.items():
+        logging.getLogger(name).setLevel(level)
+
+
+@main.command()
+@click.option("--messages", default=100_000, show_default=True, type=click.IntRange(min=1))
+@click.option("--threads", default=8, show_default=True, type=click.IntRange(1, 512))
+@config_option
+@click.option("--json", "as_json", is_flag=True, help="Print only the figures, as JSON.")
+@click.option(
+    "--metrics-port",
+    type=click.IntRange(1, 65535),
+    help="Serve the pool's Prometheus metrics at 127.0.0.1:PORT/metrics while it runs.",
+)
+def demo(
+    messages: int,
+    threads: int,
+    config_path: Path | None,
+    as_json: bool,
+    metrics_port: int | None,
+) -> None:
+    """Publish MESSAGES keyed messages from THREADS threads, read them back, count losses.
+
+    Uses an embedded broker unless KAFKA_BOOTSTRAP_SERVERS is set. Ctrl-C stops publishing,
+    flushes, reports, and exits 130.
+    """
+    from .demo import run_demo
+
+    stop = threading.Event()
+    stopped_by: list[int] = []
+    columns = (TextColumn("publishing"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with (
+        _stopping_on_signals(stop, stopped_by),
+        Progress(*columns, console=status, transient=True) as progress,
+    ):
+        task = progress.add_task("publish", total=messages)
+        report = _run(
+            run_demo,
+            messages=messages,
+            threads=threads,
+            config_path=config_path,
+            stop=stop,
+            metrics_port=metrics_port,
+            on_progress=lambda n: progress.advance(task, n),
+            on_start=lambda topic, servers: status.print(
+                f"publishing {messages:,} messages to {topic} on {servers} from {threads} "
+                "threads; Ctrl-C stops, flushes and reports"
+            ),
+        )
+    if as_json:
+        click.echo(json.dumps({k: v for k, v in report.as_dict().items() if k != "close_error"}))
+    else:
+        console.print(_report_table(report))
+    if report.close_error:
+        status.print(f"close: {report.close_error}", style="red")
+    if stopped_by:  # interrupted: the report stands, the exit code says so (130 for Ctrl-C)
+        raise SystemExit(128 + stopped_by[0])
+    if not report.ok:
+        raise SystemExit(1)
+
+
+@contextmanager
+def _stopping_on_signals(stop: threading.Event, stopped_by: list[int]) -> Iterator[None]:
+    """While the demo runs, SIGINT and SIGTERM set `stop` (publishing ends, the pool flushes
+    and the report is printed); the previous handlers come back after, so that calling the
+    command in-process (tests, `main()` from Python) leaves no handler behind."""
+
+    def on_signal(signum: int, frame: object) -> None:
+        stopped_by.append(signum)
+        stop.set()
+
+    previous = {
+        signum: signal.signal(signum, on_signal) for signum in (signal.SIGINT, signal.SIGTERM)
+    }
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+def _report_table(report: Any) -> Table:
+    table = Table(title=f"demo on topic {report.topic}")
+    table.add_column("figure")
+    table.add_column("value", justify="right")
+    for name, value in (
+        ("sent", report.sent),
+        ("acknowledged", report.acked),
+        ("read back", report.read_back),
+        ("lost", report.lost),
+        ("duplicates", report.duplicates),
+        ("msg/s", f"{report.messages_per_second:,.0f}"),
+        ("seconds", report.seconds),
+    ):
+        table.add_row(name, str(value))
+    for name, value in report.pool.items():
+        table.add_row(f"pool.{name}", _figure(value))
+    return table
+
+
+def _figure(value: Any) -> str:
+    """A stats value for the table; a duration summary as its percentiles."""
+    if isinstance(value, dict):
+        return (
+            f"p50 {_seconds(value['p50'])}, p99 {_seconds(value['p99'])}, "
+            f"max {_seconds(value['max'])} ({value['count']:,})"
+        )
+    return str(round(value, 4) if isinstance(value, float) else value)
+
+
+def _seconds(value: float) -> str:
+    return f"{value * 1e6:,.0f} µs" if value < 1e-3 else f"{value * 1e3:,.1f} ms"
+
+
+@main.command()
+@config_option
+@click.option("--json", "as_json", is_flag=True, help="Print the verdict as JSON.")
+def check(config_path: Path | None, as_json: bool) -> None:
+    """Validate the config and connect to its Kafka cluster; exit 0, or 1 with the reason."""
+    from ..clients.kafka_python import close_producer
+    from ..wiring.containers import create_container
+
+    try:
+        container = create_container(config_path)
+        settings = container.settings()
+        close_producer(container.producer_factory()(), timeout=5)
+    except PoolError as exc:
+        reason = str(exc).splitlines()[0]
+        if as_json:
+            click.echo(json.dumps({"ok": False, "error": reason}))
+            raise SystemExit(1) from None
+        raise click.ClickException(reason) from None
+    servers = settings.kafka.bootstrap_servers
+    if as_json:
+        click.echo(
+            json.dumps({"ok": True, "config": container.config_source(), "servers": servers})
+        )
+    else:
+        click.echo(f"ok: {container.config_source()} is valid and Kafka at {servers} answered")
+
+
+def _run(function: Any, *args: Any, **kwargs: Any) -> Any:
+    """Turn this library's errors into one line on stderr and exit code 1."""
+    try:
+        return function(*args, **kwargs)
+    except PoolError as exc:
+        raise click.ClickException(str(exc).splitlines()[0]) from None
