@@ -25,7 +25,7 @@ from benchmarks.micro import Obj
 from producer_pool import AsyncProducerPool, PoolCloseError
 from producer_pool.clients.aiokafka import aiokafka_pool
 from producer_pool.clients.confluent import confluent_async_pool, transaction
-from producer_pool.clients.kafka_python import read_topic
+from producer_pool.testing.topics import read_topic
 
 POOL_SIZE = 4
 SHARED_AIOKAFKA = "one shared AIOKafkaProducer"

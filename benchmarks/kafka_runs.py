@@ -19,9 +19,10 @@ from kafka import KafkaProducer
 from benchmarks.threads import run_concurrently
 from producer_pool import PoolCloseError, ProducerPool
 from producer_pool.clients.confluent import confluent_pool
-from producer_pool.clients.kafka_python import create_topic, kafka_pool, read_topic, transaction
+from producer_pool.clients.kafka_python import kafka_pool, transaction
 from producer_pool.testing.broker import EmbeddedBroker, free_port
 from producer_pool.testing.relay import LatencyRelay
+from producer_pool.testing.topics import create_topic, read_topic
 
 VALUE = b"v" * 200
 THREADS = 8

@@ -16,10 +16,11 @@ from kafka import KafkaProducer
 from kafka.errors import KafkaError
 
 from producer_pool import PoolCloseError
-from producer_pool.clients.kafka_python import create_topic, kafka_pool, read_topic, transaction
+from producer_pool.clients.kafka_python import kafka_pool, transaction
 from producer_pool.core import clock as _clock
 from producer_pool.testing.broker import EmbeddedBroker, free_port
 from producer_pool.testing.relay import LatencyRelay
+from producer_pool.testing.topics import create_topic, read_topic
 
 TOPIC = "outage"
 

@@ -2,6 +2,8 @@
 
 Each old module is a stub that calls `alias`: importing it warns once and hands back the new
 module itself, so attributes, `isinstance` and monkeypatching behave as with the new path.
+A function that left a module it used to live in is forwarded by `moved_names`, imported on
+first use, so the old module never imports its new (higher) home.
 """
 
 from __future__ import annotations
@@ -9,8 +11,10 @@ from __future__ import annotations
 import importlib
 import sys
 import warnings
+from collections.abc import Callable
+from typing import Any
 
-__all__ = ["MOVED", "alias"]
+__all__ = ["MOVED", "MOVED_NAMES", "alias", "moved_names"]
 
 #: Old path -> new path; the stubs beside this module are the only users of the old names.
 MOVED = {
@@ -43,3 +47,28 @@ def alias(old: str) -> None:
         stacklevel=3,  # the importer's line (import machinery frames are skipped)
     )
     sys.modules[old] = importlib.import_module(new)
+
+
+#: (old module, name) -> new module, for names that moved out of a module that stayed.
+MOVED_NAMES = {
+    ("producer_pool.clients.kafka_python", "create_topic"): "producer_pool.testing.topics",
+    ("producer_pool.clients.kafka_python", "read_topic"): "producer_pool.testing.topics",
+}
+
+
+def moved_names(old: str) -> Callable[[str], Any]:
+    """A module `__getattr__` for `old` that warns and forwards each name in `MOVED_NAMES`."""
+    moved = {name: new for (module, name), new in MOVED_NAMES.items() if module == old}
+
+    def __getattr__(name: str) -> Any:
+        if name not in moved:
+            raise AttributeError(f"module {old!r} has no attribute {name!r}")
+        new = moved[name]
+        warnings.warn(
+            f"{old}.{name} moved to {new}.{name}; the old path is removed in 0.3",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return getattr(importlib.import_module(new), name)
+
+    return __getattr__

@@ -7,9 +7,9 @@ from dataclasses import dataclass
 
 import pytest
 
-from producer_pool.clients.kafka_python import create_topic
 from producer_pool.testing.broker import EmbeddedBroker, free_port
 from producer_pool.testing.relay import LatencyRelay
+from producer_pool.testing.topics import create_topic
 
 
 @dataclass

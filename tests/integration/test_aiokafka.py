@@ -15,8 +15,8 @@ from aiokafka.errors import KafkaError
 
 from producer_pool import BrokerUnavailable, PoolCloseError
 from producer_pool.clients.aiokafka import PRIVATE_NAMES, aiokafka_pool
-from producer_pool.clients.kafka_python import read_topic
 from producer_pool.testing.broker import free_port
+from producer_pool.testing.topics import read_topic
 from tests.fakes import publish_from_tasks
 from tests.integration.outage_checks import assert_outage_accounted
 

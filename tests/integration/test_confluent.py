@@ -8,9 +8,10 @@ import time
 import pytest
 
 from producer_pool.clients.confluent import confluent_pool
-from producer_pool.clients.kafka_python import BrokerUnavailable, read_topic
+from producer_pool.clients.kafka_python import BrokerUnavailable
 from producer_pool.clients.transactions import transaction
 from producer_pool.testing.broker import free_port
+from producer_pool.testing.topics import read_topic
 
 
 def test_confluent_pool_publishes_and_flushes_on_close(

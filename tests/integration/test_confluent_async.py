@@ -14,8 +14,8 @@ from confluent_kafka import KafkaException, Producer
 
 from producer_pool import BrokerUnavailable, PoolCloseError
 from producer_pool.clients.confluent import confluent_async_pool, transaction
-from producer_pool.clients.kafka_python import read_topic
 from producer_pool.testing.broker import free_port
+from producer_pool.testing.topics import read_topic
 from tests.fakes import in_forked_child, publish_from_tasks
 from tests.integration.transaction_checks import assert_aborted_closed_by_markers
 

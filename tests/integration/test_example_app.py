@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from producer_pool.clients.kafka_python import read_topic
 from producer_pool.testing.broker import free_port
+from producer_pool.testing.topics import read_topic
 from tests.fakes import run_together, wait_until
 
 ROOT = Path(__file__).parents[2]

@@ -10,8 +10,9 @@ import pytest
 from kafka.errors import KafkaConnectionError, KafkaError
 
 from producer_pool import PoolCloseError
-from producer_pool.clients.kafka_python import BrokerUnavailable, kafka_pool, read_topic
+from producer_pool.clients.kafka_python import BrokerUnavailable, kafka_pool
 from producer_pool.testing.broker import free_port
+from producer_pool.testing.topics import read_topic
 from tests.fakes import in_forked_child, publish_from_threads, run_in_thread, wait_until
 from tests.integration.outage_checks import assert_outage_accounted
 

@@ -10,7 +10,8 @@ from kafka import KafkaProducer
 from kafka.errors import KafkaError
 
 from producer_pool import ConfigError
-from producer_pool.clients.kafka_python import kafka_pool, read_topic, transaction
+from producer_pool.clients.kafka_python import kafka_pool, transaction
+from producer_pool.testing.topics import read_topic
 from tests.fakes import wait_until
 from tests.integration.transaction_checks import assert_aborted_closed_by_markers
 

@@ -6,7 +6,8 @@ import uuid
 
 from kafka import KafkaProducer
 
-from producer_pool.clients.kafka_python import create_topic, kafka_pool, read_topic
+from producer_pool.clients.kafka_python import kafka_pool
+from producer_pool.testing.topics import create_topic, read_topic
 from tests.fakes import publish_from_threads
 
 

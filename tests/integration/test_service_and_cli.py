@@ -17,10 +17,11 @@ from kafka import KafkaConsumer, TopicPartition
 from prometheus_client.parser import text_string_to_metric_families
 
 from producer_pool import ProducerPool
-from producer_pool.clients.kafka_python import kafka_pool, read_topic
+from producer_pool.clients.kafka_python import kafka_pool
 from producer_pool.command.cli import main
 from producer_pool.command.demo import run_demo
 from producer_pool.testing.broker import free_port
+from producer_pool.testing.topics import read_topic
 from producer_pool.wiring.services import EventPublisher
 from tests.config_files import write_config
 from tests.fakes import wait_until

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 import producer_pool
-from producer_pool._moved import MOVED
+from producer_pool._moved import MOVED, MOVED_NAMES
 
 PACKAGE = Path(producer_pool.__file__).parent
 #: Lowest first: a module may import from its own layer and those before it.
@@ -89,3 +89,13 @@ def test_an_old_path_imports_the_new_module_with_a_deprecation_warning(old, new)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert alias is importlib.import_module(new)
+
+
+@pytest.mark.parametrize(("old", "name", "new"), [(*k, v) for k, v in sorted(MOVED_NAMES.items())])
+def test_a_moved_name_still_imports_from_its_old_module_with_a_deprecation_warning(old, name, new):
+    module = importlib.import_module(old)
+    with pytest.warns(DeprecationWarning, match=rf"{old}\.{name} moved to {new}\.{name}"):
+        moved = getattr(module, name)
+    assert moved is getattr(importlib.import_module(new), name)
+    with pytest.raises(AttributeError, match="no attribute 'nothing_here'"):
+        module.nothing_here  # noqa: B018 - the forwarder still refuses unknown names

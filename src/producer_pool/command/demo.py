@@ -14,9 +14,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..clients.kafka_python import create_topic, read_topic
 from ..errors import PoolCloseError, PoolError
 from ..testing.broker import EmbeddedBroker
+from ..testing.topics import create_topic, read_topic
 from ..wiring.containers import create_container
 
 __all__ = ["DemoReport", "run_demo"]

@@ -26,7 +26,7 @@ def kafka_bootstrap_servers() -> Iterator[str]:
 @pytest.fixture
 def kafka_topic(kafka_bootstrap_servers: str) -> str:
     """A fresh, uniquely named single-partition topic."""
-    from ..clients.kafka_python import create_topic
+    from .topics import create_topic
 
     name = f"test-{uuid.uuid4().hex[:12]}"
     create_topic(kafka_bootstrap_servers, name)
