@@ -8,7 +8,7 @@ PYTHON ?= $(shell for p in python3 python3.13 python3.12 python3.11 python3.10; 
 PYTEST := $(BIN)/pytest -p no:cacheprovider
 RUNS ?= 30
 
-.PHONY: demo test lint typecheck unit integration stress flaky bench outages clean
+.PHONY: demo test lint typecheck unit integration stress flaky bench outages docs docs-check clean
 
 $(BIN)/.installed-%: pyproject.toml
 	@test -n "$(PYTHON)" || { echo "make: no Python >= 3.10 found on PATH" >&2; exit 1; }
@@ -27,7 +27,7 @@ lint: $(BIN)/.installed-dev
 typecheck: $(BIN)/.installed-dev
 	$(BIN)/mypy --strict src tests/unit/test_typing.py
 
-unit: $(BIN)/.installed-dev  ## seconds: the core and the container, no broker
+unit: $(BIN)/.installed-dev  ## seconds: the core, the container, the docs site (--strict), the release
 	$(PYTEST) -m "not integration"
 
 integration: $(BIN)/.installed-dev  ## against the embedded broker
@@ -51,5 +51,11 @@ bench: $(BIN)/.installed-dev
 outages: $(BIN)/.installed-dev  ## the zero-loss figures: close, retirement and fences in outages
 	$(BIN)/python -m benchmarks.outages
 
+docs: $(BIN)/.installed-docs  ## serve the site on 127.0.0.1:8000, rebuilt as pages change
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs serve --dev-addr 127.0.0.1:8000
+
+docs-check: $(BIN)/.installed-docs  ## render pages in headless Chromium (apt-get install chromium)
+	$(BIN)/python -m tests.docs.render_check
+
 clean:
-	rm -rf .venv .venv-* .mypy_cache .ruff_cache .pytest_cache
+	rm -rf .venv .venv-* .mypy_cache .ruff_cache .pytest_cache site .docs-check
