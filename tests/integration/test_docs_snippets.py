@@ -1,0 +1,46 @@
+"""The site's code runs as written: every Python block of a guide page, each in a fresh
+interpreter, against the session's broker (`KAFKA_BOOTSTRAP_SERVERS`, which
+`EmbeddedBroker` honours). A block titled `test_*.py` is run by pytest, as a user would;
+other titled blocks (`orders.py`, `config.yaml`) are written beside them first, so a block
+can import or read them."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.docs.site import Block, blocks, pages
+
+#: Pages of reference and record: their code is quoted, not a recipe to run.
+NOT_GUIDES = ("design.md", "benchmarks.md", "changelog.md", "reference/")
+GUIDES = [page for page in pages() if not page.startswith(NOT_GUIDES)]
+PYTHON = [block for page in GUIDES for block in blocks(page) if block.language == "python"]
+
+
+def test_the_guides_have_code_to_run():
+    assert {"getting-started.md", "testing.md"} <= {block.page for block in PYTHON}
+
+
+@pytest.mark.parametrize("block", PYTHON, ids=str)
+def test_a_guide_snippet_runs_as_written(
+    block: Block, kafka_bootstrap_servers: str, tmp_path: Path
+) -> None:
+    if block.not_run:
+        pytest.skip(block.not_run)
+    for other in blocks(block.page):
+        if other.title:
+            (tmp_path / other.title).parent.mkdir(parents=True, exist_ok=True)
+            (tmp_path / other.title).write_text(other.code)
+    script = tmp_path / (block.title or f"snippet_{block.line}.py")
+    script.write_text(block.code)
+    if script.name.startswith("test_"):
+        command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", script.name]
+    else:
+        command = [sys.executable, script.name]
+    env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap_servers}
+    ran = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=50)
+    assert ran.returncode == 0, f"{block} failed:\n{ran.stdout}\n{ran.stderr}"
