@@ -1,6 +1,7 @@
 """The site's code runs as written: every Python block of a guide page, each in a fresh
 interpreter, against the session's broker (`KAFKA_BOOTSTRAP_SERVERS`, which
-`EmbeddedBroker` honours). A block titled `test_*.py` is run by pytest, as a user would;
+`EmbeddedBroker` honours), with our own deprecation warnings as errors (a page must show
+today's import paths). A block titled `test_*.py` is run by pytest, as a user would;
 other titled blocks (`orders.py`, `config.yaml`) are written beside them first, so a block
 can import or read them."""
 
@@ -18,6 +19,8 @@ from tests.docs.site import Block, blocks, pages
 #: Pages of reference and record: their code is quoted, not a recipe to run.
 NOT_GUIDES = ("design.md", "benchmarks.md", "changelog.md", "reference/")
 GUIDES = [page for page in pages() if not page.startswith(NOT_GUIDES)]
+#: Every warning whose message starts with "producer_pool." (our moved paths) fails a block.
+OUR_WARNINGS_ARE_ERRORS = "error:producer_pool."
 PYTHON = [block for page in GUIDES for block in blocks(page) if block.language == "python"]
 
 
@@ -38,9 +41,14 @@ def test_a_guide_snippet_runs_as_written(
     script = tmp_path / (block.title or f"snippet_{block.line}.py")
     script.write_text(block.code)
     if script.name.startswith("test_"):
-        command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", script.name]
+        command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"]
+        command += ["-W", OUR_WARNINGS_ARE_ERRORS, script.name]
     else:
         command = [sys.executable, script.name]
-    env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap_servers}
+    env = {
+        **os.environ,
+        "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap_servers,
+        "PYTHONWARNINGS": OUR_WARNINGS_ARE_ERRORS,
+    }
     ran = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=50)
     assert ran.returncode == 0, f"{block} failed:\n{ran.stdout}\n{ran.stderr}"
