@@ -14,6 +14,7 @@ import logging
 import time
 from typing import Any, TypeVar
 
+from . import _quiet_kafka  # noqa: F401 # isort: skip - first: kafka-python warns
 import kafka
 from kafka import KafkaProducer
 from kafka.net.inet import KafkaNetSocket

@@ -12,6 +12,7 @@ from contextlib import AbstractContextManager
 from typing import Any
 
 try:
+    from . import _quiet_kafka  # noqa: F401 # isort: skip - first: kafka-python warns
     from kafka import KafkaProducer
     from kafka import errors as kafka_errors
 except ImportError as exc:

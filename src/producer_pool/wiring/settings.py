@@ -118,6 +118,7 @@ class KafkaSettings(_Strict):
 
     @model_validator(mode="after")
     def _known_options(self) -> KafkaSettings:
+        from ..clients import _quiet_kafka  # noqa: F401 # isort: skip - first: kafka-python warns
         from kafka import KafkaProducer
 
         known = sorted(set(KafkaProducer.DEFAULT_CONFIG) - {"transactional_id"})
