@@ -1,10 +1,11 @@
 """Every private name of kafka-python this project touches, in one guarded place.
 
 kafka-python 3 has no public API for a producer's liveness, its fatal state, the count of
-messages still pending, a forced close or fork safety. Each is read here, and only here,
+messages still pending, a forced close or fork safety, and it leaves some sockets open for
+the garbage collector (`close_sockets_of_*` below). Each is read here, and only here,
 through one function with a safe fallback: should a 3.x release rename something, the
 function logs one warning and falls back (the pool keeps working, degraded) instead of
-failing every checkout. `tests/unit/test_kafka_compat.py` checks that every name below
+failing every checkout. `tests/integration/test_kafka_compat.py` checks that every name below
 exists on the installed version; the `kafka` extra pins the range it covers.
 """
 
@@ -12,12 +13,14 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from typing import Any, TypeVar
 
 from . import _quiet_kafka  # noqa: F401 # isort: skip - first: kafka-python warns
 import kafka
 from kafka import KafkaProducer
 from kafka.net.inet import KafkaNetSocket
+from kafka.net.transport import KafkaTCPTransport
 from kafka.producer.sender import Sender
 from kafka.producer.transaction_manager import TransactionManager, TransactionState
 
@@ -26,8 +29,10 @@ from ..core.stats import DeliveryCounts
 __all__ = [
     "PRIVATE_NAMES",
     "SUPPORTED",
+    "TRANSPORT_PRIVATE_NAMES",
     "await_producer_id",
     "close_half_built_client",
+    "close_sockets_of_cancelled_flushes",
     "close_sockets_of_failed_connects",
     "count_deliveries_by_batch",
     "disarm_in_forked_child",
@@ -69,6 +74,9 @@ PRIVATE_NAMES = (
     "_transaction_manager.retry",
     "_unregister_cleanup",
 )
+
+#: Each private name read on a `KafkaTCPTransport` (kafka.net.transport), a connection's.
+TRANSPORT_PRIVATE_NAMES = ("_write_to_sock", "_closed", "_sock", "_write_task", "_close")
 
 R = TypeVar("R")
 _SENDER_STOP_GRACE = 1.0  # seconds a force-closed sender gets to abort batches and exit
@@ -315,6 +323,20 @@ def recover_producer_id_after_reset(producer: KafkaProducer) -> None:
         _fallback("producer id recovery", None, error)
 
 
+def _patch_once(owner: Any, name: str, what: str, wrap: Callable[[Any], Any]) -> None:
+    """Replace `owner.name` by `wrap(original)`, once per process, or warn that it moved."""
+    try:
+        original = getattr(owner, name)
+    except AttributeError as error:
+        _fallback(what, None, error)
+        return
+    if getattr(original, "_producer_pool_patch", False):
+        return
+    patched = wrap(original)
+    patched._producer_pool_patch = True
+    setattr(owner, name, patched)
+
+
 def close_sockets_of_failed_connects() -> None:
     """Make kafka-python close the socket of a connect that fails, times out or is cancelled.
 
@@ -324,25 +346,58 @@ def close_sockets_of_failed_connects() -> None:
     which reports it as `ResourceWarning: unclosed <socket ... raddr=...>` wherever it runs.
     Installed once, at import; every kafka-python client in the process benefits.
     """
-    try:
-        original = KafkaNetSocket.sock_connect
-    except AttributeError as error:
-        _fallback("closing the sockets of failed connects", None, error)
-        return
-    if getattr(original, "_closes_on_failure", False):
-        return
 
-    async def sock_connect(
-        self: KafkaNetSocket, net: Any, sock: Any, sockaddr: Any, timeout_at: Any = None
-    ) -> Any:
-        try:
-            return await original(self, net, sock, sockaddr, timeout_at=timeout_at)
-        except BaseException:
-            sock.close()
-            raise
+    def wrap(original: Any) -> Any:
+        async def sock_connect(
+            self: KafkaNetSocket, net: Any, sock: Any, sockaddr: Any, timeout_at: Any = None
+        ) -> Any:
+            try:
+                return await original(self, net, sock, sockaddr, timeout_at=timeout_at)
+            except BaseException:
+                sock.close()
+                raise
 
-    sock_connect._closes_on_failure = True  # type: ignore[attr-defined]
-    KafkaNetSocket.sock_connect = sock_connect
+        return sock_connect
+
+    _patch_once(KafkaNetSocket, "sock_connect", "closing the sockets of failed connects", wrap)
+
+
+def close_sockets_of_cancelled_flushes() -> None:
+    """Make a transport closed with bytes still unsent close its socket, even when the I/O
+    loop stops before they are sent.
+
+    A kafka-python 3.0.12 race (still in its 3.1 development branch). `KafkaTCPTransport.close()`
+    leaves the socket of a transport with unsent bytes to the task flushing them
+    (`_write_to_sock`), which closes it once the buffer is empty. A client's `close()` closes
+    its connections from the caller's thread, then stops the I/O loop, whose own `close()`
+    cancels every pending task: a flush still waiting for the socket to be writable is
+    cancelled and never reaches that close. The socket stays open, held by its connection,
+    until the garbage collector reports it (`ResourceWarning: unclosed <socket ...>`) in
+    whatever code runs then. A consumer closed right after `poll()` (as `read_topic` does)
+    meets it whenever its metadata refresh or its next fetch was queued a moment earlier;
+    admin clients and producers close the same way. Here the cancelled flush finishes the
+    close it was carrying (what it would have sent was for a client going away).
+    Installed once, at import; every kafka-python client in the process benefits.
+    """
+
+    def wrap(original: Any) -> Any:
+        async def _write_to_sock(self: KafkaTCPTransport) -> Any:
+            try:
+                return await original(self)
+            except BaseException:  # GeneratorExit: the loop cancelled the flush
+                # Only a graceful close() sets _closed and keeps _sock: abort() and a
+                # finished flush both go through _close(), which clears _sock.
+                if self._closed and self._sock is not None:
+                    self._write_task = None  # being cancelled already: _close() must not
+                    self._close()  # closes the socket, then connection_lost(None)
+                raise
+
+        return _write_to_sock
+
+    _patch_once(
+        KafkaTCPTransport, "_write_to_sock", "closing the sockets of cancelled flushes", wrap
+    )
 
 
 close_sockets_of_failed_connects()
+close_sockets_of_cancelled_flushes()
