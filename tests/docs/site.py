@@ -9,7 +9,7 @@ import re
 import subprocess
 import sys
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from producer_pool._moved import MOVED
@@ -77,6 +77,7 @@ class Block:
     title: str | None
     code: str
     not_run: str | None = None  # the reason given by a `<!-- not run: ... -->` just before
+    output: str | None = None  # a ```text block right after it: what it prints
 
     def __str__(self) -> str:
         return f"{self.page}:{self.line}" + (f" ({self.title})" if self.title else "")
@@ -89,8 +90,10 @@ _NOT_RUN = re.compile(r"^<!-- not run: (.+) -->$")
 
 def blocks(page: str) -> list[Block]:
     """The fenced code blocks of `docs/<page>`, in order (indented ones, in admonitions or
-    tabs, included; their indentation removed)."""
-    found = []
+    tabs, included; their indentation removed). A ```text block that follows a block with
+    nothing but blank lines between them is that block's `output`."""
+    found: list[Block] = []
+    ends: list[int] = []  # the closing fence's line of each block found
     lines = (DOCS / page).read_text().splitlines()
     index = 0
     while index < len(lines):
@@ -110,13 +113,51 @@ def blocks(page: str) -> list[Block]:
         code = "\n".join(body) + "\n"
         before = next((line for line in reversed(lines[:start]) if line.strip()), "")
         reason = _NOT_RUN.match(before.strip())
-        found.append(
-            Block(page, start + 1, language, title and title[1], code, reason and reason[1])
-        )
+        block = Block(page, start + 1, language, title and title[1], code, reason and reason[1])
+        if language == "text" and found and _only_blank(lines[ends[-1] + 1 : start]):
+            found[-1] = replace(found[-1], output=code)
+        found.append(block)
+        ends.append(index)
         index += 1
     return found
+
+
+def _only_blank(lines: list[str]) -> bool:
+    return not any(line.strip() for line in lines)
 
 
 def pages() -> list[str]:
     """Every page under docs/, as a path relative to it."""
     return sorted(str(p.relative_to(DOCS)) for p in DOCS.rglob("*.md"))
+
+
+def section(page: str, heading: str) -> str:
+    """The text of `docs/<page>` under `heading` (e.g. "## Stats"), up to the next heading of
+    the same or a higher level (a `#` line inside a code block is no heading)."""
+    level = len(heading.split(" ", 1)[0])
+    lines = (DOCS / page).read_text().splitlines()
+    start = lines.index(heading) + 1
+    in_code = False
+    for end in range(start, len(lines)):
+        in_code ^= lines[end].lstrip().startswith("```")
+        if not in_code and re.match(rf"^#{{1,{level}}} ", lines[end]):
+            return "\n".join(lines[start:end])
+    return "\n".join(lines[start:])
+
+
+def tables(text: str) -> list[list[list[str]]]:
+    """The Markdown tables in `text`: rows of cells, header and separator rows left out."""
+    found: list[list[list[str]]] = []
+    rows: list[list[str]] = []
+    for line in [*text.splitlines(), ""]:
+        if line.startswith("|"):
+            rows.append([cell.strip() for cell in line.strip().strip("|").split("|")])
+        elif rows:
+            found.append(rows[2:])
+            rows = []
+    return found
+
+
+def code_names(cell: str) -> list[str]:
+    """The `backticked` names in a table cell."""
+    return re.findall(r"`([^`]+)`", cell)

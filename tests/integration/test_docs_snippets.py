@@ -3,10 +3,11 @@ interpreter, against the session's broker (`KAFKA_BOOTSTRAP_SERVERS`, which
 `EmbeddedBroker` honours), with our own deprecation warnings as errors (a page must show
 today's import paths). A block titled `test_*.py` is run by pytest, as a user would;
 other titled blocks (`orders.py`, `config.yaml`) are written beside them first, so a block
-can import or read them."""
+can import or read them. A ```text block right after a block is what it must print."""
 
 from __future__ import annotations
 
+import doctest
 import os
 import subprocess
 import sys
@@ -52,3 +53,14 @@ def test_a_guide_snippet_runs_as_written(
     }
     ran = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=50)
     assert ran.returncode == 0, f"{block} failed:\n{ran.stdout}\n{ran.stderr}"
+    if block.output is not None and not script.name.startswith("test_"):
+        assert prints(ran.stdout, block.output), (
+            f"{block} printed:\n{ran.stdout}\nwhile the page shows:\n{block.output}"
+        )
+
+
+def prints(stdout: str, shown: str) -> bool:
+    """Whether `stdout` is what the page shows, where `...` in the page stands for any text
+    (as in doctest)."""
+    checker = doctest.OutputChecker()
+    return checker.check_output(shown.strip() + "\n", stdout.strip() + "\n", doctest.ELLIPSIS)
