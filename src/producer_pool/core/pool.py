@@ -18,7 +18,7 @@ from .books import HOLD_SAMPLING_MASK, Entry, Work
 from .clock import Deadline
 from .control import LeaseBase, SharedPool, close_object, given_options
 from .events import PoolListener
-from .fork import reset_after_fork
+from .fork import no_fork_midway, reset_after_fork
 from .housekeeper import Housekeeper
 from .options import DEFAULTS, check_option, refuse_coroutine_functions
 from .stats import DeliveryCounts
@@ -305,7 +305,8 @@ class ProducerPool(SharedPool[T]):
         """Run the factory (on its own thread); the object goes to the longest waiter."""
         started = self._now()
         try:
-            obj = self._factory()
+            with no_fork_midway():  # a child inherits no half-made object, nor its locks
+                obj = self._factory()
         except BaseException as exc:
             self._on_creation_failed(exc)
             return

@@ -1,0 +1,94 @@
+"""A fork while the pool creates on its threads (prewarm under gunicorn --preload): the child
+never inherits a creation half done, nor the locks it holds."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from producer_pool.core import fork
+from tests.fakes import GatedFactory, in_forked_child
+
+pytestmark = [
+    pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork"),
+    pytest.mark.filterwarnings("ignore:This process .* is multi-threaded:DeprecationWarning"),
+]
+
+
+@pytest.fixture
+def fork_wait() -> Iterator[None]:
+    """Restore the process-wide fork wait whatever the test set."""
+    before = fork.fork_wait_timeout()
+    yield
+    fork.set_fork_wait_timeout(before)
+
+
+def test_a_fork_waits_for_a_creation_in_flight_so_the_child_inherits_no_held_lock(make_pool):
+    import_lock = threading.Lock()  # stands for the module lock a first getaddrinfo holds
+    entered = threading.Event()
+
+    def factory() -> object:
+        with import_lock:
+            entered.set()
+            time.sleep(0.3)  # the creation's own work, still running when the fork comes
+        return object()
+
+    make_pool(factory, min_size=1)  # prewarm: the factory runs on the pool's thread
+    assert entered.wait(10)
+    # Without the wait, the child's lock stays held by a thread it does not have.
+    assert in_forked_child(lambda: str(import_lock.acquire(timeout=2))) == "True"
+
+
+def test_a_fork_waits_at_most_the_bound_and_says_so(make_pool, fork_wait, capfd):
+    factory = GatedFactory()  # a creation that does not end: a broker that does not answer
+    make_pool(factory, min_size=1)
+    assert factory.entered.wait(10)
+    fork.set_fork_wait_timeout(0.1)
+    try:
+        assert in_forked_child(lambda: "forked") == "forked"
+    finally:
+        factory.release.set()
+    assert "forking with 1 creation(s) still running after 0.1s" in capfd.readouterr().err
+
+
+def test_a_factory_that_forks_does_not_wait_for_itself(make_pool, fork_wait, capfd):
+    fork.set_fork_wait_timeout(600)  # waiting for itself would exceed the test's timeout
+    reports: list[str] = []
+
+    def factory() -> object:
+        reports.append(in_forked_child(lambda: "forked"))
+        return object()
+
+    pool = make_pool(factory)
+    with pool.acquire(timeout=30):
+        pass
+    assert reports == ["forked"]
+    assert "forking with" not in capfd.readouterr().err
+
+
+def test_no_creation_starts_while_a_fork_is_pending():
+    """Else creations that overlap one another would hold a fork until its bound."""
+    gate = fork._ForkGate(timeout=30)
+    gate.before_fork()  # nothing running: returns at once, the fork is now pending
+    started = threading.Event()
+
+    def create() -> None:
+        with gate.block():
+            started.set()
+
+    creator = threading.Thread(target=create, daemon=True)
+    creator.start()
+    assert not started.wait(0.2)  # held at the gate (a negative check: it must not start)
+    gate.after_fork_in_parent()
+    assert started.wait(10)
+    creator.join(10)
+
+
+@pytest.mark.parametrize("bad", [-1, float("nan"), "5", True, None])
+def test_a_bad_fork_wait_is_refused_in_one_line(bad):
+    with pytest.raises((TypeError, ValueError), match="fork wait timeout must be"):
+        fork.set_fork_wait_timeout(bad)
