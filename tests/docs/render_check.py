@@ -3,7 +3,8 @@
 Builds the site with --strict, serves it on 127.0.0.1, and has Chromium load the home page
 and a reference page: every request the pages make (styles, scripts, images) must be
 answered from the site, with no 404, and every `<img>` must load. Screenshots are left in
-`.docs-check/` to look at. Needs Debian's `chromium` (`apt-get install chromium`); not part
+`.docs-check/` to look at; `python -m tests.docs.render_check operations.html` renders
+other pages. Needs Debian's `chromium` (`apt-get install chromium`); not part
 of `make test`.
 """
 
@@ -69,8 +70,8 @@ def chromium(user_data: Path, *arguments: str) -> subprocess.CompletedProcess[st
     return subprocess.run(command, capture_output=True, text=True, timeout=120)
 
 
-def check(site: Path, work: Path) -> list[str]:
-    """The problems found rendering `PAGES` from `site`; empty when all is well."""
+def check(site: Path, work: Path, pages: list[str]) -> list[str]:
+    """The problems found rendering `pages` from `site`; empty when all is well."""
     handler = type("Handler", (_Recorder,), {"log": []})
     server = http.server.ThreadingHTTPServer(
         ("127.0.0.1", 0), partial(handler, directory=str(site))
@@ -80,7 +81,7 @@ def check(site: Path, work: Path) -> list[str]:
     problems = []
     OUT.mkdir(exist_ok=True)
     try:
-        for page in PAGES:
+        for page in pages:
             url = urljoin(base, page)
             handler.log.clear()
             shot = OUT / (page.replace("/", "-").removesuffix(".html") + ".png")
@@ -109,18 +110,18 @@ def check(site: Path, work: Path) -> list[str]:
     return problems
 
 
-def main() -> int:
+def main(pages: list[str]) -> int:
     with tempfile.TemporaryDirectory(prefix="docs-check-") as work:
         site = Path(work) / "site"
         built = build(site)
         if built.returncode != 0:
             print(built.stderr, file=sys.stderr)
             return 1
-        problems = check(site, Path(work))
+        problems = check(site, Path(work), pages or PAGES)
     for problem in problems:
         print(f"docs-check: {problem}", file=sys.stderr)
     return 1 if problems else 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(sys.argv[1:]))  # pages to render instead of PAGES, e.g. operations.html
