@@ -3,6 +3,7 @@ never inherits a creation half done, nor the locks it holds."""
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 import time
@@ -10,8 +11,9 @@ from collections.abc import Iterator
 
 import pytest
 
+from producer_pool import PoolCloseError
 from producer_pool.core import fork
-from tests.fakes import GatedFactory, in_forked_child
+from tests.fakes import GatedFactory, ResourceFactory, in_forked_child
 
 pytestmark = [
     pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork"),
@@ -92,3 +94,33 @@ def test_no_creation_starts_while_a_fork_is_pending():
 def test_a_bad_fork_wait_is_refused_in_one_line(bad):
     with pytest.raises((TypeError, ValueError), match="fork wait timeout must be"):
         fork.set_fork_wait_timeout(bad)
+
+
+def test_closing_at_a_workers_exit_logs_each_pools_outcome(make_pool):
+    """What multiprocessing's finalizer (and Celery's integration) runs at a child's exit."""
+
+    def refuse_to_close(resource: object) -> None:
+        raise PoolCloseError("3 message(s) undelivered", undelivered=3)
+
+    clean = make_pool(ResourceFactory(), name="clean")
+    failing = make_pool(ResourceFactory(), name="failing", destroy=refuse_to_close)
+
+    def child() -> str:
+        for pool in (clean, failing):
+            with pool.acquire(timeout=5):
+                pass  # an object of the child's own, to close
+        records: list[logging.LogRecord] = []
+        handler = logging.Handler()
+        handler.emit = records.append  # type: ignore[method-assign]
+        logger = logging.getLogger("producer_pool")
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO)  # the child's own logger: the parent's is untouched
+        fork.close_registered()
+        ours = [r for r in records if "'clean'" in r.getMessage() or "'failing'" in r.getMessage()]
+        return "\n".join(f"{r.levelname} {r.getMessage()}" for r in ours)
+
+    report = in_forked_child(child)
+    assert "INFO <ProducerPool 'clean' size=0/4 idle=0 in_use=0 waiting=0 closed> closed" in report
+    assert "ERROR <ProducerPool 'failing'" in report
+    assert "3 message(s) undelivered" in report
+    assert not clean.closed  # the parent's pools are the parent's

@@ -6,6 +6,13 @@ sets) registers here instead of calling `os.register_at_fork` itself. The child 
 object's reset once, in registration order; a reset that fails is reported on stderr (never
 through `logging`, whose locks another parent thread may have held) and the others still run.
 
+A child that multiprocessing or billiard forks ends through `os._exit`, which runs no
+`atexit` hook: buffered messages would be lost without a word. Objects registered with
+`close_at_child_exit` (the threaded pools) are closed where such a child runs its exit hooks
+(multiprocessing's finalizers), and the outcome is logged. A child that leaves by a bare
+`os._exit` or dies of a signal runs no hook at all; Celery's prefork workers run only its
+`worker_process_shutdown` signal (`producer_pool.integrations.celery` connects it).
+
 A fork also waits, at most `fork_wait_timeout()` seconds, for the blocks run under
 `no_fork_midway()` on other threads (the pools' factories): a child forked while another
 thread does the process's first `getaddrinfo` inherits the import lock of `encodings.idna`
@@ -14,6 +21,7 @@ held by a thread it does not have, and its own lookups then fail or hang for goo
 
 from __future__ import annotations
 
+import logging
 import math
 import os
 import sys
@@ -24,9 +32,24 @@ from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from typing import Any
 
-__all__ = ["fork_wait_timeout", "no_fork_midway", "reset_after_fork", "set_fork_wait_timeout"]
+__all__ = [
+    "close_at_child_exit",
+    "close_registered",
+    "fork_wait_timeout",
+    "no_fork_midway",
+    "reset_after_fork",
+    "set_fork_wait_timeout",
+]
+
+logger = logging.getLogger("producer_pool")
 
 _registry: weakref.WeakKeyDictionary[Any, Callable[[Any], None]] = weakref.WeakKeyDictionary()
+_closers: weakref.WeakKeyDictionary[Any, Callable[[Any], object]] = weakref.WeakKeyDictionary()
+#: The after-forker that closes `_closers` at a multiprocessing child's exit is registered
+#: (once per line of descent: children inherit the registration with this flag).
+_exit_close_arranged = False
+#: Finalizers of a higher priority run first; ours flush before multiprocessing joins children.
+_EXIT_PRIORITY = 10
 
 #: A healthy creation takes milliseconds; a factory stuck on a dead broker is past its
 #: lookups, and must not hold a fork (gunicorn starting its workers) for its whole timeout.
@@ -85,6 +108,40 @@ def reset_after_fork(obj: Any, reset: Callable[[Any], None]) -> None:
     _registry[obj] = reset
 
 
+def close_at_child_exit(obj: Any, close: Callable[[Any], object]) -> None:
+    """Call `close(obj)` at the exit of a child that multiprocessing or billiard forks (or
+    starts by fork from a fork), if `obj` is alive there (held weakly)."""
+    _closers[obj] = close
+
+
+def close_registered() -> None:
+    """Close every object registered with `close_at_child_exit` that is alive in this process,
+    and log each outcome: a framework's exit hook calls this (Celery's, multiprocessing's)."""
+    pid = os.getpid()
+    for obj, close in list(_closers.items()):
+        try:
+            close(obj)
+        except Exception as exc:  # e.g. PoolCloseError: undelivered messages, said loudly
+            logger.error("%r closed at the exit of process %d: %s", obj, pid, exc)
+        else:
+            logger.info("%r closed at the exit of process %d", obj, pid)
+
+
+def _arrange_close_at_exit() -> None:
+    """In a child, when multiprocessing is loaded (it forks through `popen_fork`, billiard
+    through the same registries): close what is registered in the finalizers that its
+    `Process` runs before `os._exit`. They are cleared after this hook runs, so the finalizer
+    is registered from multiprocessing's own after-fork step."""
+    global _exit_close_arranged
+    util = sys.modules.get("multiprocessing.util")
+    if util is None or _exit_close_arranged:
+        return
+    _exit_close_arranged = True
+    util.register_after_fork(
+        close_registered, lambda close: util.Finalize(None, close, exitpriority=_EXIT_PRIORITY)
+    )
+
+
 def no_fork_midway() -> AbstractContextManager[None]:
     """A block that no forked child inherits half run: a fork waits for it (within
     `fork_wait_timeout()`), and it waits for a fork in progress before it starts."""
@@ -113,6 +170,7 @@ def _reset_in_child() -> None:
             reset(obj)
         except Exception as exc:  # one broken reset must not leave the others undone
             sys.stderr.write(f"producer-pool: resetting {type(obj).__name__} after fork: {exc}\n")
+    _arrange_close_at_exit()
 
 
 if hasattr(os, "register_at_fork"):  # not on Windows: there is no fork to survive

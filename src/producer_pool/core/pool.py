@@ -18,7 +18,7 @@ from .books import HOLD_SAMPLING_MASK, Entry, Work
 from .clock import Deadline
 from .control import LeaseBase, SharedPool, close_object, given_options
 from .events import PoolListener
-from .fork import no_fork_midway, reset_after_fork
+from .fork import close_at_child_exit, no_fork_midway, reset_after_fork
 from .housekeeper import Housekeeper
 from .options import DEFAULTS, check_option, refuse_coroutine_functions
 from .stats import DeliveryCounts
@@ -109,6 +109,7 @@ class ProducerPool(SharedPool[T]):
         super().__init__(**given_options(locals()))
         self._start_process_state()
         reset_after_fork(self, ProducerPool._after_fork_in_child)
+        close_at_child_exit(self, ProducerPool.close)  # a worker's os._exit runs no atexit
 
     def _start_process_state(self) -> None:
         """The lock, threads and timers of this process; a forked child makes its own."""
