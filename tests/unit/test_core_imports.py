@@ -17,7 +17,7 @@ from producer_pool._moved import MOVED, MOVED_NAMES
 
 PACKAGE = Path(producer_pool.__file__).parent
 #: Lowest first: a module may import from its own layer and those before it.
-LAYERS = ["errors", "core", "clients", "metrics", "wiring", "testing", "command"]
+LAYERS = ["errors", "core", "clients", "metrics", "wiring", "integrations", "testing", "command"]
 
 
 def test_importing_the_core_loads_no_third_party_package():

@@ -120,7 +120,7 @@ def test_closing_at_a_workers_exit_logs_each_pools_outcome(make_pool):
         return "\n".join(f"{r.levelname} {r.getMessage()}" for r in ours)
 
     report = in_forked_child(child)
-    assert "INFO <ProducerPool 'clean' size=0/4 idle=0 in_use=0 waiting=0 closed> closed" in report
+    assert "INFO <ProducerPool 'clean' size=1/4 idle=1 in_use=0 waiting=0> closed at the" in report
     assert "ERROR <ProducerPool 'failing'" in report
     assert "3 message(s) undelivered" in report
     assert not clean.closed  # the parent's pools are the parent's

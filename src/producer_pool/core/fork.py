@@ -21,6 +21,7 @@ held by a thread it does not have, and its own lookups then fail or hang for goo
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import os
@@ -33,6 +34,7 @@ from contextlib import AbstractContextManager, contextmanager
 from typing import Any
 
 __all__ = [
+    "close_and_log",
     "close_at_child_exit",
     "close_registered",
     "fork_wait_timeout",
@@ -117,14 +119,18 @@ def close_at_child_exit(obj: Any, close: Callable[[Any], object]) -> None:
 def close_registered() -> None:
     """Close every object registered with `close_at_child_exit` that is alive in this process,
     and log each outcome: a framework's exit hook calls this (Celery's, multiprocessing's)."""
-    pid = os.getpid()
     for obj, close in list(_closers.items()):
-        try:
-            close(obj)
-        except Exception as exc:  # e.g. PoolCloseError: undelivered messages, said loudly
-            logger.error("%r closed at the exit of process %d: %s", obj, pid, exc)
-        else:
-            logger.info("%r closed at the exit of process %d", obj, pid)
+        close_and_log(repr(obj), functools.partial(close, obj))
+
+
+def close_and_log(what: str, close: Callable[[], object]) -> None:
+    """Close at a process's exit, where nobody can catch: INFO when clean, ERROR otherwise."""
+    try:
+        close()
+    except Exception as exc:  # e.g. PoolCloseError: undelivered messages, said loudly
+        logger.error("%s closed at the exit of process %d: %s", what, os.getpid(), exc)
+    else:
+        logger.info("%s closed at the exit of process %d", what, os.getpid())
 
 
 def _arrange_close_at_exit() -> None:
