@@ -7,7 +7,8 @@ Nothing here imports a Kafka client, the wiring or the command: those sit above 
 from .async_pool import AsyncLease, AsyncProducerPool
 from .events import PoolListener
 from .histogram import Durations
-from .pool import Lease, OnExhausted, ProducerPool
+from .options import OnExhausted, PoolKwargs
+from .pool import Lease, ProducerPool
 from .stats import DeliveryCounts, PoolStats
 
 __all__ = [
@@ -17,6 +18,7 @@ __all__ = [
     "Durations",
     "Lease",
     "OnExhausted",
+    "PoolKwargs",
     "PoolListener",
     "PoolStats",
     "ProducerPool",

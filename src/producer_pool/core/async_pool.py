@@ -16,17 +16,14 @@ import math
 import weakref
 from collections.abc import Awaitable, Callable, Coroutine
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Generic, TypedDict, TypeVar, cast, overload
+from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast, overload
 
 from ..errors import PoolClosed, PoolError
 from .books import Entry, Work
 from .clock import Deadline
-from .control import LeaseBase, SharedPool, given_options
-from .events import PoolListener
+from .control import LeaseBase, SharedPool
 from .fork import reset_after_fork
-from .options import DEFAULTS, check_option
-from .pool import OnExhausted
-from .stats import DeliveryCounts
+from .options import PoolKwargs, check_option
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
@@ -34,26 +31,6 @@ if TYPE_CHECKING:
 __all__ = ["AsyncLease", "AsyncProducerPool", "settled"]
 
 T = TypeVar("T")
-
-
-class _Options(TypedDict, total=False):
-    """The keyword arguments, for the overloads that let mypy infer T from either factory."""
-
-    max_size: int
-    min_size: int
-    acquire_timeout: float
-    max_waiting: int | None
-    max_lifetime: float | None
-    max_idle: float | None
-    check: Callable[[Any], bool | Awaitable[bool]] | None
-    destroy: Callable[..., object] | None
-    discard_on: tuple[type[BaseException], ...]
-    on_exhausted: OnExhausted
-    leak_timeout: float | None
-    close_timeout: float
-    deliveries: DeliveryCounts | None
-    listener: PoolListener | None
-    name: str | None
 
 
 async def settled(result: object) -> Any:
@@ -154,33 +131,18 @@ class AsyncProducerPool(SharedPool[T]):
     # Two overloads, so that mypy infers T from a coroutine factory as from a plain one.
     @overload
     def __init__(
-        self, factory: Callable[[], Awaitable[T]], **options: Unpack[_Options]
+        self, factory: Callable[[], Awaitable[T]], **options: Unpack[PoolKwargs]
     ) -> None: ...
 
     @overload
-    def __init__(self, factory: Callable[[], T], **options: Unpack[_Options]) -> None: ...
+    def __init__(self, factory: Callable[[], T], **options: Unpack[PoolKwargs]) -> None: ...
 
     def __init__(
         self,
         factory: Callable[[], Awaitable[T]] | Callable[[], T],
-        *,
-        max_size: int = DEFAULTS["max_size"],
-        min_size: int = DEFAULTS["min_size"],
-        acquire_timeout: float = DEFAULTS["acquire_timeout"],
-        max_waiting: int | None = DEFAULTS["max_waiting"],
-        max_lifetime: float | None = DEFAULTS["max_lifetime"],
-        max_idle: float | None = DEFAULTS["max_idle"],
-        check: Callable[[T], bool | Awaitable[bool]] | None = None,
-        destroy: Callable[..., object] | None = None,
-        discard_on: tuple[type[BaseException], ...] = (),
-        on_exhausted: OnExhausted = DEFAULTS["on_exhausted"],
-        leak_timeout: float | None = DEFAULTS["leak_timeout"],
-        close_timeout: float = DEFAULTS["close_timeout"],
-        deliveries: DeliveryCounts | None = None,
-        listener: PoolListener | None = None,
-        name: str | None = None,
+        **options: Unpack[PoolKwargs],
     ) -> None:
-        super().__init__(**given_options(locals()))
+        super().__init__(factory, options, threaded=False)
         self._lock = _NoLock()
         self._start_process_state()
         with contextlib.suppress(RuntimeError):  # no loop yet: bind to the first that uses it

@@ -24,10 +24,15 @@ from .books import Entry, PoolBase, Work
 from .clock import Deadline
 from .events import PoolListener
 from .histogram import Histogram
-from .options import check_options, housekeeping_interval
+from .options import (
+    check_options,
+    housekeeping_interval,
+    refuse_coroutine_functions,
+    with_defaults,
+)
 from .stats import PoolStats
 
-__all__ = ["LeaseBase", "SharedPool", "Tracked", "close_object", "given_options"]
+__all__ = ["LeaseBase", "SharedPool", "Tracked", "close_object"]
 
 T = TypeVar("T")
 
@@ -82,15 +87,6 @@ def _callers_stack() -> str:
     return "".join(traceback.format_list(stack))
 
 
-def given_options(arguments: Mapping[str, Any]) -> dict[str, Any]:
-    """A pool constructor's arguments (its `locals()`), passed on as they were given.
-
-    Both twins spell their keyword arguments out, for their types and docs; this hands
-    them to `SharedPool` without a third copy of the list.
-    """
-    return {k: v for k, v in arguments.items() if k not in ("self", "__class__")}
-
-
 class SharedPool(PoolBase[T]):
     """The twins' common layer: see the module docstring for what a subclass supplies."""
 
@@ -100,8 +96,13 @@ class SharedPool(PoolBase[T]):
     _destroy_deadline: Deadline
     _orphans: list[Entry[T]]  # the parent's objects, after a fork
 
-    def __init__(self, factory: Callable[[], Any], **options: Any) -> None:
+    def __init__(
+        self, factory: Callable[[], Any], given: Mapping[str, object], *, threaded: bool
+    ) -> None:
+        options = with_defaults(given)
         check_options({"factory": factory, **options})
+        if threaded:
+            refuse_coroutine_functions({"factory": factory, **options})
         name = options["name"]
         super().__init__(
             name=name if name is not None else f"pool-{next(_pool_numbers)}",

@@ -1,4 +1,4 @@
-"""Pool options: their defaults and the rule each must meet, one source of truth.
+"""Pool options: their names and types (`PoolKwargs`), defaults and the rule each must meet.
 
 `ProducerPool` and the YAML settings both validate through `check_option`, so a limit is
 written once and an error names the option the same way everywhere.
@@ -6,23 +6,72 @@ written once and an error names the option the same way everywhere.
 
 from __future__ import annotations
 
+import difflib
 import inspect
 import math
 import random
-from collections.abc import Callable, Mapping
-from typing import Any, Final
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any, Final, Literal, TypedDict
 
 from ..errors import ConfigError
+from .events import PoolListener
+from .stats import DeliveryCounts
 
 __all__ = [
     "DEFAULTS",
+    "OnExhausted",
+    "PoolKwargs",
     "check_option",
     "check_options",
     "housekeeping_interval",
     "jittered_expiry",
     "refuse_coroutine_functions",
     "violation",
+    "with_defaults",
 ]
+
+OnExhausted = Literal["block", "share"]
+
+
+class PoolKwargs(TypedDict, total=False):
+    """The keyword options of `ProducerPool` and `AsyncProducerPool`, for their signatures
+    (`**options: Unpack[PoolKwargs]`) and for code that passes them on (the client kits).
+
+    Each is optional; the defaults are the shipped YAML's.
+    """
+
+    max_size: int
+    """Most objects at once, leased or idle (default 4)."""
+    min_size: int
+    """Objects kept ready, created at start (prewarm) and after retirements (default 0)."""
+    acquire_timeout: float
+    """Seconds `acquire()` waits, creation included; `inf` waits forever (default 30)."""
+    max_waiting: int | None
+    """Callers that may queue for someone else's object; more get `TooManyWaiters`."""
+    max_lifetime: float | None
+    """Seconds an object lives (±10 %), retired when next idle (default 3600; None: forever)."""
+    max_idle: float | None
+    """Seconds an object beyond `min_size` may sit idle (default 600; None: forever)."""
+    check: Callable[[Any], bool | Awaitable[bool]] | None
+    """Health check run on a reused object before it is leased; False retires it (for the
+    asyncio pool it may be `async def`)."""
+    destroy: Callable[..., object] | None
+    """Closes a retired object (default: its `close()`); told `deadline=` if it takes one."""
+    discard_on: tuple[type[BaseException], ...]
+    """Exceptions that, raised in a `with` block, destroy the leased object (default none)."""
+    on_exhausted: OnExhausted
+    """At max_size: "block" waits for an object, "share" leases the least-loaded one again."""
+    leak_timeout: float | None
+    """Seconds after which a lease still held is logged with its stack (default None: off)."""
+    close_timeout: float
+    """Seconds `close()` waits for leases and destroys (default 30)."""
+    deliveries: DeliveryCounts | None
+    """The producers' delivery outcomes, for stats and close's report (Kafka pools)."""
+    listener: PoolListener | None
+    """Told of creations, leases, timeouts, destroys and leaks (see `PoolListener`)."""
+    name: str | None
+    """The pool's name in logs, errors and metrics (default pool-N)."""
+
 
 #: The defaults of `ProducerPool` and of the shipped YAML (`config/producer_pool.yaml`).
 DEFAULTS: Final[Mapping[str, Any]] = {
@@ -35,6 +84,17 @@ DEFAULTS: Final[Mapping[str, Any]] = {
     "leak_timeout": None,
     "on_exhausted": "block",
     "close_timeout": 30.0,
+}
+
+#: Every option's default: those above, then the ones code alone sets.
+_ALL_DEFAULTS: Final[Mapping[str, Any]] = {
+    **DEFAULTS,
+    "check": None,
+    "destroy": None,
+    "discard_on": (),
+    "deliveries": None,
+    "listener": None,
+    "name": None,
 }
 
 LIFETIME_JITTER: Final = 0.1  # ±10 %, so objects created together do not all retire together
@@ -96,6 +156,16 @@ def check_option(name: str, value: object, *, label: str | None = None) -> None:
     requirement = violation(name, value)
     if requirement is not None:
         raise ConfigError(f"{label or name} {requirement} (got {value!r})")
+
+
+def with_defaults(options: Mapping[str, object]) -> dict[str, Any]:
+    """Every option, as given or by default; an unknown name is a `ConfigError`."""
+    for name in options:
+        if name not in _ALL_DEFAULTS:
+            close = difflib.get_close_matches(name, list(_ALL_DEFAULTS), 1)
+            hint = f"; did you mean {close[0]}?" if close else ""
+            raise ConfigError(f"{name}: unknown pool option{hint}")
+    return {**_ALL_DEFAULTS, **options}
 
 
 def check_options(options: Mapping[str, Any]) -> None:

@@ -11,22 +11,22 @@ import threading
 import time
 from collections.abc import Callable
 from types import TracebackType
-from typing import Any, Generic, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from ..errors import PoolClosed
 from .books import HOLD_SAMPLING_MASK, Entry, Work
 from .clock import Deadline
-from .control import LeaseBase, SharedPool, close_object, given_options
-from .events import PoolListener
+from .control import LeaseBase, SharedPool, close_object
 from .fork import close_at_child_exit, no_fork_midway, reset_after_fork
 from .housekeeper import Housekeeper
-from .options import DEFAULTS, check_option, refuse_coroutine_functions
-from .stats import DeliveryCounts
+from .options import OnExhausted, PoolKwargs, check_option
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
 
 __all__ = ["Lease", "OnExhausted", "ProducerPool", "close_object"]
 
 T = TypeVar("T")
-OnExhausted = Literal["block", "share"]
 
 
 class _ThreadWaiter(Generic[T]):
@@ -81,32 +81,12 @@ class ProducerPool(SharedPool[T]):
     """A pool of objects made by a zero-argument `factory`, leased with `pool.acquire()`.
 
     Instances share nothing: two pools never see each other's objects, so tests and
-    subclasses cannot leak state. The defaults are the shipped YAML's; see the README for
-    every option's meaning.
+    subclasses cannot leak state. The options are `PoolKwargs`' (their defaults are the
+    shipped YAML's).
     """
 
-    def __init__(
-        self,
-        factory: Callable[[], T],
-        *,
-        max_size: int = DEFAULTS["max_size"],
-        min_size: int = DEFAULTS["min_size"],
-        acquire_timeout: float = DEFAULTS["acquire_timeout"],
-        max_waiting: int | None = DEFAULTS["max_waiting"],
-        max_lifetime: float | None = DEFAULTS["max_lifetime"],
-        max_idle: float | None = DEFAULTS["max_idle"],
-        check: Callable[[T], bool] | None = None,
-        destroy: Callable[..., object] | None = None,
-        discard_on: tuple[type[BaseException], ...] = (),
-        on_exhausted: OnExhausted = DEFAULTS["on_exhausted"],
-        leak_timeout: float | None = DEFAULTS["leak_timeout"],
-        close_timeout: float = DEFAULTS["close_timeout"],
-        deliveries: DeliveryCounts | None = None,
-        listener: PoolListener | None = None,
-        name: str | None = None,
-    ) -> None:
-        refuse_coroutine_functions(locals())
-        super().__init__(**given_options(locals()))
+    def __init__(self, factory: Callable[[], T], **options: Unpack[PoolKwargs]) -> None:
+        super().__init__(factory, options, threaded=True)
         self._start_process_state()
         reset_after_fork(self, ProducerPool._after_fork_in_child)
         close_at_child_exit(self, ProducerPool.close)  # a worker's os._exit runs no atexit
