@@ -25,6 +25,7 @@ from .errors import (
     PoolError,
     PoolTimeout,
     TooManyWaiters,
+    TransactionTimeout,
 )
 
 try:
@@ -49,4 +50,5 @@ __all__ = [
     "PoolTimeout",
     "ProducerPool",
     "TooManyWaiters",
+    "TransactionTimeout",
 ]

@@ -40,6 +40,11 @@ class PoolCloseError(PoolError):
         self.errors = tuple(errors)
 
 
+class TransactionTimeout(PoolError, TimeoutError):
+    """A transaction's commit or abort did not finish within its timeout: its outcome is
+    unknown, so the producer was discarded (a replacement fences it)."""
+
+
 class BrokerUnavailable(PoolError, ConnectionError):
     """No producer could be created: the bootstrap servers did not answer in time."""
 

@@ -36,6 +36,7 @@ __all__ = [
     "close_sockets_of_failed_connects",
     "count_deliveries_by_batch",
     "disarm_in_forked_child",
+    "end_transaction",
     "force_close",
     "in_fatal_state",
     "is_alive",
@@ -72,6 +73,8 @@ PRIVATE_NAMES = (
     "_transaction_manager.next_request_handler",
     "_transaction_manager.next_in_flight_request_correlation_id",
     "_transaction_manager.retry",
+    "_transaction_manager.begin_commit",
+    "_transaction_manager.begin_abort",
     "_unregister_cleanup",
 )
 
@@ -165,6 +168,22 @@ def _count_batch(deliveries: DeliveryCounts, batch: Any, result: Any) -> None:
         deliveries.on_failed(count=batch.record_count)
     else:
         deliveries.on_delivered(count=batch.record_count)
+
+
+def end_transaction(producer: KafkaProducer, commit: bool, timeout: float) -> bool:
+    """Commit (or abort) the open transaction, waiting at most `timeout` seconds: False if
+    it did not finish. kafka-python's own `commit_transaction()` waits without a bound,
+    and a commit that meets an outage never returns, even once the broker is back. What
+    it raises (fenced, ...) is raised here too."""
+    try:
+        manager = producer._transaction_manager
+        result = manager.begin_commit() if commit else manager.begin_abort()
+        producer._sender.wakeup()
+    except AttributeError as error:
+        _fallback("bounded transactions", None, error)
+        (producer.commit_transaction if commit else producer.abort_transaction)()
+        return True
+    return bool(result.wait(timeout_ms=timeout * 1000))
 
 
 def force_close(producer: KafkaProducer, timeout: float) -> None:

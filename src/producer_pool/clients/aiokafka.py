@@ -1,11 +1,10 @@
-"""aiokafka integration for `AsyncProducerPool`: factory, zero-loss close, health check.
+"""The aiokafka kit: `AIOKafkaProducer`s for an `AsyncProducerPool`.
 
-The asyncio counterpart of `producer_pool.kafka`, with the same contract: producers count
-their delivery results into the pool's `DeliveryCounts`, a destroy drains for the
-producer's own request timeout (close() cuts that short), and what it cannot deliver is
-counted in `PoolCloseError`. Idempotence is off by default: the embedded tansu broker answers
-aiokafka's InitProducerId with an error; set `enable_idempotence: true` (and use
-transactions) against a real cluster.
+`AIOKafkaKit(settings)` takes aiokafka's own option names (plus `bootstrap_timeout_ms`);
+`async_pool(kit)` wires it. Idempotence is off by default: the embedded tansu broker
+answers aiokafka's InitProducerId with an error; set `enable_idempotence: true` (and use
+transactions) against a real cluster. 0.1's names (`aiokafka_pool`,
+`close_aiokafka_producer`, ...) remain as aliases.
 """
 
 from __future__ import annotations
@@ -16,45 +15,53 @@ import inspect
 import logging
 import weakref
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, ClassVar
 
 try:
     from aiokafka import AIOKafkaProducer
     from aiokafka import errors as aiokafka_errors
 except ImportError as exc:
     raise ImportError(
-        f"producer_pool.aiokafka needs the 'aiokafka' extra ({exc.name} is missing): "
+        f"producer_pool.clients.aiokafka needs the 'aiokafka' extra ({exc.name} is missing): "
         "pip install 'producer-pool[aiokafka]'"
     ) from exc
 
 from ..core.async_pool import AsyncProducerPool, settled
-from ..core.clock import Deadline, drain_time, split_for_cleanup
+from ..core.clock import Deadline
 from ..core.control import close_object
 from ..core.stats import DeliveryCounts
-from ..errors import BrokerUnavailable, ConfigError, PoolCloseError
-from .redact import redact, reveal
+from ..errors import ConfigError, PoolCloseError, TransactionTimeout
+from ._base import DrainClock, KitBase, is_broken
+from .pools import async_pool
+from .redact import reveal
+from .transactions import transaction
 
 __all__ = [
+    "FATAL_ERRORS",
     "FATAL_PRODUCER_ERRORS",
     "PRIVATE_NAMES",
+    "AIOKafkaKit",
     "AIOKafkaProducerFactory",
     "CountingAIOKafkaProducer",
     "aiokafka_pool",
     "aiokafka_producer_factory",
     "aiokafka_producer_is_healthy",
+    "close",
     "close_aiokafka_producer",
+    "in_flight",
     "is_fatal",
+    "is_healthy",
     "pool_for_factory",
+    "transaction",
 ]
 
 logger = logging.getLogger("producer_pool")
 
-DEFAULT_BOOTSTRAP_TIMEOUT_MS = 10_000
 #: aiokafka's default `request_timeout_ms`, after which an undeliverable batch expires anyway.
 DEFAULT_DRAIN_SECONDS = 40.0
 
 #: Errors after which a producer must never be used again: the pool discards it.
-FATAL_PRODUCER_ERRORS: tuple[type[BaseException], ...] = (
+FATAL_ERRORS: tuple[type[BaseException], ...] = (
     aiokafka_errors.ProducerFenced,
     aiokafka_errors.InvalidProducerEpoch,
     aiokafka_errors.OutOfOrderSequenceNumber,
@@ -62,12 +69,18 @@ FATAL_PRODUCER_ERRORS: tuple[type[BaseException], ...] = (
     aiokafka_errors.TransactionalIdAuthorizationFailed,
     aiokafka_errors.ClusterAuthorizationFailedError,
     aiokafka_errors.UnsupportedVersionError,
+    TransactionTimeout,
 )
 
 _KNOWN_SETTINGS = frozenset(inspect.signature(AIOKafkaProducer.__init__).parameters) - {
     "self",
     "loop",
 }
+_TRANSACTION_TIMEOUT_MS = (
+    inspect.signature(AIOKafkaProducer.__init__).parameters["transaction_timeout_ms"].default
+)
+#: A stop gets at least this long, even past close's deadline: without it, nothing is closed.
+_MIN_STOP = 0.1
 
 
 #: Each private attribute path read below, from an `AIOKafkaProducer` (aiokafka has no
@@ -108,9 +121,7 @@ class CountingAIOKafkaProducer(AIOKafkaProducer):  # type: ignore[misc]
     @property
     def in_flight(self) -> int:
         """Messages accepted by `send()` whose batch has no result yet."""
-        accumulator = self._message_accumulator
-        queued = (batch for batches in accumulator._batches.values() for batch in batches)
-        return sum(batch.record_count for batch in [*queued, *accumulator._pending_batches])
+        return in_flight(self)
 
 
 def _count(deliveries: DeliveryCounts, batch: Any, future: asyncio.Future[Any]) -> None:
@@ -121,133 +132,180 @@ def _count(deliveries: DeliveryCounts, batch: Any, future: asyncio.Future[Any]) 
         deliveries.on_delivered(count=batch.record_count)
 
 
-class AIOKafkaProducerFactory:
-    """Async zero-argument factory: builds an `AIOKafkaProducer` and awaits `start()` within
-    `bootstrap_timeout_ms`, so a dead cluster is `BrokerUnavailable` instead of a hang."""
-
-    def __init__(self, settings: Mapping[str, Any]) -> None:
-        unknown = sorted(set(settings) - _KNOWN_SETTINGS - {"bootstrap_timeout_ms"})
-        if unknown:
-            raise ConfigError(f"unknown aiokafka producer setting(s): {', '.join(unknown)}")
-        if not settings.get("bootstrap_servers"):
-            raise ConfigError("bootstrap_servers is required")
-        self.settings = {"enable_idempotence": False, **settings}
-        timeout_ms = self.settings.pop("bootstrap_timeout_ms", DEFAULT_BOOTSTRAP_TIMEOUT_MS)
-        self.bootstrap_timeout = timeout_ms / 1000
-        self.drain_timeout = self.settings.get("request_timeout_ms", 40_000) / 1000
-        self.deliveries = DeliveryCounts()
-
-    @property
-    def bootstrap_servers(self) -> str:
-        servers = self.settings["bootstrap_servers"]
-        return servers if isinstance(servers, str) else ",".join(servers)
-
-    async def __call__(self) -> AIOKafkaProducer:
-        producer = CountingAIOKafkaProducer(self.deliveries, **reveal(self.settings))
-        try:
-            await asyncio.wait_for(producer.start(), self.bootstrap_timeout)
-        except (asyncio.TimeoutError, aiokafka_errors.KafkaError, OSError) as exc:
-            await producer.stop()
-            waited = f"{self.bootstrap_timeout * 1000:g} ms"
-            cause = exc if str(exc) else "no answer"
-            raise BrokerUnavailable.within(self.bootstrap_servers, waited, cause) from None
-        except BaseException:  # cancelled: leave no connection behind
-            await producer.stop()
-            raise
-        return producer
-
-    async def destroy(self, producer: object, *, deadline: Deadline | None = None) -> None:
-        """Drain for this factory's request timeout, or until the pool's close deadline."""
-        await close_aiokafka_producer(producer, self.drain_timeout, deadline=deadline)
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}({redact(self.settings)!r})"
-
-
-def aiokafka_producer_factory(settings: Mapping[str, Any]) -> AIOKafkaProducerFactory:
-    return AIOKafkaProducerFactory(settings)
-
-
-async def close_aiokafka_producer(
+async def close(
     producer: object, timeout: float | None = None, *, deadline: Deadline | None = None
 ) -> None:
-    """Flush, then stop, within `timeout` (default: aiokafka's request timeout) or `deadline`;
-    `PoolCloseError` with the count when messages stay undelivered.
+    """Flush, then stop, within `timeout` (default: aiokafka's request timeout) or
+    `deadline`, which close() may bring forward while the flush runs (it is looked at
+    again every slice); `PoolCloseError` with the count when messages stay undelivered.
 
     aiokafka's own `stop()` waits without a bound for batches it cannot deliver, so once
-    the flush's share of the time is up, the pending batches are expired: aiokafka fails
-    them itself (their futures and the pool's counts see it), and the stop that follows is
-    bounded too.
+    the drain's time is up, the pending batches are expired: aiokafka fails them itself
+    (their futures and the pool's counts see it), and the stop that follows is bounded
+    too. A batch still pending after the stop (its sender gone) is failed here; so is
+    every one when the destroy is cancelled (close() past its deadline).
     """
     if not isinstance(producer, AIOKafkaProducer):
         await settled(close_object(producer))
         return
-    timeout = drain_time(timeout, DEFAULT_DRAIN_SECONDS, deadline)
-    drain, stop_share = split_for_cleanup(timeout)
+    drain = DrainClock(DEFAULT_DRAIN_SECONDS if timeout is None else timeout, deadline)
+    flushed = asyncio.ensure_future(producer.flush())
+    undelivered = 0
     try:
-        await asyncio.wait_for(producer.flush(), drain)
-    except asyncio.TimeoutError:
-        undelivered = getattr(producer, "in_flight", 0)
-        _expire_pending(producer)
-        await _stop_within(producer, stop_share)
-        logger.error(
-            "aiokafka producer closed with %d undelivered message(s) after %gs",
-            undelivered,
-            timeout,
-        )
-        raise PoolCloseError(
-            f"{undelivered} message(s) undelivered after {timeout:g}s", undelivered=undelivered
-        ) from None
-    await _stop_within(producer, stop_share)
+        while not flushed.done() and (seconds := drain.next_slice()):
+            await asyncio.wait([flushed], timeout=seconds)
+    finally:
+        if not flushed.done():
+            flushed.cancel()
+            undelivered = in_flight(producer)
+            _expire_pending(producer)
+        # shielded: a cancelled destroy still fails (and counts) what it leaves
+        await asyncio.shield(_stop(producer, drain.remaining()))
+    if undelivered:
+        logger.error("aiokafka producer closed with %d undelivered message(s)", undelivered)
+        raise PoolCloseError(f"{undelivered} message(s) undelivered", undelivered=undelivered)
+
+
+def in_flight(producer: AIOKafkaProducer) -> int:
+    """Messages accepted by `send()` whose batch has no result yet."""
+    return sum(batch.record_count for batch in _unfinished(producer))
+
+
+def _unfinished(producer: AIOKafkaProducer) -> list[Any]:
+    accumulator = getattr(producer, "_message_accumulator", None)
+    queued = getattr(accumulator, "_batches", {})
+    pending = getattr(accumulator, "_pending_batches", ())
+    batches = [*(b for batches in queued.values() for b in batches), *pending]
+    return [batch for batch in batches if not batch.future.done()]
 
 
 def _expire_pending(producer: AIOKafkaProducer) -> None:
     """Make every queued batch expire now, so aiokafka's sender fails it at its next try
     (aiokafka has no public purge; failing the futures from outside races its retries)."""
-    accumulator = getattr(producer, "_message_accumulator", None)
-    queued = getattr(accumulator, "_batches", {})
-    pending = getattr(accumulator, "_pending_batches", ())
-    for batch in [*(b for batches in queued.values() for b in batches), *pending]:
+    for batch in _unfinished(producer):
         batch._ttl = -1.0
 
 
-async def _stop_within(producer: AIOKafkaProducer, timeout: float) -> None:
-    """`stop()`, bounded: a stop that hangs (a request to a silent broker) is abandoned and
-    the connections closed, so nothing leaks."""
+async def _stop(producer: AIOKafkaProducer, timeout: float) -> None:
+    """`stop()`, bounded: a stop that hangs (a request to a silent broker) is abandoned,
+    its sender stopped and its connections closed, so nothing leaks. Then no sender is
+    left to race: a batch still without a result is failed here."""
     try:
-        await asyncio.wait_for(producer.stop(), timeout)
+        await asyncio.wait_for(producer.stop(), max(timeout, _MIN_STOP))
     except asyncio.TimeoutError:
+        sender_task = producer._sender.sender_task
+        if sender_task is not None:
+            sender_task.cancel()
+            await asyncio.gather(sender_task, return_exceptions=True)
         await producer.client.close()
+    for batch in _unfinished(producer):
+        batch.failure(aiokafka_errors.KafkaTimeoutError("the producer closed before delivery"))
 
 
-def aiokafka_producer_is_healthy(producer: object) -> bool:
-    """The pool's check on every reuse: not stopped, and its sender task still running (an
-    object that is not an aiokafka producer passes). Attribute reads, not `isinstance` and
-    `getattr` chains: this runs on every lease."""
+def is_healthy(producer: object) -> bool:
+    """The pool's check on every reuse: not stopped, its sender task still running, not
+    marked broken (an object that is not an aiokafka producer passes). Attribute reads,
+    not `isinstance` and `getattr` chains: this runs on every lease."""
     try:
         closed: bool = producer._closed  # type: ignore[attr-defined]
         sender_task = producer._sender.sender_task  # type: ignore[attr-defined]
     except AttributeError:
         return True
-    return not closed and (sender_task is None or not sender_task.done())
+    return (
+        not closed and (sender_task is None or not sender_task.done()) and not is_broken(producer)
+    )
 
 
 def is_fatal(exc: BaseException, producer: object = None) -> bool:
     """An aiokafka error after which the producer is done for (fenced, say)."""
-    return isinstance(exc, FATAL_PRODUCER_ERRORS)
+    return isinstance(exc, FATAL_ERRORS) or (producer is not None and is_broken(producer))
+
+
+class AIOKafkaKit(KitBase):
+    """aiokafka's kit: `async_pool(AIOKafkaKit(settings))` is a pool of `AIOKafkaProducer`s,
+    each started (connected, bootstrapped) within the bootstrap timeout, so a dead cluster
+    is `BrokerUnavailable` instead of a hang."""
+
+    name: ClassVar[str] = "aiokafka"
+    is_async: ClassVar[bool] = True
+    FATAL_ERRORS = FATAL_ERRORS
+    close = staticmethod(close)
+    is_healthy = staticmethod(is_healthy)
+    is_fatal = staticmethod(is_fatal)
+
+    def _client_options(self, options: dict[str, Any]) -> dict[str, Any]:
+        unknown = sorted(set(options) - _KNOWN_SETTINGS)
+        if unknown:
+            raise ConfigError(f"unknown aiokafka producer setting(s): {', '.join(unknown)}")
+        if self.transactional:
+            return {**options, "enable_idempotence": True}
+        return {"enable_idempotence": False, **options}
+
+    @property
+    def drain_timeout(self) -> float:
+        """How long a retired producer may drain: its own request timeout, after which
+        aiokafka expires an undeliverable batch anyway."""
+        return float(self.options.get("request_timeout_ms", DEFAULT_DRAIN_SECONDS * 1000)) / 1000
+
+    @property
+    def transaction_timeout(self) -> float:
+        return float(self.options.get("transaction_timeout_ms", _TRANSACTION_TIMEOUT_MS)) / 1000
+
+    async def __call__(self) -> AIOKafkaProducer:
+        if not self.transactional:
+            return await self._create(None)
+        return await self._transactional_ids().acreate(self._create)
+
+    async def _create(self, transactional_id: str | None) -> AIOKafkaProducer:
+        options = reveal(self.options)
+        if transactional_id is not None:
+            options["transactional_id"] = transactional_id
+        producer = CountingAIOKafkaProducer(self.deliveries, **options)
+        try:
+            await asyncio.wait_for(producer.start(), self.bootstrap_timeout)
+        except (asyncio.TimeoutError, aiokafka_errors.KafkaError, OSError) as exc:
+            await producer.stop()
+            raise self._unavailable(exc if str(exc) else "no answer") from None
+        except BaseException:  # cancelled: leave no connection behind
+            await producer.stop()
+            raise
+        return producer
+
+    async def begin(self, producer: AIOKafkaProducer) -> None:
+        await self._aend(producer, producer.begin_transaction(), "begin")
+
+    async def commit(self, producer: AIOKafkaProducer) -> None:
+        await self._aend(producer, producer.commit_transaction(), "commit")
+
+    async def abort(self, producer: AIOKafkaProducer) -> None:
+        await self._aend(producer, producer.abort_transaction(), "abort")
+
+
+# ---------------------------------------------------------------------- 0.1's names
+
+FATAL_PRODUCER_ERRORS = FATAL_ERRORS
+AIOKafkaProducerFactory = AIOKafkaKit
+close_aiokafka_producer = close
+aiokafka_producer_is_healthy = is_healthy
+
+
+def aiokafka_producer_factory(settings: Mapping[str, Any]) -> AIOKafkaKit:
+    """0.1's spelling of `AIOKafkaKit(settings)`."""
+    return AIOKafkaKit(settings)
 
 
 def pool_for_factory(factory: Callable[[], Any], **pool_options: Any) -> AsyncProducerPool[Any]:
-    """The aiokafka wiring around any factory (an `async def` int factory in tests too)."""
-    pool_options.setdefault("destroy", getattr(factory, "destroy", close_aiokafka_producer))
-    pool_options.setdefault("check", aiokafka_producer_is_healthy)
-    pool_options.setdefault("discard_on", FATAL_PRODUCER_ERRORS)
+    """A pool around a kit, or around any factory (an `async def` int factory in tests)
+    with this module's destroy, check and fatal errors."""
+    if isinstance(factory, KitBase):
+        return async_pool(factory, **pool_options)
+    pool_options.setdefault("destroy", getattr(factory, "destroy", close))
+    pool_options.setdefault("check", is_healthy)
+    pool_options.setdefault("discard_on", FATAL_ERRORS)
     pool_options.setdefault("deliveries", getattr(factory, "deliveries", None))
     return AsyncProducerPool(factory, **pool_options)
 
 
 def aiokafka_pool(settings: Mapping[str, Any], **pool_options: Any) -> AsyncProducerPool[Any]:
-    """An `AsyncProducerPool` of aiokafka producers, wired for zero loss."""
-    factory = AIOKafkaProducerFactory(settings)
-    pool_options.setdefault("name", factory.bootstrap_servers)
-    return pool_for_factory(factory, **pool_options)
+    """`async_pool(AIOKafkaKit(settings), **pool_options)`."""
+    return async_pool(AIOKafkaKit(settings), **pool_options)

@@ -1,12 +1,19 @@
-"""Client-agnostic transaction support: bounded transactional ids and `transaction(pool)`."""
+"""Transactions for every kit: bounded transactional ids, and `transaction(pool)`, the one
+transaction flow of both pools."""
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from contextlib import asynccontextmanager, contextmanager
-from typing import Any, Protocol, TypeVar
+from contextlib import (
+    AbstractAsyncContextManager,
+    AbstractContextManager,
+    asynccontextmanager,
+    contextmanager,
+)
+from typing import Any, Protocol, TypeVar, overload
 
 from ..core.async_pool import AsyncProducerPool
 from ..core.fork import reset_after_fork
@@ -41,6 +48,8 @@ class AsyncTransactionalProducer(Protocol):
 P = TypeVar("P", bound=TransactionalProducer)
 A = TypeVar("A", bound=AsyncTransactionalProducer)
 R = TypeVar("R")
+
+logger = logging.getLogger("producer_pool")
 
 #: How long a replacement waits for its predecessor's id (freed as that one's destroy starts).
 _ID_WAIT_SECONDS = 10.0
@@ -136,52 +145,119 @@ class TransactionalIds:
             self._give_back(number)
 
 
-@contextmanager
-def transaction(
-    pool: ProducerPool[P], *, is_fatal: Callable[[BaseException, P], bool] = lambda exc, p: False
-) -> Iterator[P]:
-    """Lease a producer exclusively and run one transaction on it.
+class _Steps(Protocol):
+    """A kit's transaction steps, as the flow below uses them (`ClientKit`'s)."""
 
-    Commits when the block succeeds; aborts and re-raises when it fails. After a fatal
-    error (fenced, say) there is nothing to abort: the error is re-raised as it is, and the
-    pool's `discard_on` or its check on the next checkout drops the producer.
+    def is_fatal(self, exc: BaseException, producer: Any) -> bool: ...
+    def mark_broken(self, producer: Any) -> None: ...
+    def begin(self, producer: Any) -> Any: ...
+    def commit(self, producer: Any) -> Any: ...
+    def abort(self, producer: Any) -> Any: ...
+
+
+class _Unbounded:
+    """The steps of a pool built without a kit (`ProducerPool(factory)` of producers): the
+    producer's own methods, as bounded as its client makes them."""
+
+    def __init__(self, is_fatal: Callable[[BaseException, Any], bool]) -> None:
+        self.is_fatal = is_fatal
+
+    def mark_broken(self, producer: Any) -> None:
+        """Nothing to mark: without a kit, the pool's own check decides."""
+
+    def begin(self, producer: Any) -> Any:
+        return producer.begin_transaction()
+
+    def commit(self, producer: Any) -> Any:
+        return producer.commit_transaction()
+
+    def abort(self, producer: Any) -> Any:
+        return producer.abort_transaction()
+
+
+def _steps_of(pool: Any, is_fatal: Callable[[BaseException, Any], bool] | None) -> _Steps:
+    """The kit the pool was built with (`pool(kit)`: the kit is its factory), else the
+    producer's own methods."""
+    factory = pool._factory
+    if callable(getattr(factory, "commit", None)):
+        steps: _Steps = factory
+        return steps
+    return _Unbounded(is_fatal or (lambda exc, producer: False))
+
+
+@overload
+def transaction(
+    pool: AsyncProducerPool[A], *, is_fatal: Callable[[BaseException, A], bool] | None = None
+) -> AbstractAsyncContextManager[A]: ...
+@overload
+def transaction(
+    pool: ProducerPool[P], *, is_fatal: Callable[[BaseException, P], bool] | None = None
+) -> AbstractContextManager[P]: ...
+def transaction(pool: Any, *, is_fatal: Any = None) -> Any:
+    """`with transaction(pool) as producer:` (`async with` for an `AsyncProducerPool`)
+    leases a producer exclusively and runs one transaction: commit when the block
+    succeeds, abort and re-raise when it fails.
+
+    After a fatal error (fenced, say) there is nothing to abort: the error is re-raised
+    and the producer is never leased again. A pool built from a kit bounds every step by
+    the client's transaction timeout: past it, or when a task is cancelled during a step,
+    the producer is discarded (`TransactionTimeout` past the timeout) and the lease is
+    back. `is_fatal` is for pools built without a kit.
     """
+    steps = _steps_of(pool, is_fatal)
+    if isinstance(pool, AsyncProducerPool):
+        return _async_transaction(pool, steps)
+    return _transaction(pool, steps)
+
+
+def async_transaction(pool: AsyncProducerPool[A], **options: Any) -> Any:
+    """0.1's name of `transaction` for an `AsyncProducerPool`."""
+    return transaction(pool, **options)
+
+
+@contextmanager
+def _transaction(pool: ProducerPool[P], steps: _Steps) -> Iterator[P]:
     with pool.acquire() as producer:
-        producer.begin_transaction()
+        steps.begin(producer)
         try:
             yield producer
         except BaseException as exc:
-            if not is_fatal(exc, producer):
-                producer.abort_transaction()
+            if steps.is_fatal(exc, producer):
+                steps.mark_broken(producer)
+            else:
+                _aborted(steps, producer, exc)
             raise
-        producer.commit_transaction()
+        steps.commit(producer)
 
 
 @asynccontextmanager
-async def async_transaction(
-    pool: AsyncProducerPool[A],
-    *,
-    is_fatal: Callable[[BaseException, A], bool] = lambda exc, p: False,
-    translate: Callable[[Exception], Exception] = lambda exc: exc,
-) -> AsyncIterator[A]:
-    """`transaction` for an `AsyncProducerPool`: `async with` commits or aborts.
-
-    A task cancelled inside the block aborts the transaction like any other error.
-    `translate` maps a client's error to the one to raise, inside the lease, so that the
-    pool's `discard_on` sees the translated error.
-    """
+async def _async_transaction(pool: AsyncProducerPool[A], steps: _Steps) -> AsyncIterator[A]:
     async with pool.acquire() as producer:
+        await steps.begin(producer)
         try:
-            await producer.begin_transaction()
-            try:
-                yield producer
-            except BaseException as exc:
-                if not is_fatal(exc, producer):
-                    await producer.abort_transaction()
-                raise
-            await producer.commit_transaction()
-        except Exception as exc:
-            translated = translate(exc)
-            if translated is exc:
-                raise
-            raise translated from None
+            yield producer
+        except BaseException as exc:  # a task cancelled in the block aborts too
+            if steps.is_fatal(exc, producer):
+                steps.mark_broken(producer)
+            else:
+                await _aborted_async(steps, producer, exc)
+            raise
+        await steps.commit(producer)
+
+
+def _aborted(steps: _Steps, producer: Any, cause: BaseException) -> None:
+    """Abort after the block failed. Should the abort fail too, a kit has marked the
+    producer broken (never leased again), and the block's own error is what the caller
+    sees."""
+    try:
+        steps.abort(producer)
+    except Exception as exc:
+        logger.warning("aborting after %r failed: %s", cause, exc)
+
+
+async def _aborted_async(steps: _Steps, producer: Any, cause: BaseException) -> None:
+    """`_aborted` for an asyncio pool."""
+    try:
+        await steps.abort(producer)
+    except Exception as exc:
+        logger.warning("aborting after %r failed: %s", cause, exc)

@@ -1,0 +1,181 @@
+"""The confluent-aio kit: confluent-kafka's `AIOProducer` for an `AsyncProducerPool`.
+
+The same contract as the `confluent` kit (its settings, its bounded start, its fatal
+errors), with coroutines. `AIOProducer.produce()` returns a future per message; the
+pool counts each one's result.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import weakref
+from collections.abc import Callable, Mapping
+from typing import Any, ClassVar
+
+try:
+    from confluent_kafka import KafkaException
+    from confluent_kafka.aio import AIOProducer
+except ImportError as exc:
+    raise ImportError(
+        f"producer_pool.clients.confluent_aio needs the 'confluent' extra ({exc.name} is "
+        "missing): pip install 'producer-pool[confluent]'"
+    ) from exc
+
+from ..core.async_pool import AsyncProducerPool, settled
+from ..core.clock import Deadline
+from ..core.control import close_object
+from ._base import DrainClock
+from ._librdkafka import (
+    DEFAULT_MESSAGE_TIMEOUT_MS,
+    ConfluentKitBase,
+    is_fatal,
+    is_healthy,
+    report_undelivered,
+    with_bootstrap_timeout,
+)
+from .pools import async_pool
+
+__all__ = [
+    "ConfluentAIOKit",
+    "CountingAIOProducer",
+    "close",
+    "close_aio_producer",
+    "confluent_async_pool",
+    "is_fatal",
+    "is_healthy",
+]
+
+#: How long AIOProducer buffers a message before handing it to librdkafka (its default is
+#: 1 s, a second of latency for every lone message a request publishes).
+_AIO_BUFFER_TIMEOUT = 0.005
+
+
+class CountingAIOProducer(AIOProducer):
+    """An `AIOProducer` that reports each message's delivery result (from the future
+    `produce()` returns) to its kit.
+
+    The caller gets a shield of that future: a caller that cancels it (a request cut
+    short while awaiting its ack) would otherwise cancel AIOProducer's own future, whose
+    result is then dropped, and a delivered message would be counted as undelivered.
+    """
+
+    def __init__(self, count: Callable[[object], None], config: dict[str, Any]) -> None:
+        """`count(error)` gets None for a delivered message."""
+        self._count_delivery = count
+        super().__init__(config, buffer_timeout=_AIO_BUFFER_TIMEOUT)
+
+    async def produce(self, *args: Any, **kwargs: Any) -> asyncio.Future[Any]:
+        delivery: asyncio.Future[Any] = await super().produce(*args, **kwargs)
+        delivery.add_done_callback(self._counted)
+        return asyncio.shield(delivery)
+
+    def _counted(self, future: asyncio.Future[Any]) -> None:
+        failed = future.cancelled() or future.exception() is not None
+        self._count_delivery(future if failed else None)
+
+
+async def close(
+    producer: object, timeout: float | None = None, *, deadline: Deadline | None = None
+) -> None:
+    """The sync kit's `close` for an `AIOProducer`: drain within the time left, looking at
+    `deadline` again every slice; purge what is left (failing its futures); close, bounded
+    too; `PoolCloseError` with the count. A task cancelled meanwhile (close() past its
+    deadline) still purges and closes before it stops."""
+    if not isinstance(producer, AIOProducer):
+        await settled(close_object(producer))
+        return
+    drain = DrainClock(DEFAULT_MESSAGE_TIMEOUT_MS / 1000 if timeout is None else timeout, deadline)
+    undelivered = len(producer)
+    try:
+        while undelivered and (seconds := drain.next_slice()):
+            undelivered = await producer.flush(seconds)
+    finally:
+        # also when cancelled: shielded, so that the futures fail and count before it stops
+        await asyncio.shield(_purge_and_close(producer, undelivered, drain.remaining()))
+    report_undelivered(undelivered)
+
+
+async def _purge_and_close(producer: AIOProducer, undelivered: int, timeout: float) -> None:
+    """Fail what is left, then close within `timeout`: AIOProducer's close waits for its
+    worker threads, one of which may still run a commit a cancelled task left behind."""
+    if undelivered or len(producer):
+        await producer.purge()
+        await producer.poll(0)
+    try:
+        await asyncio.wait_for(producer.close(), max(timeout, 0.1))
+    except asyncio.TimeoutError:
+        producer.executor.shutdown(wait=False)
+
+
+class ConfluentAIOKit(ConfluentKitBase):
+    """confluent-kafka's asyncio kit: `async_pool(ConfluentAIOKit(settings))` is a pool of
+    `AIOProducer`s, transactional ones included."""
+
+    name: ClassVar[str] = "confluent-aio"
+    is_async: ClassVar[bool] = True
+    close = staticmethod(close)
+    is_healthy = staticmethod(is_healthy)
+    is_fatal = staticmethod(is_fatal)
+
+    async def __call__(self) -> AIOProducer:
+        if not self.transactional:
+            return await self._create(None)
+        return await self._transactional_ids().acreate(self._create)
+
+    async def _create(self, transactional_id: str | None) -> AIOProducer:
+        producer_ref: list[weakref.ref[Any]] = []
+        config = self._with_error_callback(self._producer_config(transactional_id), producer_ref)
+        note_fatal = config["error_cb"]
+
+        async def on_error(error: Any) -> None:  # AIOProducer runs error_cb on the loop
+            note_fatal(error)
+
+        config["error_cb"] = on_error
+        producer = CountingAIOProducer(self._count, config)
+        producer_ref.append(weakref.ref(producer))
+        try:
+            await producer.list_topics(timeout=self.bootstrap_timeout)
+            if transactional_id is not None:
+                await producer.init_transactions(self.bootstrap_timeout)
+        except KafkaException as exc:
+            await producer.close()
+            raise self._unavailable(exc) from None
+        except BaseException:  # cancelled: leave no thread or connection behind
+            await producer.close()
+            raise
+        return producer
+
+    async def begin(self, producer: AIOProducer) -> None:
+        # AIOProducer flushes first, without a bound: bounded here.
+        await self._aend(producer, producer.begin_transaction(), "begin")
+
+    async def commit(self, producer: AIOProducer) -> None:
+        timeout = self.transaction_timeout
+        await self._aend(producer, producer.commit_transaction(timeout), "commit")
+
+    async def abort(self, producer: AIOProducer) -> None:
+        timeout = self.transaction_timeout
+        await self._aend(producer, producer.abort_transaction(timeout), "abort")
+
+
+# ---------------------------------------------------------------------- 0.1's names
+
+close_aio_producer = close
+
+
+def confluent_async_pool(
+    settings: Mapping[str, Any],
+    *,
+    transactional: bool = False,
+    transactional_id_prefix: str | None = None,
+    bootstrap_timeout: float | None = None,
+    **pool_options: Any,
+) -> AsyncProducerPool[AIOProducer]:
+    """`async_pool(ConfluentAIOKit(settings, ...), **pool_options)`; `bootstrap_timeout`
+    in seconds."""
+    kit = ConfluentAIOKit(
+        with_bootstrap_timeout(settings, bootstrap_timeout),
+        transactional=transactional,
+        transactional_id_prefix=transactional_id_prefix,
+    )
+    return async_pool(kit, **pool_options)

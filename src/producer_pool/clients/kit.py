@@ -1,0 +1,195 @@
+"""The one contract every Kafka client implements (a *kit*), and the kits by name.
+
+A kit is a pool's factory for one client, plus everything the pool needs around that
+client's producers: a destroy that drains within a deadline `close()` may bring forward
+while it runs, health and fatal-state checks, delivery counts no caller argument can
+bypass, and bounded transactions. The pools never ask which client they hold: `pool(kit)`
+and `async_pool(kit)` (`producer_pool.clients.pools`) wire any kit the same way, so a fifth
+client is one new module implementing `ClientKit` (or `AsyncClientKit`) and one line in
+`KITS`.
+"""
+
+from __future__ import annotations
+
+import difflib
+import importlib
+from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple, Protocol, TypeVar, Union
+
+from ..errors import ConfigError
+
+if TYPE_CHECKING:
+    from ..core.clock import Deadline
+    from ..core.stats import DeliveryCounts
+
+__all__ = [
+    "KITS",
+    "AnyKit",
+    "AsyncClientKit",
+    "ClientKit",
+    "KitEntry",
+    "kit_class",
+    "register_kit",
+    "settings_model",
+]
+
+P = TypeVar("P")
+
+
+class ClientKit(Protocol[P]):
+    """A threaded client's kit: `ProducerPool(kit, ...)` through `pool(kit)`.
+
+    A kit is built from the client's own settings (its option names, plus
+    `bootstrap_timeout_ms`), `transactional=` and `transactional_id_prefix=`. One kit serves
+    one pool: it holds that pool's delivery counts and transactional ids.
+    """
+
+    #: The kit's name in `KITS` and in YAML (`kafka.client:`).
+    name: ClassVar[str]
+    #: False: its producers are used from threads, its methods block (within bounds).
+    is_async: ClassVar[bool]
+    #: "module:Class" of the pydantic model of the client's settings (the wiring's).
+    settings_model: ClassVar[str | None]
+    #: Errors after which a producer must never be used again: the pool discards it.
+    FATAL_ERRORS: ClassVar[tuple[type[BaseException], ...]]
+
+    deliveries: DeliveryCounts
+    #: Transactional producers must never be shared (share mode is refused).
+    requires_exclusive_leases: bool
+
+    @property
+    def servers(self) -> str:
+        """The bootstrap servers, for the pool's default name and for errors."""
+        ...
+
+    def attach(self, max_size: int) -> None:
+        """The pool this kit serves holds at most `max_size` producers (the transactional
+        id set's size); a second pool is refused."""
+        ...
+
+    def __call__(self) -> P:
+        """A new producer that has proven the cluster answers, within the bootstrap
+        timeout; `BrokerUnavailable` otherwise."""
+        ...
+
+    def destroy(self, producer: P, *, deadline: Deadline | None = None) -> None:
+        """Drain, then close: until the producer's own delivery timeout or `deadline`,
+        whichever comes first, read again while draining (close() moves it). What is left
+        is failed (its futures or callbacks see it) and counted; `PoolCloseError` then."""
+        ...
+
+    def is_healthy(self, producer: P) -> bool:
+        """The pool's check on every reuse: alive and in no fatal state. No network I/O."""
+        ...
+
+    def is_fatal(self, exc: BaseException, producer: P | None = None) -> bool:
+        """Whether `exc` (or `producer`'s state) means the producer is done for."""
+        ...
+
+    def begin(self, producer: P) -> None:
+        """Begin a transaction."""
+        ...
+
+    def commit(self, producer: P) -> None:
+        """Commit within the transaction timeout; past it, the producer is marked broken
+        (never leased again) and `TransactionTimeout` is raised."""
+        ...
+
+    def abort(self, producer: P) -> None:
+        """Abort, bounded like `commit`."""
+        ...
+
+    def mark_broken(self, producer: P) -> None:
+        """Never lease `producer` again: its next check fails and the pool replaces it."""
+        ...
+
+
+class AsyncClientKit(Protocol[P]):
+    """An asyncio client's kit: `AsyncProducerPool(kit, ...)` through `async_pool(kit)`.
+
+    The same contract as `ClientKit`, with coroutines for what does I/O.
+    """
+
+    name: ClassVar[str]
+    is_async: ClassVar[bool]
+    settings_model: ClassVar[str | None]
+    FATAL_ERRORS: ClassVar[tuple[type[BaseException], ...]]
+
+    deliveries: DeliveryCounts
+    requires_exclusive_leases: bool
+
+    @property
+    def servers(self) -> str: ...
+
+    def attach(self, max_size: int) -> None: ...
+
+    async def __call__(self) -> P: ...
+
+    async def destroy(self, producer: P, *, deadline: Deadline | None = None) -> None: ...
+
+    def is_healthy(self, producer: P) -> bool: ...
+
+    def is_fatal(self, exc: BaseException, producer: P | None = None) -> bool: ...
+
+    async def begin(self, producer: P) -> None: ...
+
+    async def commit(self, producer: P) -> None:
+        """As `ClientKit.commit`; a task cancelled during the commit also marks the producer
+        broken, so the next caller never gets a producer with a transaction open."""
+        ...
+
+    async def abort(self, producer: P) -> None: ...
+
+    def mark_broken(self, producer: P) -> None: ...
+
+
+AnyKit = Union["ClientKit[Any]", "AsyncClientKit[Any]"]
+
+
+class KitEntry(NamedTuple):
+    """Where a kit lives: imported only when asked for, so a missing extra costs nothing
+    until its kit is wanted, and then fails in one line naming the extra."""
+
+    module: str
+    cls: str
+    extra: str
+
+
+#: Every kit by name: the names `kafka.client:` accepts in YAML.
+KITS: dict[str, KitEntry] = {
+    "kafka-python": KitEntry("producer_pool.clients.kafka_python", "KafkaPythonKit", "kafka"),
+    "confluent": KitEntry("producer_pool.clients.confluent", "ConfluentKit", "confluent"),
+    "confluent-aio": KitEntry(
+        "producer_pool.clients.confluent_aio", "ConfluentAIOKit", "confluent"
+    ),
+    "aiokafka": KitEntry("producer_pool.clients.aiokafka", "AIOKafkaKit", "aiokafka"),
+}
+
+
+def register_kit(name: str, module: str, cls: str, extra: str) -> None:
+    """Make a kit known by `name` (a client of your own, say)."""
+    KITS[name] = KitEntry(module, cls, extra)
+
+
+def kit_class(name: str) -> type[Any]:
+    """The kit class called `name`; `ConfigError` naming the known ones (with a "did you
+    mean") for an unknown name, `ImportError` naming the extra when its client is missing."""
+    entry = KITS.get(name)
+    if entry is None:
+        close = difflib.get_close_matches(name, list(KITS), 1)
+        hint = f"; did you mean {close[0]}?" if close else ""
+        known = ", ".join(KITS)
+        raise ConfigError(f"unknown Kafka client {name!r} (known: {known}){hint}")
+    module = importlib.import_module(entry.module)  # raises ImportError naming the extra
+    cls: type[Any] = getattr(module, entry.cls)
+    return cls
+
+
+def settings_model(kit: str | type[Any]) -> type[Any]:
+    """The pydantic model of a kit's settings (`kafka:` in YAML), by kit name or class."""
+    cls = kit_class(kit) if isinstance(kit, str) else kit
+    path = getattr(cls, "settings_model", None)
+    if not path:
+        raise ConfigError(f"the {cls.name} kit has no settings model yet")
+    module, _, attribute = path.partition(":")
+    model: type[Any] = getattr(importlib.import_module(module), attribute)
+    return model
