@@ -51,6 +51,7 @@ def alias(old: str) -> None:
 
 #: (old module, name) -> new module, for names that moved out of a module that stayed.
 MOVED_NAMES = {
+    ("producer_pool.core.pool", "close_object"): "producer_pool.core.calls",
     ("producer_pool.clients.kafka_python", "create_topic"): "producer_pool.testing.topics",
     ("producer_pool.clients.kafka_python", "read_topic"): "producer_pool.testing.topics",
 }

@@ -26,9 +26,9 @@ except ImportError as exc:
         "pip install 'producer-pool[aiokafka]'"
     ) from exc
 
-from ..core.async_pool import AsyncProducerPool, settled
+from ..core.async_pool import AsyncProducerPool
+from ..core.calls import close_object, settled
 from ..core.clock import Deadline
-from ..core.control import close_object
 from ..core.stats import DeliveryCounts
 from ..errors import ConfigError, PoolCloseError, TransactionTimeout
 from ._base import DrainClock, KitBase, is_broken

@@ -22,8 +22,8 @@ except ImportError as exc:
         "pip install 'producer-pool[confluent]'"
     ) from exc
 
+from ..core.calls import close_object
 from ..core.clock import Deadline
-from ..core.control import close_object
 from ..core.pool import ProducerPool
 from ._base import DrainClock
 from ._librdkafka import (

@@ -21,9 +21,9 @@ except ImportError as exc:
         "missing): pip install 'producer-pool[confluent]'"
     ) from exc
 
-from ..core.async_pool import AsyncProducerPool, settled
+from ..core.async_pool import AsyncProducerPool
+from ..core.calls import close_object, settled
 from ..core.clock import Deadline
-from ..core.control import close_object
 from ._base import DrainClock
 from ._librdkafka import (
     DEFAULT_MESSAGE_TIMEOUT_MS,

@@ -25,9 +25,10 @@ except ImportError as exc:
     ) from exc
 
 from .._moved import moved_names
+from ..core.calls import close_object
 from ..core.clock import Deadline
 from ..core.fork import reset_after_fork
-from ..core.pool import ProducerPool, close_object
+from ..core.pool import ProducerPool
 from ..core.stats import DeliveryCounts
 from ..errors import BrokerUnavailable, ConfigError, PoolCloseError, TransactionTimeout
 from . import _kafka_compat as compat

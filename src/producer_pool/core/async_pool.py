@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import inspect
 import math
 import weakref
 from collections.abc import Awaitable, Callable, Coroutine
@@ -20,6 +19,7 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast, overload
 
 from ..errors import PoolClosed, PoolError
 from .books import Entry, Work
+from .calls import settled
 from .clock import Deadline
 from .control import LeaseBase, SharedPool
 from .fork import reset_after_fork
@@ -28,16 +28,9 @@ from .options import PoolKwargs, check_option
 if TYPE_CHECKING:
     from typing_extensions import Unpack
 
-__all__ = ["AsyncLease", "AsyncProducerPool", "settled"]
+__all__ = ["AsyncLease", "AsyncProducerPool"]
 
 T = TypeVar("T")
-
-
-async def settled(result: object) -> Any:
-    """The value of a callable that may be sync or async (factory, check, destroy)."""
-    if inspect.isawaitable(result):
-        return await result
-    return result
 
 
 class _NoLock:

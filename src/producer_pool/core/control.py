@@ -21,6 +21,7 @@ from typing import Any, Generic, Protocol, TypeVar
 from ..errors import PoolClosed, PoolCloseError, PoolTimeout
 from . import clock
 from .books import Entry, PoolBase, Work
+from .calls import close_object, takes_deadline
 from .clock import Deadline
 from .events import PoolListener
 from .histogram import Histogram
@@ -32,7 +33,7 @@ from .options import (
 )
 from .stats import PoolStats
 
-__all__ = ["LeaseBase", "SharedPool", "Tracked", "close_object"]
+__all__ = ["LeaseBase", "SharedPool", "Tracked"]
 
 T = TypeVar("T")
 
@@ -122,7 +123,7 @@ class SharedPool(PoolBase[T]):
         self._check: Callable[[T], object] | None = options["check"]
         destroy = options["destroy"]
         self._destroy_fn: Callable[..., object] = destroy if destroy is not None else close_object
-        self._destroy_takes_deadline = _takes_deadline(self._destroy_fn)
+        self._destroy_takes_deadline = takes_deadline(self._destroy_fn)
         self._discard_on: tuple[type[BaseException], ...] = tuple(options["discard_on"])
         self._leak_timeout: float | None = options["leak_timeout"]
         #: Objects can go stale: the hot path reads the clock only then.
@@ -478,20 +479,3 @@ class SharedPool(PoolBase[T]):
                 undelivered=undelivered,
                 errors=errors,
             ) from (errors[0] if errors else None)
-
-
-def _takes_deadline(destroy: Callable[..., object]) -> bool:
-    """Whether `destroy` accepts `deadline=`, so close() can bound it."""
-    try:
-        return "deadline" in inspect.signature(destroy).parameters
-    except (TypeError, ValueError):  # builtins without a signature
-        return False
-
-
-def close_object(obj: object) -> object:
-    """The default destroy: call `obj.close()` when the object has one (the asyncio pool
-    awaits what it returns, so an `async def close` works there)."""
-    close = getattr(obj, "close", None)
-    if callable(close):
-        return close()
-    return None

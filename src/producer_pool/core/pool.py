@@ -13,10 +13,11 @@ from collections.abc import Callable
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
+from .._moved import moved_names
 from ..errors import PoolClosed
 from .books import HOLD_SAMPLING_MASK, Entry, Work
 from .clock import Deadline
-from .control import LeaseBase, SharedPool, close_object
+from .control import LeaseBase, SharedPool
 from .fork import close_at_child_exit, no_fork_midway, reset_after_fork
 from .housekeeper import Housekeeper
 from .options import OnExhausted, PoolKwargs, check_option
@@ -24,7 +25,7 @@ from .options import OnExhausted, PoolKwargs, check_option
 if TYPE_CHECKING:
     from typing_extensions import Unpack
 
-__all__ = ["Lease", "OnExhausted", "ProducerPool", "close_object"]
+__all__ = ["Lease", "OnExhausted", "ProducerPool"]
 
 T = TypeVar("T")
 
@@ -309,3 +310,6 @@ class ProducerPool(SharedPool[T]):
     def _stop_housekeeping(self) -> None:
         if self._housekeeper is not None:
             self._housekeeper.signal_stop()
+
+
+__getattr__ = moved_names(__name__)  # close_object, now in core.calls
