@@ -1,9 +1,10 @@
 """The site's code runs as written: every Python block of a guide page, each in a fresh
-interpreter, against the session's broker (`KAFKA_BOOTSTRAP_SERVERS`, which
-`EmbeddedBroker` honours), with our own deprecation warnings as errors (a page must show
-today's import paths). A block titled `test_*.py` is run by pytest, as a user would;
-other titled blocks (`orders.py`, `config.yaml`) are written beside them first, so a block
-can import or read them. A ```text block right after a block is what it must print."""
+interpreter against a fresh broker of its own (`KAFKA_BOOTSTRAP_SERVERS`, which
+`EmbeddedBroker` honours: so topics start empty and printed offsets are what a reader gets),
+with our own deprecation warnings as errors (a page must show today's import paths). A
+block titled `test_*.py` is run by pytest, as a user would; other titled blocks
+(`orders.py`, `config.yaml`) are written beside them first, so a block can import or read
+them. A ```text block right after a block is what it must print."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from producer_pool.testing.broker import EmbeddedBroker
 from tests.docs.site import Block, blocks, pages
 
 #: Pages of reference and record: their code is quoted, not a recipe to run.
@@ -30,11 +32,15 @@ def test_the_guides_have_code_to_run():
 
 
 @pytest.mark.parametrize("block", PYTHON, ids=str)
-def test_a_guide_snippet_runs_as_written(
-    block: Block, kafka_bootstrap_servers: str, tmp_path: Path
-) -> None:
+def test_a_guide_snippet_runs_as_written(block: Block, tmp_path: Path) -> None:
     if block.not_run:
         pytest.skip(block.not_run)
+    with EmbeddedBroker() as broker:
+        run(block, broker.bootstrap_servers, tmp_path)
+
+
+def run(block: Block, bootstrap_servers: str, tmp_path: Path) -> None:
+    """Run `block` as a reader would, with the other titled blocks of its page beside it."""
     for other in blocks(block.page):
         if other.title:
             (tmp_path / other.title).parent.mkdir(parents=True, exist_ok=True)
@@ -48,7 +54,7 @@ def test_a_guide_snippet_runs_as_written(
         command = [sys.executable, script.name]
     env = {
         **os.environ,
-        "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap_servers,
+        "KAFKA_BOOTSTRAP_SERVERS": bootstrap_servers,
         "PYTHONWARNINGS": OUR_WARNINGS_ARE_ERRORS,
     }
     ran = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=50)
