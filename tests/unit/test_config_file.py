@@ -89,6 +89,14 @@ def test_a_bad_variable_is_named_in_the_error(tmp_path, monkeypatch):
     assert message.endswith("(got '' from $KAFKA_BOOTSTRAP_SERVERS)")
 
 
+def test_a_bad_pool_variable_fails_the_pools_own_rule_naming_it(tmp_path, monkeypatch):
+    monkeypatch.setenv("POOL_SIZE", "four")
+    text = SHIPPED.replace("max_size: 4", "max_size: ${POOL_SIZE:4}")
+    assert one_line_error(config_with(tmp_path, text)) == (
+        "pool.max_size: must be an integer >= 1 (got 'four' from $POOL_SIZE)"
+    )
+
+
 def test_secrets_never_print(tmp_path, monkeypatch, caplog):
     monkeypatch.setenv("KAFKA_PASSWORD", "hunter2")
     text = SHIPPED.replace(

@@ -111,7 +111,8 @@ def test_overrides_merge_over_the_file():
         ("pool", "close_timeout", -1, "pool.close_timeout: must be a number of seconds >= 0"),
         ("pool", "max_size", True, "pool.max_size: must be an integer >= 1 (got True)"),
         ("pool", "max_waiting", False, "pool.max_waiting: must be null or an integer >= 0"),
-        ("pool", "max_sise", 3, "pool.max_sise: unknown key"),
+        ("pool", "max_sise", 3, "pool.max_sise: unknown key; did you mean max_size?"),
+        ("pool", "check", "ping", "pool.check: unknown key"),  # code sets it, not a file
         ("kafka", "bootstrap_servers", DELETE, "kafka.bootstrap_servers: required key"),
         ("kafka", "bootstrap_servers", "", "kafka.bootstrap_servers: String should have at least"),
         (

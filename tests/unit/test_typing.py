@@ -3,12 +3,14 @@ refuses an option the pools do not take."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 from typing_extensions import Unpack, assert_type
 
 from producer_pool import AsyncLease, AsyncProducerPool, ConfigError, Lease, PoolStats, ProducerPool
 from producer_pool.core import PoolKwargs
-from producer_pool.core.options import with_defaults
+from producer_pool.core.options import PoolOptions
 
 
 def test_the_leased_object_has_the_factorys_return_type() -> None:
@@ -50,11 +52,12 @@ def test_a_misspelt_option_is_a_type_error_and_a_config_error() -> None:
 
 
 def test_pool_kwargs_name_every_option_the_pools_take() -> None:
-    """One list for the signatures (`PoolKwargs`), one for defaults and rules."""
+    """One list for the signatures (`PoolKwargs`), one for defaults and rules (`PoolOptions`),
+    in the same order."""
 
     def kit_pool(**pool_options: Unpack[PoolKwargs]) -> ProducerPool[int]:
         return ProducerPool(int, **pool_options)
 
     with kit_pool(max_size=2, on_exhausted="share") as pool:
         assert pool.stats().max_size == 2
-    assert set(PoolKwargs.__annotations__) == set(with_defaults({}))
+    assert list(PoolKwargs.__annotations__) == [f.name for f in dataclasses.fields(PoolOptions)]

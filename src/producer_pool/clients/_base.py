@@ -11,7 +11,7 @@ from typing import Any, ClassVar
 
 from ..core import clock
 from ..core.clock import Deadline
-from ..core.options import DEFAULTS
+from ..core.options import PoolOptions
 from ..core.stats import DeliveryCounts
 from ..errors import BrokerUnavailable, ConfigError, TransactionTimeout
 from .redact import Secrets
@@ -124,7 +124,7 @@ class KitBase:
     def _transactional_ids(self) -> TransactionalIds:
         """The id set, sized by the pool (or the default pool size, for a kit used alone)."""
         if self.ids is None:
-            self.ids = TransactionalIds(DEFAULTS["max_size"], self._prefix)
+            self.ids = TransactionalIds(PoolOptions().max_size, self._prefix)
         return self.ids
 
     @property

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from ..core.async_pool import AsyncProducerPool
-from ..core.options import DEFAULTS
+from ..core.options import PoolOptions
 from ..core.pool import ProducerPool
 from ..errors import ConfigError
 from .kit import AnyKit, AsyncClientKit, ClientKit
@@ -44,7 +44,7 @@ def _wired(kit: AnyKit, options: dict[str, Any]) -> dict[str, Any]:
     owned = sorted(set(options) & set(_KIT_OWNED))
     if owned:
         raise ConfigError(f"{', '.join(owned)}: wired by the {kit.name} kit, not an option")
-    kit.attach(options.get("max_size", DEFAULTS["max_size"]))
+    kit.attach(options.get("max_size", PoolOptions().max_size))
     check: Callable[[Any], object] = kit.is_healthy
     user_check = options.pop("check", None)
     if user_check is not None:

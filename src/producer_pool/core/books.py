@@ -19,8 +19,8 @@ from typing import Generic, Protocol, TypeVar
 
 from ..errors import TooManyWaiters
 from .histogram import Histogram
-from .options import jittered_expiry
-from .stats import DeliveryCounts, PoolStats
+from .options import PoolOptions, jittered_expiry
+from .stats import PoolStats
 
 __all__ = ["Entry", "PoolBase", "Waiter", "Work"]
 
@@ -83,27 +83,16 @@ class PoolBase(Generic[T]):
 
     _now: Callable[[], float]  # the pool's clock (`_shared`)
 
-    def __init__(
-        self,
-        *,
-        name: str,
-        max_size: int,
-        min_size: int,
-        max_waiting: int | None,
-        max_lifetime: float | None,
-        max_idle: float | None,
-        share: bool,
-        deliveries: DeliveryCounts | None,
-    ) -> None:
+    def __init__(self, options: PoolOptions, name: str) -> None:
         self.name = name
-        self._deliveries = deliveries
-        self._max_size = max_size
-        self._min_size = min_size
-        self._max_waiting = max_waiting
-        self._max_lifetime = max_lifetime
-        self._max_idle = max_idle
-        self._idle_limit = math.inf if max_idle is None else max_idle
-        self._share = share
+        self._deliveries = options.deliveries
+        self._max_size = options.max_size
+        self._min_size = options.min_size
+        self._max_waiting = options.max_waiting
+        self._max_lifetime = options.max_lifetime
+        self._max_idle = options.max_idle
+        self._idle_limit = math.inf if options.max_idle is None else options.max_idle
+        self._share = options.shares
         self._reset_books(generation=0)
 
     def _reset_books(self, generation: int) -> None:

@@ -23,14 +23,8 @@ from . import clock
 from .books import Entry, PoolBase, Work
 from .calls import close_object, takes_deadline
 from .clock import Deadline
-from .events import PoolListener
 from .histogram import Histogram
-from .options import (
-    check_options,
-    housekeeping_interval,
-    refuse_coroutine_functions,
-    with_defaults,
-)
+from .options import PoolOptions
 from .stats import PoolStats
 
 __all__ = ["LeaseBase", "SharedPool", "Tracked"]
@@ -98,39 +92,26 @@ class SharedPool(PoolBase[T]):
     _orphans: list[Entry[T]]  # the parent's objects, after a fork
 
     def __init__(
-        self, factory: Callable[[], Any], given: Mapping[str, object], *, threaded: bool
+        self, factory: Callable[[], Any], given: Mapping[str, Any], *, threaded: bool
     ) -> None:
-        options = with_defaults(given)
-        check_options({"factory": factory, **options})
-        if threaded:
-            refuse_coroutine_functions({"factory": factory, **options})
-        name = options["name"]
-        super().__init__(
-            name=name if name is not None else f"pool-{next(_pool_numbers)}",
-            max_size=options["max_size"],
-            min_size=options["min_size"],
-            max_waiting=options["max_waiting"],
-            max_lifetime=options["max_lifetime"],
-            max_idle=options["max_idle"],
-            share=options["on_exhausted"] == "share",
-            deliveries=options["deliveries"],
-        )
+        options = PoolOptions.of(given)
+        options.check_factory(factory, threaded=threaded)
+        super().__init__(options, options.name or f"pool-{next(_pool_numbers)}")
         self._factory = factory
         #: A close() reported its outcome: later calls return at once (see `_close_started`).
         self._close_reported = False
-        self._acquire_timeout = float(options["acquire_timeout"])
-        self._close_timeout = float(options["close_timeout"])
-        self._check: Callable[[T], object] | None = options["check"]
-        destroy = options["destroy"]
-        self._destroy_fn: Callable[..., object] = destroy if destroy is not None else close_object
+        self._acquire_timeout = float(options.acquire_timeout)
+        self._close_timeout = float(options.close_timeout)
+        self._check: Callable[[T], object] | None = options.check
+        self._destroy_fn: Callable[..., object] = options.destroy or close_object
         self._destroy_takes_deadline = takes_deadline(self._destroy_fn)
-        self._discard_on: tuple[type[BaseException], ...] = tuple(options["discard_on"])
-        self._leak_timeout: float | None = options["leak_timeout"]
+        self._discard_on = options.discard_on
+        self._leak_timeout = options.leak_timeout
         #: Objects can go stale: the hot path reads the clock only then.
         self._timed = self._max_lifetime is not None or self._max_idle is not None
         #: The pool's one clock, bound once (tests that drive the clock patch it before).
         self._now = clock.monotonic
-        self._listener: PoolListener | None = options["listener"]
+        self._listener = options.listener
         #: Leak tracking or a listener: each lease is reported (`_leased`).
         self._tracked = self._leak_timeout is not None or self._listener is not None
         #: No check and nothing to report: an idle object is handed out at once.
@@ -138,9 +119,7 @@ class SharedPool(PoolBase[T]):
         self._needs_housekeeper = (
             self._timed or self._leak_timeout is not None or self._min_size > 0
         )
-        self._interval = housekeeping_interval(
-            self._max_lifetime, self._max_idle, self._leak_timeout
-        )
+        self._interval = options.housekeeping_interval()
 
     def _notify_locked(self) -> None:
         raise NotImplementedError

@@ -39,7 +39,7 @@ DEFAULT_CONFIG_PATH = _default_config_path()
 
 def _pool(factory: Callable[[], Any], settings: Settings) -> Iterator[ProducerPool[Any]]:
     """The pool as a resource: `shutdown_resources()` closes it, flushing every producer."""
-    pool = pool_for_factory(factory, **settings.pool.pool_options())
+    pool = pool_for_factory(factory, **settings.pool.kwargs())
     try:
         yield pool
     finally:
@@ -59,7 +59,7 @@ async def _async_pool(
     """The asyncio pool as an async resource: `await shutdown_resources()` closes it."""
     from ..clients.aiokafka import pool_for_factory as aiokafka_pool_for_factory
 
-    pool = aiokafka_pool_for_factory(factory, **settings.pool.pool_options())
+    pool = aiokafka_pool_for_factory(factory, **settings.pool.kwargs())
     try:
         yield pool
     finally:

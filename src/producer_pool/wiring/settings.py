@@ -2,7 +2,7 @@
 
 Types are strict (`true` is not an integer, `"5"` is not a number) except for values that
 came from the environment, which are typed by their field first (`FromEnv`). The pool's
-options are checked by the pool's own rules (`_options`); the common kafka-python options
+options are validated into the pool's own `PoolOptions`; the common kafka-python options
 are typed fields; any other option must be one kafka-python knows.
 """
 
@@ -11,19 +11,18 @@ from __future__ import annotations
 import difflib
 from pathlib import Path
 from types import NoneType, UnionType
-from typing import Annotated, Any, Literal, Union, get_args, get_origin
+from typing import Annotated, Any, Literal, Union, get_args, get_origin, get_type_hints
 
 try:
     from pydantic import (
         BaseModel,
         ConfigDict,
         Field,
+        PlainValidator,
         SecretStr,
         ValidationError,
-        field_validator,
         model_validator,
     )
-    from pydantic import ValidationInfo as _Info
 except ImportError as exc:  # pragma: no cover - exercised by installing without the extra
     raise ImportError(
         f"producer_pool.settings needs the 'di' extra ({exc.name} is missing): "
@@ -31,7 +30,7 @@ except ImportError as exc:  # pragma: no cover - exercised by installing without
     ) from exc
 
 from ..clients.redact import is_secret
-from ..core.options import DEFAULTS, violation
+from ..core.options import PLAIN_OPTIONS, PoolOptions, violation
 from ..errors import ConfigError
 from .config_file import FromEnv
 
@@ -45,38 +44,31 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
 
-class PoolSettings(_Strict):
-    """The `ProducerPool` options: defaults and rules come from the pool itself (`_options`)."""
-
-    name: str = "events"
-    max_size: int = DEFAULTS["max_size"]
-    min_size: int = DEFAULTS["min_size"]
-    acquire_timeout: float = DEFAULTS["acquire_timeout"]
-    max_waiting: int | None = DEFAULTS["max_waiting"]
-    max_lifetime: float | None = DEFAULTS["max_lifetime"]
-    max_idle: float | None = DEFAULTS["max_idle"]
-    leak_timeout: float | None = DEFAULTS["leak_timeout"]
-    on_exhausted: Literal["block", "share"] = DEFAULTS["on_exhausted"]
-    close_timeout: float = DEFAULTS["close_timeout"]
-
-    @field_validator("*", mode="before")
-    @classmethod
-    def _pool_rule(cls, value: Any, info: _Info) -> Any:
-        """The pool's own rule for the key, before any coercion (so `true` is no integer)."""
-        requirement = violation(str(info.field_name), value)
+def _pool_options(data: Any) -> PoolOptions:
+    """The `pool:` section as the pool's own `PoolOptions`: each key typed (from the
+    environment) and checked by the pool's rules, so a file and a constructor refuse the
+    same values in the same words. Only plain values can be set here, not the callables."""
+    if isinstance(data, PoolOptions):
+        return data
+    if not isinstance(data, dict):
+        raise ValueError(f"must be a mapping of pool options{_got('pool', data)}")
+    for key in data:
+        if key not in PLAIN_OPTIONS:
+            close = difflib.get_close_matches(str(key), PLAIN_OPTIONS, 1)
+            raise ValueError(
+                f"{key}: unknown key" + (f"; did you mean {close[0]}?" if close else "")
+            )
+    typed = {key: _coerce(value, _POOL_TYPES[key]) for key, value in data.items()}
+    for key, value in typed.items():
+        requirement = violation(key, value)
         if requirement is not None:
-            raise ValueError(requirement)
-        return value
+            raise ValueError(f"{key}: {requirement}{_got(key, data[key])}")
+    return PoolOptions(**{"name": "events", **typed})
 
-    @model_validator(mode="after")
-    def _min_within_max(self) -> PoolSettings:
-        if self.min_size > self.max_size:
-            raise ValueError(f"min_size must be <= max_size={self.max_size} (got {self.min_size})")
-        return self
 
-    def pool_options(self) -> dict[str, Any]:
-        """Keyword arguments for `ProducerPool` (`close_timeout` included: close's budget)."""
-        return self.model_dump()
+#: The `pool:` section: validated into `PoolOptions`, whose defaults it keeps (but `name`).
+PoolSettings = Annotated[PoolOptions, PlainValidator(_pool_options)]
+_POOL_TYPES = get_type_hints(PoolOptions)
 
 
 class KafkaSettings(_Strict):
@@ -146,7 +138,7 @@ class PublisherSettings(_Strict):
 
 
 class Settings(_Strict):
-    pool: PoolSettings = PoolSettings()
+    pool: PoolSettings = PoolOptions(name="events")
     kafka: KafkaSettings
     publisher: PublisherSettings
 
@@ -165,17 +157,21 @@ def validate_settings(data: Any, source: str | Path) -> Settings:
         else:
             reason = error["msg"].removeprefix("Value error, ")
             head, _, rest = reason.partition(": ")
-            if keys == ["kafka"] and rest and head.isidentifier():  # an unknown option
+            if keys in (["kafka"], ["pool"]) and rest and head.isidentifier():  # one key's fault
                 keys, reason = [*keys, head], rest
-            value = error.get("input")
-            if isinstance(value, FromEnv):
-                shown = "***" if keys and is_secret(keys[-1]) else repr(str(value))
-                reason += f" (got {shown} from ${value.variable})"
-            elif "input" in error and not isinstance(value, dict):
-                shown = "***" if keys and is_secret(keys[-1]) else repr(value)
-                reason += f" (got {shown})"
+            elif "input" in error and not isinstance(error["input"], dict):
+                reason += _got(keys[-1] if keys else "", error["input"])
         key = ".".join(keys)
         raise ConfigError(f"{source}: {key}: {reason}" if key else f"{source}: {reason}") from None
+
+
+def _got(key: str, value: object) -> str:
+    """` (got 5)`, the value an error refers to: hidden when secret, with its variable when
+    it came from the environment."""
+    if isinstance(value, FromEnv):
+        shown = "***" if is_secret(key) else repr(str(value))
+        return f" (got {shown} from ${value.variable})"
+    return f" (got {'***' if is_secret(key) else repr(value)})"
 
 
 def _is_type_label(part: str | int) -> bool:
@@ -218,8 +214,11 @@ def _members(annotation: Any) -> list[Any]:
     return [annotation]
 
 
-def _coerce(text: FromEnv, annotation: Any) -> Any:
-    """The environment's text as the field's type; left as text if it is not one."""
+def _coerce(text: object, annotation: Any) -> Any:
+    """The environment's text as the field's type; left as text if it is not one (and
+    any value that did not come from the environment, as it is)."""
+    if not isinstance(text, FromEnv):
+        return text
     members = _members(annotation)
     if NoneType in members and text == "":
         return None
