@@ -120,6 +120,8 @@ def close_registered() -> None:
     """Close every object registered with `close_at_child_exit` that is alive in this process,
     and log each outcome: a framework's exit hook calls this (Celery's, multiprocessing's)."""
     for obj, close in list(_closers.items()):
+        if getattr(obj, "closed", False):  # closed by its owner already: nothing to say
+            continue
         close_and_log(repr(obj), functools.partial(close, obj))
 
 
