@@ -8,7 +8,7 @@ PYTHON ?= $(shell for p in python3 python3.13 python3.12 python3.11 python3.10; 
 PYTEST := $(BIN)/pytest -p no:cacheprovider
 RUNS ?= 30
 
-.PHONY: demo test lint typecheck unit integration stress flaky bench outages docs docs-check clean
+.PHONY: demo test lint typecheck unit integration stress flaky bench bench-quick bench-compare outages docs docs-check clean
 
 $(BIN)/.installed-%: pyproject.toml
 	@test -n "$(PYTHON)" || { echo "make: no Python >= 3.10 found on PATH" >&2; exit 1; }
@@ -49,8 +49,15 @@ flaky: $(BIN)/.installed-dev  ## RUNS full runs in random order; stops at the fi
 		$(PYTEST) -q -x -p randomly --randomly-seed=$$seed tests || exit 1; \
 	done
 
-bench: $(BIN)/.installed-dev
+bench: $(BIN)/.installed-dev  ## every benchmark in rounds: docs/benchmarks.*, the README's figures
 	$(BIN)/python -m benchmarks.run
+
+bench-quick: $(BIN)/.installed-dev  ## the core ratios in under 2 minutes, into build/bench-quick
+	$(BIN)/python -m benchmarks.run --quick
+
+bench-compare: $(BIN)/.installed-dev  ## REV=<commit>: our micro benchmarks there and here, pyperf compare_to
+	@test -n "$(REV)" || { echo "make bench-compare: say which commit, e.g. REV=main" >&2; exit 1; }
+	$(BIN)/python -m benchmarks.compare $(REV)
 
 outages: $(BIN)/.installed-dev  ## the zero-loss figures: close, retirement and fences in outages
 	$(BIN)/python -m benchmarks.outages

@@ -1,1 +1,2 @@
-"""Benchmarks: `make bench` (or `producer-pool bench`) regenerates docs/benchmarks.*."""
+"""Benchmarks: `make bench` regenerates docs/benchmarks.* and the README's figures;
+`make bench-quick` and `make bench-compare REV=...` are for development."""

@@ -1,7 +1,9 @@
-"""The asyncio pool: acquire + release against an `asyncio.Queue` floor, publishing against
-one shared `AIOKafkaProducer`, and transactions through confluent's AIOProducer under latency.
+"""The asyncio pool against Kafka: publishing against one shared `AIOKafkaProducer`, and
+transactions through confluent's AIOProducer under latency (its acquire + release cost is a
+pyperf micro benchmark, in `benchmarks.micro`).
 
-Each measurement runs in its own event loop; Kafka runs read every message back.
+Each run has its own event loop and reads every message back; contenders take turns for
+several rounds.
 """
 
 from __future__ import annotations
@@ -14,15 +16,10 @@ from typing import Any
 
 from aiokafka import AIOKafkaProducer
 
-from benchmarks.kafka_runs import (
-    READ_BACK_TIMEOUT,
-    VALUE,
-    fresh_topic,
-    keep_best_round,
-    relayed_broker,
-)
-from benchmarks.micro import Obj
-from producer_pool import AsyncProducerPool, PoolCloseError
+from benchmarks.kafka_runs import COUNTS, READ_BACK_TIMEOUT, VALUE, fresh_topic, relayed_broker
+from benchmarks.micro import QueueFloor
+from benchmarks.rounds import alternate, fold
+from producer_pool import PoolCloseError
 from producer_pool.clients.aiokafka import aiokafka_pool
 from producer_pool.clients.confluent import confluent_async_pool, transaction
 from producer_pool.testing.topics import read_topic
@@ -31,35 +28,7 @@ POOL_SIZE = 4
 SHARED_AIOKAFKA = "one shared AIOKafkaProducer"
 NO_POOL = "async with alone: one producer, no pool"
 QUEUE_FLOOR = "floor: one producer in an asyncio.Queue"
-TASKS = 64
 PUBLISHERS = 8
-
-
-class QueueFloor:
-    """The floor: prebuilt objects in an `asyncio.Queue` behind a class-based async context
-    manager, the least an async pool can do."""
-
-    def __init__(self, objects: list[Any]) -> None:
-        self._queue: asyncio.Queue[Any] = asyncio.Queue()
-        for obj in objects:
-            self._queue.put_nowait(obj)
-
-    def acquire(self) -> _QueueLease:
-        return _QueueLease(self._queue)
-
-
-class _QueueLease:
-    __slots__ = ("_obj", "_queue")
-
-    def __init__(self, queue: asyncio.Queue[Any]) -> None:
-        self._queue = queue
-
-    async def __aenter__(self) -> Any:
-        self._obj = await self._queue.get()
-        return self._obj
-
-    async def __aexit__(self, *exc: object) -> None:
-        self._queue.put_nowait(self._obj)
 
 
 class NoPool:
@@ -84,59 +53,6 @@ class _NoLease:
 
     async def __aexit__(self, *exc: object) -> None:
         pass
-
-
-async def _uncontended_ns(pool: Any, ops: int) -> float:
-    began = time.perf_counter()
-    for _ in range(ops):
-        async with pool.acquire():
-            pass
-    return (time.perf_counter() - began) / ops * 1e9
-
-
-async def _contended_ops_s(pool: Any, ops: int) -> tuple[float, int]:
-    """`TASKS` tasks over `POOL_SIZE` objects, each yielding to the loop while it holds one;
-    returns ops/s and how many leases found their object already in use."""
-    double_leases = 0
-
-    async def worker() -> None:
-        nonlocal double_leases
-        for _ in range(ops // TASKS):
-            async with pool.acquire() as obj:
-                double_leases += obj.in_use
-                obj.in_use = True
-                await asyncio.sleep(0)
-                obj.in_use = False
-
-    began = time.perf_counter()
-    await asyncio.gather(*(worker() for _ in range(TASKS)))
-    return (ops // TASKS * TASKS) / (time.perf_counter() - began), double_leases
-
-
-def micro(ops: int, repeats: int) -> dict[str, Any]:
-    """ns per acquire+release alone and ops/s under contention: the floor and ours."""
-
-    async def measure(make: Callable[[], Any]) -> dict[str, Any]:
-        pool = make()
-        uncontended = min([await _uncontended_ns(pool, ops) for _ in range(repeats)])
-        runs = [await _contended_ops_s(pool, ops) for _ in range(repeats)]
-        if isinstance(pool, AsyncProducerPool):
-            await pool.close()
-        return {
-            "uncontended_ns": uncontended,
-            f"{TASKS}_tasks_ops_s": max(r[0] for r in runs),
-            "double_leases": sum(r[1] for r in runs),
-        }
-
-    def ours() -> AsyncProducerPool[Obj]:
-        return AsyncProducerPool(Obj, max_size=POOL_SIZE, max_lifetime=None, max_idle=None)
-
-    return {
-        "floor (asyncio.Queue)": asyncio.run(
-            measure(lambda: QueueFloor([Obj() for _ in range(POOL_SIZE)]))
-        ),
-        "AsyncProducerPool": asyncio.run(measure(ours)),
-    }
 
 
 Send = Callable[[bytes], Awaitable["asyncio.Future[Any]"]]
@@ -175,7 +91,9 @@ def _leased(pool: Any, topic: str) -> Send:
     return send
 
 
-def publishing(servers: str, per_task: int, rounds: int) -> dict[str, Any]:
+def publishing(
+    servers: str, per_task: int, rounds: int, progress: Callable[[], None]
+) -> dict[str, Any]:
     """msg/s of a lease per message through async pools of aiokafka producers, against one
     shared producer sent to directly, the same behind an `async with` that does nothing (the
     protocol's own cost), and the floor (one producer in an `asyncio.Queue`). The
@@ -214,29 +132,30 @@ def publishing(servers: str, per_task: int, rounds: int) -> dict[str, Any]:
         "async pool, share mode, max 1": pooled(1, "share"),
         f"async pool of {POOL_SIZE}": pooled(POOL_SIZE, "block"),
     }
-    results: dict[str, Any] = {}
-    for _ in range(rounds):
-        for name, run in runs.items():
+
+    def contender(run: Run) -> Callable[[], dict[str, Any]]:
+        def measure() -> dict[str, Any]:
             topic = fresh_topic(servers)
             msg_s, acknowledged = asyncio.run(run(topic))
-            read_back = len(read_topic(servers, topic, timeout=READ_BACK_TIMEOUT))
-            keep_best_round(
-                results,
-                name,
-                {
-                    "msg_s": msg_s,
-                    "sent": PUBLISHERS * per_task,
-                    "acknowledged": acknowledged,
-                    "read_back": read_back,
-                },
-            )
-    return results
+            return {
+                "msg_s": msg_s,
+                "sent": PUBLISHERS * per_task,
+                "acknowledged": acknowledged,
+                "read_back": len(read_topic(servers, topic, timeout=READ_BACK_TIMEOUT)),
+            }
+
+        return measure
+
+    results = alternate({name: contender(run) for name, run in runs.items()}, rounds, progress)
+    return {name: fold(r, COUNTS) for name, r in results.items()}
 
 
-def transactions(rtt: float, per_task: int, sizes: tuple[int, ...]) -> dict[str, Any]:
+def transactions(
+    rtt: float, per_task: int, sizes: tuple[int, ...], rounds: int, progress: Callable[[], None]
+) -> dict[str, Any]:
     """tx/s of 10-message transactions from `PUBLISHERS` tasks through async pools of
-    transactional AIOProducers, behind a relay adding `rtt`."""
-    results: dict[str, Any] = {"rtt_ms": rtt * 1000}
+    transactional AIOProducers, behind a relay adding `rtt`; the sizes take turns for
+    `rounds` rounds."""
 
     async def run(servers: str, topic: str, size: int) -> float:
         pool = confluent_async_pool(
@@ -260,17 +179,21 @@ def transactions(rtt: float, per_task: int, sizes: tuple[int, ...]) -> dict[str,
             with contextlib.suppress(PoolCloseError):  # counted by the read-back below
                 await pool.close()
 
-    with relayed_broker(rtt / 2) as servers:
-        for size in sizes:
+    def contender(servers: str, size: int) -> Callable[[], dict[str, Any]]:
+        def measure() -> dict[str, Any]:
             topic = fresh_topic(servers)
             tx_s = asyncio.run(run(servers, topic, size))
-            results[f"async pool of {size}"] = {
-                "tx_s": tx_s,
-                "sent": PUBLISHERS * per_task * 10,
-                "read_back": len(
-                    read_topic(
-                        servers, topic, isolation_level="read_committed", timeout=READ_BACK_TIMEOUT
-                    )
-                ),
-            }
-    return results
+            committed = read_topic(
+                servers, topic, isolation_level="read_committed", timeout=READ_BACK_TIMEOUT
+            )
+            return {"tx_s": tx_s, "sent": PUBLISHERS * per_task * 10, "read_back": len(committed)}
+
+        return measure
+
+    with relayed_broker(rtt / 2) as servers:
+        runs = alternate(
+            {f"async pool of {size}": contender(servers, size) for size in sizes},
+            rounds,
+            progress,
+        )
+    return {"rtt_ms": rtt * 1000} | {name: fold(r, COUNTS) for name, r in runs.items()}

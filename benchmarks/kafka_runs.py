@@ -16,6 +16,7 @@ from typing import Any
 
 from kafka import KafkaProducer
 
+from benchmarks.rounds import alternate, fold
 from benchmarks.threads import run_concurrently
 from producer_pool import PoolCloseError, ProducerPool
 from producer_pool.clients.confluent import confluent_pool
@@ -30,6 +31,8 @@ SETTINGS = {"linger_ms": 5}
 #: Generous: a loaded CI machine (tests beside the benchmarks) reads back slowly.
 READ_BACK_TIMEOUT = 60.0
 CHILD_TIMEOUT = 120.0  # a forked worker that takes longer is stuck: killed, and it shows
+#: confluent-kafka sends this many times kafka-python's messages, so both runs last a while.
+CONFLUENT_FACTOR = 4
 
 
 def fresh_topic(servers: str) -> str:
@@ -147,35 +150,25 @@ STRATEGIES = (
 )
 
 
-COUNTS = ("sent", "acknowledged", "read_back")
-
-
-def keep_best_round(results: dict[str, Any], name: str, run: dict[str, Any]) -> None:
-    """Fold one round of `name` into `results`: the best round's figures (msg/s and what
-    was measured with it; the machine's noise only ever slows a run down), and the counts
-    of every round added up, so nothing lost in any round is hidden."""
-    best = results.get(name)
-    if best is None:
-        results[name] = {**run, "rounds": [round(run["msg_s"])]}
-        return
-    best["rounds"].append(round(run["msg_s"]))
-    if run["msg_s"] > best["msg_s"]:
-        best.update({k: v for k, v in run.items() if k not in COUNTS})
-    for key in COUNTS:
-        best[key] += run[key]
+#: What a run counts (added up over the rounds); everything else it returns is a figure.
+COUNTS = ("sent", "acknowledged", "failed", "read_back")
 
 
 def strategies(
-    servers: str, per_thread: int, rounds: int, progress: Callable[[], None]
+    servers: str,
+    per_thread: int,
+    rounds: int,
+    progress: Callable[[], None],
+    names: tuple[str, ...] = STRATEGIES,
 ) -> dict[str, Any]:
-    """Every strategy, taking turns for `rounds` rounds (`keep_best_round`)."""
-    results: dict[str, Any] = {}
-    for _ in range(rounds):
-        for name in STRATEGIES:
-            count = max(2, per_thread // 200) if name == "producer per message" else per_thread
-            keep_best_round(results, name, _strategy(servers, name, count))
-        progress()
-    return results
+    """Each strategy in `names`, taking turns for `rounds` rounds."""
+
+    def contender(name: str) -> Callable[[], dict[str, Any]]:
+        count = max(2, per_thread // 200) if name == "producer per message" else per_thread
+        return lambda: _strategy(servers, name, count)
+
+    runs = alternate({name: contender(name) for name in names}, rounds, progress)
+    return {name: fold(results, COUNTS) for name, results in runs.items()}
 
 
 @contextmanager
@@ -190,28 +183,38 @@ def relayed_broker(one_way_delay: float) -> Iterator[str]:
 
 
 def transactions(
-    rtt: float, per_thread: int, sizes: tuple[int, ...], progress: Callable[[], None]
+    rtt: float,
+    per_thread: int,
+    sizes: tuple[int, ...],
+    rounds: int,
+    progress: Callable[[], None],
 ) -> dict[str, Any]:
-    """tx/s of 10-message transactions from 8 threads through transactional pools."""
-    results: dict[str, Any] = {"rtt_ms": rtt * 1000}
-    with relayed_broker(rtt / 2) as servers:
-        for size in sizes:
+    """tx/s of 10-message transactions from 8 threads through transactional pools, the
+    sizes taking turns for `rounds` rounds."""
+
+    def contender(servers: str, size: int) -> Callable[[], dict[str, Any]]:
+        def run() -> dict[str, Any]:
             topic = fresh_topic(servers)
             pool = kafka_pool(
                 {"bootstrap_servers": servers}, transactional=True, max_size=size, min_size=size
             )
             pool.wait()
-
             seconds, latencies, _ = publish_threads(_one_tx(pool, topic), THREADS, per_thread)
-            results[f"pool of {size}"] = {
+            return {
                 "tx_s": THREADS * per_thread / seconds,
                 "p50_ms": percentile(latencies, 0.5) * 1000,
                 **close_and_count(pool),
                 "read_back": len(read_topic(servers, topic, timeout=READ_BACK_TIMEOUT)),
                 "sent": THREADS * per_thread * 10,
             }
-            progress()
-    return results
+
+        return run
+
+    with relayed_broker(rtt / 2) as servers:
+        runs = alternate(
+            {f"pool of {size}": contender(servers, size) for size in sizes}, rounds, progress
+        )
+    return {"rtt_ms": rtt * 1000} | {name: fold(r, COUNTS) for name, r in runs.items()}
 
 
 def _one_tx(pool: ProducerPool[Any], topic: str) -> Callable[[int, int], None]:
@@ -232,37 +235,44 @@ def _forked_worker(pool: ProducerPool[Any], topic: str, worker: int, count: int)
     pool.close()
 
 
-def processes(servers: str, messages: int, progress: Callable[[], None]) -> dict[str, Any]:
-    """The same run from 1 and 2 processes forked after the pool was created (as gunicorn)."""
-    results = {}
+def processes(
+    servers: str, messages: int, rounds: int, progress: Callable[[], None]
+) -> dict[str, Any]:
+    """The same run from 1 and 2 processes forked after the pool was created (as gunicorn),
+    taking turns for `rounds` rounds."""
     fork = multiprocessing.get_context("fork")
-    for workers in (1, 2):
-        topic = fresh_topic(servers)
-        pool = kafka_pool({"bootstrap_servers": servers, **SETTINGS}, max_size=2, min_size=1)
-        pool.wait()  # the parent has a live producer when it forks
-        began = time.perf_counter()
-        children = [
-            fork.Process(target=_forked_worker, args=(pool, topic, w, messages // workers))
-            for w in range(workers)
-        ]
-        for child in children:
-            child.start()
-        for child in children:
-            child.join(CHILD_TIMEOUT)  # a stuck child is reported by its exit code, not awaited
-            if child.is_alive():
-                child.kill()
-                child.join()
-        seconds = time.perf_counter() - began
-        pool.close()
-        read_back = len(read_topic(servers, topic, timeout=READ_BACK_TIMEOUT))
-        results[f"{workers} process{'es' if workers > 1 else ''}"] = {
-            "msg_s": read_back / seconds,
-            "read_back": read_back,
-            "sent": messages // workers * workers,
-            "exit_codes": [c.exitcode for c in children],
-        }
-        progress()
-    return results
+
+    def contender(workers: int) -> Callable[[], dict[str, Any]]:
+        def run() -> dict[str, Any]:
+            topic = fresh_topic(servers)
+            pool = kafka_pool({"bootstrap_servers": servers, **SETTINGS}, max_size=2, min_size=1)
+            pool.wait()  # the parent has a live producer when it forks
+            began = time.perf_counter()
+            children = [
+                fork.Process(target=_forked_worker, args=(pool, topic, w, messages // workers))
+                for w in range(workers)
+            ]
+            for child in children:
+                child.start()
+            for child in children:
+                child.join(CHILD_TIMEOUT)  # a stuck child is reported by its exit code
+                if child.is_alive():
+                    child.kill()
+                    child.join()
+            seconds = time.perf_counter() - began
+            pool.close()
+            read_back = len(read_topic(servers, topic, timeout=READ_BACK_TIMEOUT))
+            return {
+                "msg_s": read_back / seconds,
+                "read_back": read_back,
+                "sent": messages // workers * workers,
+                "exit_codes": [c.exitcode for c in children],
+            }
+
+        return run
+
+    runs = alternate({"1 process": contender(1), "2 processes": contender(2)}, rounds, progress)
+    return {name: fold(r, COUNTS) for name, r in runs.items()}
 
 
 def _kafka_send(pool: ProducerPool[Any], topic: str, batch: int) -> Callable[[int, int], Any]:
@@ -289,15 +299,18 @@ def _confluent_send(pool: ProducerPool[Any], topic: str, batch: int) -> Callable
     return send
 
 
-def clients(servers: str, per_thread: int, progress: Callable[[], None]) -> dict[str, Any]:
-    """kafka-python against confluent-kafka (librdkafka) through the same pool of 4.
+def clients(
+    servers: str, per_thread: int, rounds: int, progress: Callable[[], None]
+) -> dict[str, Any]:
+    """kafka-python against confluent-kafka (librdkafka) through the same pool of 4, taking
+    turns for `rounds` rounds.
 
     With one message per lease and with 100 per lease (`publish_many`): the first measures
     the per-call cost, the second the clients themselves.
     """
-    results: dict[str, Any] = {}
-    for batch in (1, 100):
-        for name in ("kafka-python", "confluent-kafka"):
+
+    def contender(name: str, batch: int) -> Callable[[], dict[str, Any]]:
+        def run() -> dict[str, Any]:
             topic = fresh_topic(servers)
             settings = {"bootstrap_servers": servers, **SETTINGS}
             if name == "kafka-python":
@@ -307,20 +320,30 @@ def clients(servers: str, per_thread: int, progress: Callable[[], None]) -> dict
             else:
                 pool = confluent_pool(settings, max_size=4, min_size=4)
                 send = _confluent_send(pool, topic, batch)
-                count = per_thread * 10
+                count = per_thread * CONFLUENT_FACTOR
             leases = max(1, count // batch)
             pool.wait()
             began = time.perf_counter()
             publish_threads(send, THREADS, leases)
             counts = close_and_count(pool)  # the flush is part of the cost
             seconds = time.perf_counter() - began
-            sent = THREADS * leases * batch
             read_back = len(read_topic(servers, topic, timeout=READ_BACK_TIMEOUT))
-            results[f"{name}, {batch} per lease"] = {
+            return {
                 "msg_s": read_back / seconds,
                 **counts,
                 "read_back": read_back,
-                "sent": sent,
+                "sent": THREADS * leases * batch,
             }
-            progress()
-    return results
+
+        return run
+
+    runs = alternate(
+        {
+            f"{name}, {batch} per lease": contender(name, batch)
+            for batch in (1, 100)
+            for name in ("kafka-python", "confluent-kafka")
+        },
+        rounds,
+        progress,
+    )
+    return {name: fold(r, COUNTS) for name, r in runs.items()}

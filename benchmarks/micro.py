@@ -1,21 +1,31 @@
-"""Acquire + release cost: our pool against the floor and the peers on PyPI.
+"""Acquire + release cost, on pyperf: our pools against the floors and the peers on PyPI.
 
-Every pool leases the same tiny object; exclusivity is verified before timing, and a pool
-that double-leases is marked, not ranked.
+A pyperf script: `python -m benchmarks.micro -o out.json` runs every benchmark in worker
+processes of its own, calibrating the loops; `--select` runs a subset, `--round` labels the
+runs (`benchmarks.rounds` runs it once per round). It imports only the public names
+`ProducerPool` and `AsyncProducerPool`, so `benchmarks.compare` can run it on older commits.
+
+Each benchmark is one MEASURE (a pyperf time function) of one pool; a value is seconds per
+acquire + release, its inverse the throughput. Adding a benchmark is adding a measure.
 """
 
 from __future__ import annotations
 
+import asyncio
+import atexit
 import contextlib
+import importlib.util
 import queue
-import statistics
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 from benchmarks.threads import run_concurrently
-from producer_pool import ProducerPool
+from producer_pool import AsyncProducerPool, ProducerPool
+
+POOL_SIZE = 4
 
 
 class Obj:
@@ -157,46 +167,79 @@ class GenericConnectionPool:
         self.pool.close()
 
 
+FLOOR = "floor (SimpleQueue)"
+OURS = "producer-pool block"
+CONFIGURED = "producer-pool configured"
+SHARE = "producer-pool share"
 POOLS: dict[str, Callable[[int], Any]] = {
-    "floor (SimpleQueue)": Floor,
-    "producer-pool block": Ours,
-    "producer-pool configured": lambda size: Ours(size, configured=True),
-    "producer-pool share": lambda size: Ours(size, "share"),
+    FLOOR: Floor,
+    OURS: Ours,
+    CONFIGURED: lambda size: Ours(size, configured=True),
+    SHARE: lambda size: Ours(size, "share"),
     "SQLAlchemy QueuePool": SQLAlchemyQueuePool,
     "connpool": ConnPool,
     "connection-pool": ConnectionPoolPkg,
     "generic-connection-pool": GenericConnectionPool,
 }
-SHARES_BY_DESIGN = {"producer-pool share"}
+SHARES_BY_DESIGN = {SHARE}
+PEERS = ("SQLAlchemy QueuePool", "connpool", "connection-pool", "generic-connection-pool")
 
 
-def _run_threads(pool: Any, threads: int, ops: int, body: Callable[[Obj], None]) -> float:
-    """ops/s of `threads` threads each doing `ops` leases with `body` inside."""
+class QueueFloor:
+    """The asyncio floor: prebuilt objects in an `asyncio.Queue` behind a class-based async
+    context manager, the least an async pool can do."""
 
-    def worker(number: int) -> None:
-        for _ in range(ops):
-            with pool.acquire() as obj:
-                body(obj)
+    def __init__(self, objects: list[Any]) -> None:
+        self._queue: asyncio.Queue[Any] = asyncio.Queue()
+        for obj in objects:
+            self._queue.put_nowait(obj)
 
-    return threads * ops / run_concurrently(worker, threads)
+    def acquire(self) -> _QueueLease:
+        return _QueueLease(self._queue)
+
+    async def close(self) -> None:
+        pass
 
 
-def double_leases(pool: Any, threads: int = 8, ops: int = 1_000) -> int:
-    """Leases that found their object already in use, with the GIL yielded while holding."""
-    violations = 0
-    lock = threading.Lock()
+class _QueueLease:
+    __slots__ = ("_obj", "_queue")
 
-    def body(obj: Obj) -> None:
-        nonlocal violations
-        if obj.in_use:
-            with lock:
-                violations += 1
-        obj.in_use = True
-        time.sleep(0)
-        obj.in_use = False
+    def __init__(self, queue: asyncio.Queue[Any]) -> None:
+        self._queue = queue
 
-    _run_threads(pool, threads, ops, body)
-    return violations
+    async def __aenter__(self) -> Any:
+        self._obj = await self._queue.get()
+        return self._obj
+
+    async def __aexit__(self, *exc: object) -> None:
+        self._queue.put_nowait(self._obj)
+
+
+async def _async_ours() -> AsyncProducerPool[Obj]:
+    pool = AsyncProducerPool(
+        Obj, max_size=POOL_SIZE, min_size=POOL_SIZE, max_lifetime=None, max_idle=None
+    )
+    await pool.wait()
+    return pool
+
+
+async def _async_floor() -> QueueFloor:
+    return QueueFloor([Obj() for _ in range(POOL_SIZE)])
+
+
+ASYNC_FLOOR = "floor (asyncio.Queue)"
+ASYNC_OURS = "AsyncProducerPool"
+#: Made inside each value's event loop: an asyncio pool belongs to one loop.
+ASYNC_POOLS: dict[str, Callable[[], Awaitable[Any]]] = {
+    ASYNC_FLOOR: _async_floor,
+    ASYNC_OURS: _async_ours,
+}
+TASKS = 64
+
+
+# The measures: pyperf time functions, `(pool, loops) -> seconds` for `loops` x inner_loops
+# leases. A sync pool is made once per worker process (closed at its exit), so its objects
+# exist after the warm-up value; an asyncio pool once per value, in that value's loop.
 
 
 def _empty(obj: Obj) -> None:
@@ -210,46 +253,194 @@ def _hold_20us(obj: Obj) -> None:
         pass
 
 
-def uncontended_ns(pool: Any, ops: int) -> float:
+def uncontended(pool: Any, loops: int) -> float:
     acquire = pool.acquire
     began = time.perf_counter()
-    for _ in range(ops):
+    for _ in range(loops):
         with acquire():
             pass
-    return (time.perf_counter() - began) / ops * 1e9
+    return time.perf_counter() - began
 
 
-def run(*, ops: int, repeats: int, progress: Callable[[], None]) -> dict[str, Any]:
-    """Median of `repeats` for each pool: uncontended ns/op and contended ops/s."""
-    results: dict[str, Any] = {}
-    for name, make in POOLS.items():
+def contended(threads: int, body: Callable[[Obj], None]) -> Callable[[Any, int], float]:
+    """`threads` threads released together, each doing `loops` leases with `body` inside."""
+
+    def measure(pool: Any, loops: int) -> float:
+        acquire = pool.acquire
+
+        def worker(number: int) -> None:
+            for _ in range(loops):
+                with acquire() as obj:
+                    body(obj)
+
+        return run_concurrently(worker, threads)
+
+    return measure
+
+
+async def async_uncontended(pool: Any, loops: int) -> float:
+    acquire = pool.acquire
+    began = time.perf_counter()
+    for _ in range(loops):
+        async with acquire():
+            pass
+    return time.perf_counter() - began
+
+
+async def async_contended(pool: Any, loops: int) -> float:
+    """`TASKS` tasks over `POOL_SIZE` objects, each yielding to the loop while holding one."""
+
+    async def worker() -> None:
+        for _ in range(loops):
+            async with pool.acquire():
+                await asyncio.sleep(0)
+
+    began = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(TASKS)))
+    return time.perf_counter() - began
+
+
+@dataclass(frozen=True)
+class Measure:
+    """One way to time a pool: `time(pool, loops)` does `loops * inner_loops` leases."""
+
+    time: Callable[[Any, int], Any]
+    inner_loops: int = 1
+    is_async: bool = False
+
+
+UNCONTENDED = "uncontended"
+THREADS_8 = "8 threads"
+THREADS_32 = "32 threads"
+HOLD_20US = "8 threads, 20 us hold"
+ASYNC_UNCONTENDED = "asyncio uncontended"
+ASYNC_TASKS = f"asyncio {TASKS} tasks"
+MEASURES: dict[str, Measure] = {
+    UNCONTENDED: Measure(uncontended),
+    THREADS_8: Measure(contended(8, _empty), inner_loops=8),
+    THREADS_32: Measure(contended(32, _empty), inner_loops=32),
+    HOLD_20US: Measure(contended(8, _hold_20us), inner_loops=8),
+    ASYNC_UNCONTENDED: Measure(async_uncontended, is_async=True),
+    ASYNC_TASKS: Measure(async_contended, inner_loops=TASKS, is_async=True),
+}
+SYNC_MEASURES = [name for name, m in MEASURES.items() if not m.is_async]
+ASYNC_MEASURES = [name for name, m in MEASURES.items() if m.is_async]
+
+
+def name(measure: str, pool: str) -> str:
+    """The pyperf benchmark name of `measure` on `pool`."""
+    return f"{measure}: {pool}"
+
+
+#: The subsets `--select` takes: every benchmark; the core ratios (`make bench-quick`); our
+#: pools alone, which also run on older commits (`benchmarks.compare`); and the uncontended
+#: lease of our threaded pool, bare and configured (the histograms' overhead).
+CORE = (UNCONTENDED, THREADS_8, HOLD_20US)
+SELECTIONS: dict[str, list[tuple[str, str]]] = {
+    "all": [(m, p) for m in SYNC_MEASURES for p in POOLS]
+    + [(m, p) for m in ASYNC_MEASURES for p in ASYNC_POOLS],
+    "quick": [(m, p) for m in CORE for p in (FLOOR, OURS, CONFIGURED)]
+    + [(m, p) for m in ASYNC_MEASURES for p in ASYNC_POOLS],
+    "ours": [(m, p) for m in SYNC_MEASURES for p in (OURS, CONFIGURED, SHARE)]
+    + [(m, ASYNC_OURS) for m in ASYNC_MEASURES],
+    "uncontended": [(UNCONTENDED, OURS), (UNCONTENDED, CONFIGURED)],
+}
+
+_made: dict[str, Any] = {}
+
+
+def _sync_pool(pool: str) -> Any:
+    if pool not in _made:
+        _made[pool] = made = POOLS[pool](POOL_SIZE)
+        atexit.register(made.close)
+    return _made[pool]
+
+
+def time_function(measure: str, pool: str) -> Callable[[int], float]:
+    """The pyperf time function of `measure` on `pool`: `loops -> seconds`."""
+    spec = MEASURES[measure]
+    if not spec.is_async:
+        return lambda loops: float(spec.time(_sync_pool(pool), loops))
+
+    async def in_a_loop(loops: int) -> float:
+        made = await ASYNC_POOLS[pool]()
         try:
-            pool = make(4)
-        except ImportError:  # a peer that does not support this Python (connpool needs 3.11)
-            progress()
-            continue
-        try:
-            row: dict[str, Any] = {
-                "double_leases": 0 if name in SHARES_BY_DESIGN else double_leases(pool),
-                "uncontended_ns": statistics.median(
-                    uncontended_ns(pool, ops) for _ in range(repeats)
-                ),
-            }
-            for label, threads, body, per_thread in (
-                ("8_threads_ops_s", 8, _empty, ops // 8),
-                ("32_threads_ops_s", 32, _empty, ops // 32),
-                ("8_threads_hold_20us_ops_s", 8, _hold_20us, max(10, ops // 400)),
-            ):
-                row[label] = statistics.median(
-                    _run_threads(pool, threads, per_thread, body) for _ in range(repeats)
-                )
-            if isinstance(getattr(pool, "pool", None), ProducerPool):
-                # Fairness beside throughput: no waiter starves while others are served.
-                stats = pool.pool.stats()
-                row["mean_wait_us"] = stats.total_wait_seconds / max(1, stats.acquired) * 1e6
-                row["max_wait_ms"] = stats.max_wait_seconds * 1e3
-            results[name] = row
+            return float(await spec.time(made, loops))
         finally:
-            pool.close()
-        progress()
-    return results
+            await made.close()
+
+    return lambda loops: asyncio.run(in_a_loop(loops))
+
+
+#: The peers' modules: one not installed here (connpool needs Python 3.11) is left out.
+PEER_MODULES = {
+    "SQLAlchemy QueuePool": "sqlalchemy",
+    "connpool": "connpool",
+    "connection-pool": "connection_pool",
+    "generic-connection-pool": "generic_connection_pool",
+}
+
+
+def available(pool: str) -> bool:
+    module = PEER_MODULES.get(pool)
+    return module is None or importlib.util.find_spec(module) is not None
+
+
+def double_leases(pool: Any, threads: int = 8, ops: int = 1_000) -> int:
+    """Leases that found their object already in use, with the GIL yielded while holding:
+    a pool that double-leases is marked, not ranked."""
+    violations = 0
+    lock = threading.Lock()
+
+    def worker(number: int) -> None:
+        nonlocal violations
+        for _ in range(ops):
+            with pool.acquire() as obj:
+                if obj.in_use:
+                    with lock:
+                        violations += 1
+                obj.in_use = True
+                time.sleep(0)
+                obj.in_use = False
+
+    run_concurrently(worker, threads)
+    return violations
+
+
+def _calibrated_loops(path: str | None) -> dict[str, int]:
+    """The loops each benchmark was calibrated to in an earlier round's pyperf file."""
+    if not path:
+        return {}
+    import pyperf
+
+    return {bench.get_name(): bench.get_loops() for bench in pyperf.BenchmarkSuite.load(path)}
+
+
+def main() -> None:
+    import pyperf
+
+    def forward(cmd: list[str], args: Any) -> None:
+        cmd.extend(("--select", args.select, "--round", str(args.round)))
+
+    runner = pyperf.Runner(add_cmdline_args=forward, program_args=("-m", "benchmarks.micro"))
+    runner.argparser.add_argument("--select", choices=sorted(SELECTIONS), default="all")
+    runner.argparser.add_argument("--round", type=int, default=0, help="labels the runs")
+    runner.argparser.add_argument(
+        "--loops-from", metavar="FILE", help="reuse the loops calibrated in this pyperf file"
+    )
+    args = runner.parse_args()
+    runner.metadata["round"] = args.round
+    loops = _calibrated_loops(None if args.worker else args.loops_from)
+    for measure, pool in SELECTIONS[args.select]:
+        if not available(pool):
+            continue
+        benchmark = name(measure, pool)
+        if benchmark in loops:  # read by pyperf as it starts this benchmark's workers
+            args.loops = loops[benchmark]
+        runner.bench_time_func(
+            benchmark, time_function(measure, pool), inner_loops=MEASURES[measure].inner_loops
+        )
+
+
+if __name__ == "__main__":
+    main()
