@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from kafka import KafkaProducer
 from kafka.errors import KafkaError
 
+from benchmarks import cluster_faults
 from producer_pool import PoolCloseError
 from producer_pool.clients.kafka_python import kafka_pool, transaction
 from producer_pool.core import clock as _clock
@@ -128,6 +129,7 @@ def main() -> None:
     for scenario in (close_with_the_broker_gone, retirement_during_an_outage,
                      transactions_after_a_fence):  # fmt: skip
         print(scenario(), flush=True)
+    print(cluster_faults.report(), flush=True)
 
 
 if __name__ == "__main__":

@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import itertools
 import os
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -192,3 +194,17 @@ async def publish_from_tasks(pool, send, tasks: int, per_task: int) -> tuple[lis
     futures = [f for batch in batches for f in batch]
     await asyncio.gather(*futures)
     return futures, leased
+
+
+def run_users_pytest(directory: Any, *arguments: str) -> subprocess.CompletedProcess[str]:
+    """Run pytest in `directory` as a user's project would: our plugin loaded (installed),
+    but none of the plugins only our suite uses (pytest-asyncio, pytest-randomly)."""
+    plugins = ["-p", "no:asyncio", "-p", "no:randomly", "-p", "no:cacheprovider"]
+    return subprocess.run(
+        [sys.executable, "-m", "pytest", *plugins, *arguments],
+        cwd=directory,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )

@@ -17,6 +17,7 @@ import pytest
 
 import producer_pool
 from producer_pool._moved import MOVED
+from tests.fakes import run_users_pytest
 
 PACKAGE = Path(producer_pool.__file__).parent
 
@@ -112,16 +113,7 @@ def test_a_users_pytest_session_with_filterwarnings_error(tmp_path):
     (tmp_path / "test_user.py").write_text(
         f"DEPRECATED = {deprecated!r}\n" + textwrap.dedent(USER_TESTS)
     )
-    # pytest-asyncio and pytest-randomly are our plugins, not necessarily the user's.
-    plugins = ["-p", "no:asyncio", "-p", "no:randomly", "-p", "no:cacheprovider"]
-    result = subprocess.run(
-        [sys.executable, "-m", "pytest", *plugins, "-q", "-rf"],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    result = run_users_pytest(tmp_path, "-q", "-rf")
     lines = result.stdout.splitlines()
     failed = [line.split(" - ")[0] for line in lines if line.startswith("FAILED")]
     assert failed == ["FAILED test_user.py::test_the_users_own_deprecation_fails_their_test"], (

@@ -1,19 +1,24 @@
-"""pytest fixtures for code that publishes to Kafka: a broker per session, a topic per test.
+"""pytest fixtures for code that publishes to Kafka: a broker per session, a topic per test,
+and a 3-broker cluster with faults per test.
 
 Installed as a `pytest11` plugin, so users of producer-pool get them too. With
-`KAFKA_BOOTSTRAP_SERVERS` set they run against that cluster instead.
+`KAFKA_BOOTSTRAP_SERVERS` set the broker fixtures run against that cluster instead.
 """
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 import pytest
 
 from .broker import EmbeddedBroker
 
-__all__ = ["kafka_bootstrap_servers", "kafka_topic"]
+if TYPE_CHECKING:
+    from .cluster import MockCluster
+
+__all__ = ["kafka_bootstrap_servers", "kafka_cluster", "kafka_topic"]
 
 
 @pytest.fixture(scope="session")
@@ -31,3 +36,18 @@ def kafka_topic(kafka_bootstrap_servers: str) -> str:
     name = f"test-{uuid.uuid4().hex[:12]}"
     create_topic(kafka_bootstrap_servers, name)
     return name
+
+
+@pytest.fixture
+def kafka_cluster() -> Iterator[MockCluster]:
+    """librdkafka's mock cluster: 3 brokers on 127.0.0.1, replication 3, with faults as methods
+    (`broker_down`, `move_leader`, `fail_produce`, `set_rtt`); `create_topic` pins the
+    leaders. Skipped where confluent-kafka or a mock function is missing."""
+    from .cluster import ClusterUnavailable, MockCluster
+
+    try:
+        cluster = MockCluster(brokers=3)
+    except ClusterUnavailable as exc:
+        pytest.skip(str(exc))
+    with cluster:
+        yield cluster
