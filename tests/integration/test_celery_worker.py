@@ -4,6 +4,7 @@ every task that succeeded has its order in the topic exactly once, through child
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -92,6 +93,9 @@ def run_worker(
             except subprocess.TimeoutExpired:
                 os.killpg(worker.pid, signal.SIGKILL)  # as systemd and docker end a stop
                 log = f"{worker.communicate()[0]}\n(killed after {STOP_TIMEOUT}s)"
+            finally:  # whatever happened (a pytest timeout too), leave no process running
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(worker.pid, signal.SIGKILL)
     return Run(succeeded(), log, worker.returncode, tasks)
 
 
