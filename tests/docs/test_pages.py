@@ -8,7 +8,7 @@ import re
 
 from producer_pool import Durations, PoolStats
 from producer_pool.metrics import COUNTERS, GAUGES, HISTOGRAMS
-from tests.docs.site import code_names, section, tables
+from tests.docs.site import ROOT, code_names, section, tables
 
 
 def test_every_stats_field_is_documented_in_order():
@@ -40,3 +40,14 @@ def test_the_alerts_use_only_metrics_that_exist():
         for name in re.findall(r"producer_pool_\w+", alerts)
     }
     assert used and used <= set(exported_metrics())
+
+
+def test_the_readme_figures_are_the_benchmark_report_s():
+    """One source for figures: the README's table (which `make bench` writes between two
+    markers) is the Targets table of docs/benchmarks.md, row for row."""
+    readme = (ROOT / "README.md").read_text()
+    start, end = "<!-- make bench: figures start -->", "<!-- make bench: figures end -->"
+    assert start in readme and end in readme, "the README lost make bench's figure markers"
+    (readme_table,) = tables(readme.split(start, 1)[1].split(end, 1)[0])
+    (report_table,) = tables(section("benchmarks.md", "## Targets"))
+    assert readme_table == report_table
