@@ -30,8 +30,9 @@ typecheck: $(BIN)/.installed-dev
 unit: $(BIN)/.installed-dev  ## seconds: the core, the container, the docs site (--strict), the release
 	$(PYTEST) -m "not integration"
 
-# CI's second and third Pythons set MARKS='integration and not frameworks': the framework
-# runs (Celery, gunicorn, uvicorn, Django, fork storms) take minutes and run once.
+# CI's second and third Pythons set MARKS='integration and not frameworks and not docs': the
+# framework runs (Celery, gunicorn, uvicorn, Django, fork storms) take minutes and the docs'
+# snippets a minute; they run once.
 MARKS ?= integration
 
 integration: $(BIN)/.installed-dev  ## against the embedded broker

@@ -19,6 +19,8 @@ import pytest
 from producer_pool.testing.broker import EmbeddedBroker
 from tests.docs.site import Block, blocks, pages
 
+pytestmark = pytest.mark.docs
+
 #: Pages of reference and record: their code is quoted, not a recipe to run.
 NOT_GUIDES = ("design.md", "benchmarks.md", "changelog.md", "reference/")
 GUIDES = [page for page in pages() if not page.startswith(NOT_GUIDES)]
