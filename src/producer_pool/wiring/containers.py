@@ -20,6 +20,7 @@ except ImportError as exc:
 from ..clients.kafka_python import KafkaProducerFactory, pool_for_factory
 from ..core.async_pool import AsyncProducerPool
 from ..core.pool import ProducerPool
+from ..errors import PoolClosed
 from .config_file import load_config
 from .services import AsyncEventPublisher, EventPublisher
 from .settings import Settings, validate_settings
@@ -37,11 +38,31 @@ def _default_config_path() -> Path:
 DEFAULT_CONFIG_PATH = _default_config_path()
 
 
-def _pool(factory: Callable[[], Any], settings: Settings) -> Iterator[ProducerPool[Any]]:
+class _ShutDown:
+    """Whether the container's pool was shut down. dependency-injector's Resource builds a
+    new one on the next call after `shutdown_resources()`: a hook that touched the container
+    after shutdown (an atexit, a worker's exit signal) would leak its producers, unclosed."""
+
+    def __init__(self) -> None:
+        self.done = False
+
+    def refuse(self, resource: str) -> None:
+        if self.done:
+            raise PoolClosed(
+                f"container.{resource}(): this container was shut down "
+                "(shutdown_resources()); build a new one (create_container()) to publish again"
+            )
+
+
+def _pool(
+    factory: Callable[[], Any], settings: Settings, shut_down: _ShutDown
+) -> Iterator[ProducerPool[Any]]:
     """The pool as a resource: `shutdown_resources()` closes it, flushing every producer."""
+    shut_down.refuse("pool")
     pool = pool_for_factory(factory, **settings.pool.kwargs())
     try:
         yield pool
+        shut_down.done = True  # only a pool that was built and shut down: a failed build may retry
     finally:
         pool.close()
 
@@ -54,14 +75,16 @@ def _aiokafka_factory(options: Mapping[str, Any]) -> Callable[[], Any]:
 
 
 async def _async_pool(
-    factory: Callable[[], Any], settings: Settings
+    factory: Callable[[], Any], settings: Settings, shut_down: _ShutDown
 ) -> AsyncIterator[AsyncProducerPool[Any]]:
     """The asyncio pool as an async resource: `await shutdown_resources()` closes it."""
     from ..clients.aiokafka import pool_for_factory as aiokafka_pool_for_factory
 
+    shut_down.refuse("async_pool")
     pool = aiokafka_pool_for_factory(factory, **settings.pool.kwargs())
     try:
         yield pool
+        shut_down.done = True
     finally:
         await pool.close()
 
@@ -81,6 +104,8 @@ class _Settings(containers.DeclarativeContainer):
     config_source = providers.Object(str(DEFAULT_CONFIG_PATH))
 
     settings = providers.Singleton(validate_settings, config, config_source)
+    #: Set by `shutdown_resources()`: the container then refuses to build a pool again.
+    shut_down = providers.Singleton(_ShutDown)
 
 
 class Container(_Settings):
@@ -93,7 +118,12 @@ class Container(_Settings):
         KafkaProducerFactory, _Settings.settings.provided.kafka.producer_options.call()
     )
 
-    pool = providers.Resource(_pool, factory=producer_factory, settings=_Settings.settings)
+    pool = providers.Resource(
+        _pool,
+        factory=producer_factory,
+        settings=_Settings.settings,
+        shut_down=_Settings.shut_down,
+    )
 
     publisher = providers.Factory(
         EventPublisher, pool=pool, topic=_Settings.settings.provided.publisher.topic
@@ -113,7 +143,10 @@ class AsyncContainer(_Settings):
     )
 
     async_pool = providers.Resource(
-        _async_pool, factory=async_producer_factory, settings=_Settings.settings
+        _async_pool,
+        factory=async_producer_factory,
+        settings=_Settings.settings,
+        shut_down=_Settings.shut_down,
     )
 
     async_publisher = providers.Factory(
