@@ -1,5 +1,6 @@
 """aiokafka producers in an `AsyncProducerPool`, against the embedded broker: every message
-read back, a dead broker in one line, an outage's losses counted at close."""
+read back, health checks, counts, the private names read (the faults every kit shares are
+in test_faults.py)."""
 
 from __future__ import annotations
 
@@ -7,18 +8,13 @@ import asyncio
 import contextlib
 import functools
 import gc
-import time
 import weakref
 
 import pytest
-from aiokafka.errors import KafkaError
 
-from producer_pool import BrokerUnavailable, PoolCloseError
 from producer_pool.clients.aiokafka import PRIVATE_NAMES, aiokafka_pool
-from producer_pool.testing.broker import free_port
 from producer_pool.testing.topics import read_topic
 from tests.fakes import publish_from_tasks
-from tests.integration.outage_checks import assert_outage_accounted
 
 
 async def test_tasks_publish_through_the_pool_and_every_message_is_read_back(
@@ -36,77 +32,6 @@ async def test_tasks_publish_through_the_pool_and_every_message_is_read_back(
     records = await asyncio.to_thread(read_topic, kafka_bootstrap_servers, kafka_topic)
     keys = sorted(r.key.decode() for r in records)
     assert keys == sorted(f"{task}-{i}" for task in range(20) for i in range(50))
-
-
-async def test_a_dead_broker_is_one_clear_error_within_the_bootstrap_timeout():
-    servers = f"127.0.0.1:{free_port()}"
-    pool = aiokafka_pool({"bootstrap_servers": servers, "bootstrap_timeout_ms": 500})
-    async with pool:
-        started = time.monotonic()
-        with pytest.raises(BrokerUnavailable, match=f"cannot reach Kafka at {servers} within"):
-            async with pool.acquire(timeout=10):
-                pass
-        assert time.monotonic() - started < 5
-    assert pool.stats().factory_errors == 1
-
-
-async def test_close_in_an_outage_counts_what_it_could_not_deliver(relayed_broker):
-    servers, topic = relayed_broker.bootstrap_servers, relayed_broker.topic
-    pool = aiokafka_pool({"bootstrap_servers": servers, "linger_ms": 5}, max_size=2)
-    async with pool.acquire() as producer:
-        await (await producer.send(topic, b"warm-up"))
-        relayed_broker.relay.cut()
-        lost = [await producer.send(topic, f"lost-{i}".encode()) for i in range(30)]
-    started = time.monotonic()
-    with pytest.raises(PoolCloseError, match="30 message\\(s\\) undelivered") as caught:
-        await pool.close(timeout=2)
-    assert time.monotonic() - started < 4
-    assert caught.value.undelivered == 30
-    assert all(f.done() and f.exception() is not None for f in lost)
-    assert (pool.stats().delivered, pool.stats().delivery_errors) == (1, 30)
-
-
-async def test_an_outage_reaches_the_callers_and_the_pool_heals(relayed_broker):
-    """The asyncio twin of the kafka-python outage test: sends during a cut fail their own
-    futures within the request timeout, publishing works again once the broker is back, and
-    close() reports exactly the messages that failed."""
-    servers, topic = relayed_broker.bootstrap_servers, relayed_broker.topic
-    settings = {
-        "bootstrap_servers": servers,
-        "request_timeout_ms": 1_000,
-        "retry_backoff_ms": 50,
-        "linger_ms": 5,
-    }
-    pool = aiokafka_pool(settings, max_size=2, on_exhausted="share", close_timeout=5)
-
-    async def send(producer, key: bytes) -> asyncio.Future[object]:
-        return await producer.send(topic, key=key, value=b"x")
-
-    before, _ = await publish_from_tasks(pool, send, tasks=4, per_task=50)
-    relayed_broker.relay.cut()
-    during = []
-    for i in range(20):
-        async with pool.acquire() as producer:
-            during.append(await send(producer, f"down-{i}".encode()))
-    outcomes = await asyncio.wait_for(asyncio.gather(*during, return_exceptions=True), 30)
-    failed = sum(isinstance(outcome, KafkaError) for outcome in outcomes)
-    assert failed, "callers must be told about the outage"
-
-    relayed_broker.relay.resume()
-    after, _ = await asyncio.wait_for(publish_from_tasks(pool, send, tasks=4, per_task=50), 60)
-    with pytest.raises(PoolCloseError) as caught:  # the outage's failures are reported again
-        await pool.close()
-    acknowledged = {f.result().offset for f in before + after}
-    acknowledged |= {o.offset for o in outcomes if not isinstance(o, BaseException)}
-    records = await asyncio.to_thread(read_topic, servers, topic)
-    assert_outage_accounted(
-        caught.value,
-        pool.stats(),
-        sent=len(before) + len(after) + len(during),
-        failed=failed,
-        acknowledged=acknowledged,
-        stored={r.offset for r in records},
-    )
 
 
 async def _stop(producer) -> None:

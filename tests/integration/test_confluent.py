@@ -1,4 +1,5 @@
-"""The confluent-kafka (librdkafka) factories keep the same contract against the broker."""
+"""The confluent kit (librdkafka's `Producer`) against the broker: read back, librdkafka's
+logs in Python's logging (the faults every kit shares are in test_faults.py)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,6 @@ import pytest
 
 from producer_pool.clients.confluent import confluent_pool
 from producer_pool.clients.kafka_python import BrokerUnavailable
-from producer_pool.clients.transactions import transaction
 from producer_pool.testing.broker import free_port
 from producer_pool.testing.topics import read_topic
 
@@ -46,21 +46,3 @@ def test_confluent_factory_reports_a_dead_broker_within_its_timeout(closing, cap
     # librdkafka's own lines go to Python's logging (which the CLI quiets), not to stderr
     assert "Connection refused" in caplog.text
     assert "rdkafka" not in capfd.readouterr().err
-
-
-def test_confluent_transactions_commit_with_bounded_ids(
-    kafka_bootstrap_servers, kafka_topic, closing
-):
-    pool = closing(
-        confluent_pool(
-            {"bootstrap_servers": kafka_bootstrap_servers},
-            transactional=True,
-            transactional_id_prefix="confluent-test",
-            max_size=2,
-        )
-    )
-    with transaction(pool) as producer:
-        producer.produce(kafka_topic, key=b"committed", value=b"x")
-    pool.close()
-    keys = [r.key for r in read_topic(kafka_bootstrap_servers, kafka_topic)]
-    assert keys == [b"committed"]

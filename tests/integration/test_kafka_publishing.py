@@ -1,4 +1,6 @@
-"""Publishing through the pool against a real Kafka-protocol broker: nothing is lost."""
+"""kafka-python publishing through the pool against the broker: nothing is lost, and the
+client's own faults (producer ids, expiry, forks) are handled; the faults every kit shares
+are in test_faults.py."""
 
 from __future__ import annotations
 
@@ -10,11 +12,9 @@ import pytest
 from kafka.errors import KafkaConnectionError, KafkaError
 
 from producer_pool import PoolCloseError
-from producer_pool.clients.kafka_python import BrokerUnavailable, kafka_pool
-from producer_pool.testing.broker import free_port
+from producer_pool.clients.kafka_python import kafka_pool
 from producer_pool.testing.topics import read_topic
 from tests.fakes import in_forked_child, publish_from_threads, run_in_thread, wait_until
-from tests.integration.outage_checks import assert_outage_accounted
 
 
 def warm_up_then_cut(pool, relayed_broker) -> None:
@@ -42,70 +42,6 @@ def test_eight_threads_lose_nothing_and_duplicate_nothing(
     print(f"\npooled publish: {40_000 / elapsed:,.0f} msg/s ({pool.stats()})")
 
 
-def test_broker_down_at_start_fails_fast_naming_the_servers(closing):
-    servers = f"127.0.0.1:{free_port()}"  # nothing listens there
-    pool = closing(
-        kafka_pool({"bootstrap_servers": servers, "bootstrap_timeout_ms": 1_000}, max_size=2)
-    )
-    started = time.monotonic()
-    with pytest.raises(BrokerUnavailable, match=servers) as caught, pool.acquire():
-        pass
-    assert time.monotonic() - started < 1.0 + 5  # the bootstrap timeout, not a hang
-    assert isinstance(caught.value, ConnectionError)
-    assert pool.stats().factory_errors == 1
-    assert pool.stats().size == 0
-    pool.close()
-
-
-def test_an_outage_reaches_the_callers_and_the_pool_heals(relayed_broker, closing):
-    servers, topic = relayed_broker.bootstrap_servers, relayed_broker.topic
-    settings = {
-        "bootstrap_servers": servers,
-        "request_timeout_ms": 1_000,
-        "delivery_timeout_ms": 2_000,
-        "max_block_ms": 2_000,
-        "reconnect_backoff_max_ms": 200,
-    }
-    pool = closing(kafka_pool(settings, max_size=2, close_timeout=5))
-    before = publish_from_threads(pool, topic, threads=2, per_thread=100)
-    for future in before:
-        future.get(10)
-
-    relayed_broker.relay.cut()
-    during: list = []
-    failures: list[BaseException] = []
-    for i in range(20):
-        try:
-            with pool.acquire() as producer:
-                during.append(producer.send(topic, key=f"down-{i}".encode(), value=b"x"))
-        except KafkaError as exc:
-            failures.append(exc)
-    for future in during:
-        try:
-            future.get(10)
-        except KafkaError as exc:
-            failures.append(exc)
-    assert failures, "callers must be told about the outage"
-
-    relayed_broker.relay.resume()
-    after = publish_from_threads(pool, topic, threads=2, per_thread=100)
-    for future in after:
-        future.get(30)
-    failed_futures = sum(f.failed() for f in during)
-    with pytest.raises(PoolCloseError) as caught:  # the outage's failures are reported again
-        pool.close()
-    acknowledged = {f.get(0).offset for f in before + after}
-    acknowledged |= {f.value.offset for f in during if f.succeeded()}
-    assert_outage_accounted(
-        caught.value,
-        pool.stats(),
-        sent=len(before) + len(after) + len(during),
-        failed=failed_futures,
-        acknowledged=acknowledged,
-        stored={r.offset for r in read_topic(servers, topic)},
-    )
-
-
 def test_a_producer_whose_id_was_reset_gets_a_new_one(
     kafka_bootstrap_servers, kafka_topic, closing
 ):
@@ -123,29 +59,6 @@ def test_a_producer_whose_id_was_reset_gets_a_new_one(
         b"before",
         b"after",
     ]
-
-
-def test_close_with_the_broker_gone_reports_undelivered_messages(relayed_broker, closing):
-    servers, topic = relayed_broker.bootstrap_servers, relayed_broker.topic
-    pool = closing(
-        kafka_pool(
-            {"bootstrap_servers": servers, "linger_ms": 60_000, "request_timeout_ms": 1_000},
-            max_size=1,
-            close_timeout=1,
-        )
-    )
-    with pool.acquire() as producer:
-        producer.send(topic, b"warm-up")
-        producer.flush(10)
-    relayed_broker.relay.cut()
-    with pool.acquire() as producer:
-        futures = [producer.send(topic, f"lost-{i}".encode()) for i in range(10)]
-    started = time.monotonic()
-    with pytest.raises(PoolCloseError, match="10 message") as caught:
-        pool.close(timeout=5)
-    assert time.monotonic() - started < 1 + 5  # the close timeout, not a hang
-    assert caught.value.undelivered == 10
-    assert all(f.is_done and f.failed() for f in futures)  # callers see the failure
 
 
 def node_down_for_good(producer) -> None:

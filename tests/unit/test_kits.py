@@ -70,3 +70,48 @@ def test_a_transactional_kit_refuses_a_pool_larger_than_its_id_set():
     kit = kit_class("kafka-python")(SERVERS, transactional=True, max_size=2)
     with pytest.raises(ConfigError, match="max_size must be <= 2"):
         pool(kit, max_size=3)
+
+
+PEM = "-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASC\n-----END PRIVATE KEY-----"
+SECRETS = {
+    "kafka-python": {"sasl_plain_password": "hunter22", "ssl_password": "pem-pass-1"},
+    "aiokafka": {"sasl_plain_password": "hunter22"},
+    "confluent": {
+        "ssl.key.pem": PEM,
+        "sasl.oauthbearer.config": "principal=svc clientSecret=s3cr3t-value scope=write",
+        "sasl.jaas.config": 'PlainLoginModule required username="svc" password="jaas-pass-1";',
+        "sasl_plain_password": "hunter22",
+        "ssl_certificate_pem": PEM,  # however it is spelt
+    },
+}
+SECRETS["confluent-aio"] = SECRETS["confluent"]
+HIDDEN = [
+    "hunter22",
+    "pem-pass-1",
+    "MIIEvQIBADANBgkqhkiG9w0BAQEFAASC",
+    "s3cr3t-value",
+    "jaas-pass-1",
+]
+
+
+@pytest.mark.parametrize("name", sorted(KITS))
+def test_secrets_are_hidden_by_value_in_reprs_and_errors(name):
+    """An inline `ssl.key.pem` and `sasl.oauthbearer.config`'s clientSecret were printed
+    in full by `repr()` of the confluent factory: only key names were matched."""
+    kit = kit_class(name)({**SERVERS, **SECRETS[name]})
+    secret = next(iter(SECRETS[name].values()))
+    texts = [repr(kit), str(kit._unavailable(f"the broker refused {secret!r}"))]
+    assert [(text, s) for text in texts for s in HIDDEN if s in text] == []
+    assert "***" in texts[0] and "127.0.0.1:9" in texts[1]
+
+
+def test_librdkafka_log_lines_are_scrubbed_of_the_producers_secrets(caplog):
+    kit = kit_class("confluent")({**SERVERS, **SECRETS["confluent"]})
+    logger = kit._producer_config(None)["logger"]
+    with caplog.at_level("DEBUG", logger="confluent_kafka"):
+        logger.log(
+            10,
+            "CONF: sasl.oauthbearer.config = %s",
+            SECRETS["confluent"]["sasl.oauthbearer.config"],
+        )
+    assert "s3cr3t-value" not in caplog.text and "***" in caplog.text

@@ -57,21 +57,35 @@ class CountingAIOProducer(AIOProducer):
     The caller gets a shield of that future: a caller that cancels it (a request cut
     short while awaiting its ack) would otherwise cancel AIOProducer's own future, whose
     result is then dropped, and a delivered message would be counted as undelivered.
+
+    Each future stays known until it has a result: AIOProducer leaves some without one
+    for good (a message whose commit failed on a fence, or was cancelled), and the close
+    fails those (`fail_unsettled`), so that every caller hears and every one is counted.
     """
 
     def __init__(self, count: Callable[[object], None], config: dict[str, Any]) -> None:
         """`count(error)` gets None for a delivered message."""
         self._count_delivery = count
+        self._unsettled: set[asyncio.Future[Any]] = set()
         super().__init__(config, buffer_timeout=_AIO_BUFFER_TIMEOUT)
 
     async def produce(self, *args: Any, **kwargs: Any) -> asyncio.Future[Any]:
         delivery: asyncio.Future[Any] = await super().produce(*args, **kwargs)
+        self._unsettled.add(delivery)
         delivery.add_done_callback(self._counted)
         return asyncio.shield(delivery)
 
     def _counted(self, future: asyncio.Future[Any]) -> None:
+        self._unsettled.discard(future)
         failed = future.cancelled() or future.exception() is not None
         self._count_delivery(future if failed else None)
+
+    def fail_unsettled(self) -> int:
+        """Fail every delivery still without a result (the producer is closed); how many."""
+        unsettled = [future for future in self._unsettled if not future.done()]
+        for future in unsettled:
+            future.set_exception(KafkaException("the producer closed before delivery"))
+        return len(unsettled)
 
 
 async def close(
@@ -91,13 +105,14 @@ async def close(
             undelivered = await producer.flush(seconds)
     finally:
         # also when cancelled: shielded, so that the futures fail and count before it stops
-        await asyncio.shield(_purge_and_close(producer, undelivered, drain.remaining()))
-    report_undelivered(undelivered)
+        abandoned = await asyncio.shield(_purge_and_close(producer, undelivered, drain.remaining()))
+    report_undelivered(undelivered + abandoned)
 
 
-async def _purge_and_close(producer: AIOProducer, undelivered: int, timeout: float) -> None:
+async def _purge_and_close(producer: AIOProducer, undelivered: int, timeout: float) -> int:
     """Fail what is left, then close within `timeout`: AIOProducer's close waits for its
-    worker threads, one of which may still run a commit a cancelled task left behind."""
+    worker threads, one of which may still run a commit a cancelled task left behind.
+    Returns how many deliveries AIOProducer had left without a result (failed here)."""
     if undelivered or len(producer):
         await producer.purge()
         await producer.poll(0)
@@ -105,6 +120,7 @@ async def _purge_and_close(producer: AIOProducer, undelivered: int, timeout: flo
         await asyncio.wait_for(producer.close(), max(timeout, 0.1))
     except asyncio.TimeoutError:
         producer.executor.shutdown(wait=False)
+    return producer.fail_unsettled() if isinstance(producer, CountingAIOProducer) else 0
 
 
 class ConfluentAIOKit(ConfluentKitBase):

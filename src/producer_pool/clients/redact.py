@@ -74,6 +74,8 @@ class Secrets:
             if not isinstance(plain, str) or not _hidden(key, plain):
                 continue
             values.add(plain)
+            # a multi-line value (a PEM key) may surface a line at a time, or escaped
+            values.update(line for line in plain.splitlines() if not line.startswith("-----"))
             for name, *quoted in _ASSIGNMENT.findall(plain):
                 inner = next((part for part in quoted if part), "")
                 if is_secret(name) or _SECRET_VALUE.search(f"{name}="):
