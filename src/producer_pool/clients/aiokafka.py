@@ -15,7 +15,7 @@ import inspect
 import logging
 import weakref
 from collections.abc import Callable, Mapping
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 try:
     from aiokafka import AIOKafkaProducer
@@ -29,12 +29,16 @@ except ImportError as exc:
 from ..core.async_pool import AsyncProducerPool
 from ..core.calls import close_object, settled
 from ..core.clock import Deadline
+from ..core.options import PoolKwargs
 from ..core.stats import DeliveryCounts
 from ..errors import ConfigError, PoolCloseError, TransactionTimeout
 from ._base import DrainClock, KitBase, is_broken
 from .pools import async_pool
 from .redact import reveal
 from .transactions import transaction
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
 
 __all__ = [
     "FATAL_ERRORS",
@@ -294,7 +298,9 @@ def aiokafka_producer_factory(settings: Mapping[str, Any]) -> AIOKafkaKit:
     return AIOKafkaKit(settings)
 
 
-def pool_for_factory(factory: Callable[[], Any], **pool_options: Any) -> AsyncProducerPool[Any]:
+def pool_for_factory(
+    factory: Callable[[], Any], **pool_options: Unpack[PoolKwargs]
+) -> AsyncProducerPool[Any]:
     """A pool around a kit, or around any factory (an `async def` int factory in tests)
     with this module's destroy, check and fatal errors."""
     if isinstance(factory, KitBase):
@@ -306,6 +312,8 @@ def pool_for_factory(factory: Callable[[], Any], **pool_options: Any) -> AsyncPr
     return AsyncProducerPool(factory, **pool_options)
 
 
-def aiokafka_pool(settings: Mapping[str, Any], **pool_options: Any) -> AsyncProducerPool[Any]:
+def aiokafka_pool(
+    settings: Mapping[str, Any], **pool_options: Unpack[PoolKwargs]
+) -> AsyncProducerPool[Any]:
     """`async_pool(AIOKafkaKit(settings), **pool_options)`."""
     return async_pool(AIOKafkaKit(settings), **pool_options)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import weakref
 from collections.abc import Callable, Mapping
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 try:
     from confluent_kafka import KafkaException, Producer
@@ -24,6 +24,7 @@ except ImportError as exc:
 
 from ..core.calls import close_object
 from ..core.clock import Deadline
+from ..core.options import PoolKwargs
 from ..core.pool import ProducerPool
 from ._base import DrainClock
 from ._librdkafka import (
@@ -40,6 +41,9 @@ from .confluent_aio import ConfluentAIOKit, confluent_async_pool
 from .confluent_aio import close as close_aio
 from .pools import pool
 from .transactions import transaction
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
 
 __all__ = [
     "FATAL_ERRORS",
@@ -179,7 +183,7 @@ def confluent_pool(
     transactional: bool = False,
     transactional_id_prefix: str | None = None,
     bootstrap_timeout: float | None = None,
-    **pool_options: Any,
+    **pool_options: Unpack[PoolKwargs],
 ) -> ProducerPool[Producer]:
     """`pool(ConfluentKit(settings, ...), **pool_options)`; `bootstrap_timeout` in seconds."""
     kit = ConfluentKit(

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import weakref
 from collections.abc import Callable, Mapping
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 try:
     from confluent_kafka import KafkaException
@@ -24,6 +24,7 @@ except ImportError as exc:
 from ..core.async_pool import AsyncProducerPool
 from ..core.calls import close_object, settled
 from ..core.clock import Deadline
+from ..core.options import PoolKwargs
 from ._base import DrainClock
 from ._librdkafka import (
     DEFAULT_MESSAGE_TIMEOUT_MS,
@@ -34,6 +35,9 @@ from ._librdkafka import (
     with_bootstrap_timeout,
 )
 from .pools import async_pool
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
 
 __all__ = [
     "ConfluentAIOKit",
@@ -185,7 +189,7 @@ def confluent_async_pool(
     transactional: bool = False,
     transactional_id_prefix: str | None = None,
     bootstrap_timeout: float | None = None,
-    **pool_options: Any,
+    **pool_options: Unpack[PoolKwargs],
 ) -> AsyncProducerPool[AIOProducer]:
     """`async_pool(ConfluentAIOKit(settings, ...), **pool_options)`; `bootstrap_timeout`
     in seconds."""

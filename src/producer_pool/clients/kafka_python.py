@@ -12,7 +12,7 @@ from __future__ import annotations
 import functools
 import logging
 from collections.abc import Callable, Mapping
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 try:
     from . import _quiet_kafka  # noqa: F401 # isort: skip - first: kafka-python warns
@@ -28,6 +28,7 @@ from .._moved import moved_names
 from ..core.calls import close_object
 from ..core.clock import Deadline
 from ..core.fork import reset_after_fork
+from ..core.options import PoolKwargs
 from ..core.pool import ProducerPool
 from ..core.stats import DeliveryCounts
 from ..errors import BrokerUnavailable, ConfigError, PoolCloseError, TransactionTimeout
@@ -37,6 +38,9 @@ from ._base import DrainClock, KitBase, is_broken
 from .pools import pool
 from .redact import reveal
 from .transactions import transaction
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
 
 __all__ = [
     "FATAL_ERRORS",
@@ -270,7 +274,7 @@ def kafka_pool(
     *,
     transactional: bool = False,
     transactional_id_prefix: str | None = None,
-    **pool_options: Any,
+    **pool_options: Unpack[PoolKwargs],
 ) -> ProducerPool[KafkaProducer]:
     """`pool(KafkaPythonKit(settings, ...), **pool_options)`."""
     kit = KafkaPythonKit(
@@ -279,7 +283,9 @@ def kafka_pool(
     return pool(kit, **pool_options)
 
 
-def pool_for_factory(factory: Callable[[], Any], **pool_options: Any) -> ProducerPool[Any]:
+def pool_for_factory(
+    factory: Callable[[], Any], **pool_options: Unpack[PoolKwargs]
+) -> ProducerPool[Any]:
     """A pool around a kit, or around any factory with this module's destroy, check and
     fatal errors (tests override the container's factory with an `int` factory)."""
     if isinstance(factory, KitBase):

@@ -9,13 +9,16 @@ option; a `check` of your own runs after the kit's, `discard_on` adds to its err
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from ..core.async_pool import AsyncProducerPool
-from ..core.options import PoolOptions
+from ..core.options import PoolKwargs, PoolOptions
 from ..core.pool import ProducerPool
 from ..errors import ConfigError
 from .kit import AnyKit, AsyncClientKit, ClientKit
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
 
 __all__ = ["async_pool", "pool"]
 
@@ -25,18 +28,18 @@ P = TypeVar("P")
 _KIT_OWNED = ("factory", "destroy", "deliveries")
 
 
-def pool(kit: ClientKit[P], **pool_options: Any) -> ProducerPool[P]:
+def pool(kit: ClientKit[P], **pool_options: Unpack[PoolKwargs]) -> ProducerPool[P]:
     """A `ProducerPool` of `kit`'s producers (threaded clients: kafka-python, confluent)."""
     if kit.is_async:
         raise ConfigError(f"the {kit.name} kit is for asyncio: use async_pool(kit)")
-    return ProducerPool(kit, **_wired(kit, pool_options))
+    return ProducerPool(kit, **_wired(kit, dict(pool_options)))
 
 
-def async_pool(kit: AsyncClientKit[P], **pool_options: Any) -> AsyncProducerPool[P]:
+def async_pool(kit: AsyncClientKit[P], **pool_options: Unpack[PoolKwargs]) -> AsyncProducerPool[P]:
     """An `AsyncProducerPool` of `kit`'s producers (confluent-aio, aiokafka)."""
     if not kit.is_async:
         raise ConfigError(f"the {kit.name} kit is for threads: use pool(kit)")
-    return AsyncProducerPool(kit, **_wired(kit, pool_options))
+    return AsyncProducerPool(kit, **_wired(kit, dict(pool_options)))
 
 
 def _wired(kit: AnyKit, options: dict[str, Any]) -> dict[str, Any]:
