@@ -115,3 +115,26 @@ def test_librdkafka_log_lines_are_scrubbed_of_the_producers_secrets(caplog):
             SECRETS["confluent"]["sasl.oauthbearer.config"],
         )
     assert "s3cr3t-value" not in caplog.text and "***" in caplog.text
+
+
+async def test_the_0_1_pool_functions_are_aliases_of_a_kit_and_its_wiring():
+    from producer_pool.clients import aiokafka, confluent, kafka_python
+
+    pools = [
+        (kafka_python.kafka_pool(SERVERS, transactional=True), "KafkaPythonKit"),
+        (confluent.confluent_pool(SERVERS, bootstrap_timeout=1.5), "ConfluentKit"),
+        (confluent.confluent_async_pool(SERVERS), "ConfluentAIOKit"),
+        (aiokafka.aiokafka_pool(SERVERS, max_size=1, on_exhausted="share"), "AIOKafkaKit"),
+        (
+            kafka_python.pool_for_factory(kafka_python.KafkaProducerFactory(SERVERS)),
+            "KafkaPythonKit",
+        ),
+    ]
+    for built, kit in pools:
+        assert type(built._factory).__name__ == kit
+        assert built.name == "127.0.0.1:9"
+        result = built.close()
+        if result is not None:
+            await result
+    assert pools[1][0]._factory.bootstrap_timeout == 1.5
+    assert pools[0][0]._factory.requires_exclusive_leases
