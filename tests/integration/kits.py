@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import pytest
+from confluent_kafka import KafkaException
 
 from producer_pool import PoolCloseError, PoolStats
 from producer_pool.clients import async_pool, kit_class, pool, transaction
@@ -275,7 +276,8 @@ class ConfluentDriver(Driver):
         return delivery
 
     def _serve_callbacks(self, producer: Any) -> None:
-        with contextlib.suppress(RuntimeError):  # closed: its callbacks have run
+        # closed (its callbacks have run), or a fenced one raising its fatal error
+        with contextlib.suppress(RuntimeError, KafkaException):
             producer.poll(0.05)
 
 
@@ -385,7 +387,7 @@ class ConfluentAIODriver(AsyncDriver):
         return future
 
     def _serve_callbacks(self, producer: Any) -> None:
-        with contextlib.suppress(RuntimeError):  # closed: its callbacks have run
+        with contextlib.suppress(RuntimeError, KafkaException, SystemError):
             self._run(producer.poll(0.05))
 
 

@@ -10,6 +10,7 @@ one lives here too: the names, the callbacks, the fatal errors. 0.1's names
 
 from __future__ import annotations
 
+import contextlib
 import weakref
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -113,11 +114,15 @@ def close(
         return
     drain = DrainClock(DEFAULT_MESSAGE_TIMEOUT_MS / 1000 if timeout is None else timeout, deadline)
     undelivered = len(producer)
-    while undelivered and (seconds := drain.next_slice()):
-        undelivered = producer.flush(seconds)
+    try:
+        while undelivered and (seconds := drain.next_slice()):
+            undelivered = producer.flush(seconds)
+    except KafkaException:  # its fatal error (fenced): nothing more will be delivered
+        undelivered = len(producer)
     if undelivered:
-        producer.purge()  # fail their delivery callbacks rather than drop them unseen
-        producer.poll(0)
+        with contextlib.suppress(KafkaException):
+            producer.purge()  # fail their delivery callbacks rather than drop them unseen
+            producer.poll(0)
     producer.close()
     report_undelivered(undelivered)
 

@@ -8,6 +8,7 @@ pool counts each one's result.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import weakref
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -107,6 +108,8 @@ async def close(
     try:
         while undelivered and (seconds := drain.next_slice()):
             undelivered = await producer.flush(seconds)
+    except (KafkaException, SystemError):  # its fatal error (fenced): nothing more will drain
+        undelivered = len(producer)
     finally:
         # also when cancelled: shielded, so that the futures fail and count before it stops
         abandoned = await asyncio.shield(_purge_and_close(producer, undelivered, drain.remaining()))
@@ -118,8 +121,9 @@ async def _purge_and_close(producer: AIOProducer, undelivered: int, timeout: flo
     worker threads, one of which may still run a commit a cancelled task left behind.
     Returns how many deliveries AIOProducer had left without a result (failed here)."""
     if undelivered or len(producer):
-        await producer.purge()
-        await producer.poll(0)
+        with contextlib.suppress(KafkaException, SystemError):
+            await producer.purge()
+            await producer.poll(0)
     try:
         await asyncio.wait_for(producer.close(), max(timeout, 0.1))
     except asyncio.TimeoutError:
