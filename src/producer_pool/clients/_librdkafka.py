@@ -50,14 +50,18 @@ _ALIASES = {
     "transactional_id": "transactional.id",
 }
 
-#: confluent-kafka's own Python-level options: their names are not librdkafka's.
-_PYTHON_OPTIONS = {"on_delivery", "error_cb", "stats_cb", "throttle_cb", "oauth_cb", "logger"}
+#: Names kept as they are: confluent-kafka's own Python-level options, and librdkafka's own
+#: properties spelt with `_` (`log_level` is not `log.level`).
+_KEPT = {
+    "on_delivery", "error_cb", "stats_cb", "throttle_cb", "oauth_cb", "logger", "log_level",
+    "enabled_events",
+}  # fmt: skip
 
 
 def librdkafka_config(settings: Mapping[str, Any]) -> dict[str, Any]:
     """Translate kafka-python-style names to librdkafka's; dotted names pass through."""
     return {
-        key if key in _PYTHON_OPTIONS else _ALIASES.get(key, key.replace("_", ".")): value
+        key if key in _KEPT else _ALIASES.get(key, key.replace("_", ".")): value
         for key, value in settings.items()
     }
 

@@ -231,6 +231,9 @@ class AIOKafkaKit(KitBase):
     is `BrokerUnavailable` instead of a hang."""
 
     name: ClassVar[str] = "aiokafka"
+    settings_model: ClassVar[str | None] = (
+        "producer_pool.clients.settings.aiokafka:AIOKafkaSettings"
+    )
     is_async: ClassVar[bool] = True
     FATAL_ERRORS = FATAL_ERRORS
     close = staticmethod(close)

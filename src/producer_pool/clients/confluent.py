@@ -133,6 +133,9 @@ class ConfluentKit(ConfluentKitBase):
     without that, a dead broker would only show as messages never delivered)."""
 
     name: ClassVar[str] = "confluent"
+    settings_model: ClassVar[str | None] = (
+        "producer_pool.clients.settings.librdkafka:LibrdkafkaSettings"
+    )
     close = staticmethod(close)
     is_healthy = staticmethod(is_healthy)
     is_fatal = staticmethod(is_fatal)

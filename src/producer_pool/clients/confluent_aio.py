@@ -136,6 +136,9 @@ class ConfluentAIOKit(ConfluentKitBase):
     `AIOProducer`s, transactional ones included."""
 
     name: ClassVar[str] = "confluent-aio"
+    settings_model: ClassVar[str | None] = (
+        "producer_pool.clients.settings.librdkafka:LibrdkafkaSettings"
+    )
     is_async: ClassVar[bool] = True
     close = staticmethod(close)
     is_healthy = staticmethod(is_healthy)

@@ -165,6 +165,9 @@ class KafkaPythonKit(KitBase):
     a bounded set (`TransactionalIds`) and `transaction(pool)` runs one transaction."""
 
     name: ClassVar[str] = "kafka-python"
+    settings_model: ClassVar[str | None] = (
+        "producer_pool.clients.settings.kafka_python:KafkaPythonSettings"
+    )
     FATAL_ERRORS = FATAL_ERRORS
     close = staticmethod(close)
     is_healthy = staticmethod(is_healthy)
