@@ -6,7 +6,7 @@ from pathlib import Path
 
 import yaml
 
-from producer_pool.wiring.containers import DEFAULT_CONFIG_PATH
+from producer_pool.wiring.containers import DEFAULT_CONFIG_PATH, shipped_config
 
 #: `write_config` value meaning "remove the key".
 DELETE = object()
@@ -20,5 +20,19 @@ def write_config(tmp_path: Path, section: str, key: str, value: object) -> Path:
     else:
         data[section][key] = value
     path = tmp_path / "bad.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+def client_config(tmp_path: Path, name: str, **kafka: object) -> Path:
+    """The shipped file of client `name` with `kafka` keys set (None: removed), written
+    to `tmp_path/<name>.yaml`."""
+    data = yaml.safe_load(shipped_config(name).read_text())
+    for key, value in kafka.items():
+        if value is None:
+            data["kafka"].pop(key, None)
+        else:
+            data["kafka"][key] = value
+    path = tmp_path / f"{name}.yaml"
     path.write_text(yaml.safe_dump(data))
     return path

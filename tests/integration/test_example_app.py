@@ -134,4 +134,5 @@ def test_under_uvicorn_every_accepted_order_is_in_the_topic_exactly_once(
     assert served.returncode in (0, -signal.SIGTERM), served.log[-3000:]
     assert "Application shutdown complete" in served.log, served.log[-3000:]
     assert "Traceback" not in served.log, served.log[-3000:]
+    assert "(aiokafka, async pool of 1 in share mode)" in served.log  # one shared producer
     assert_each_accepted_order_once(served, kafka_bootstrap_servers, kafka_topic)

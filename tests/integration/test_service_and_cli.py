@@ -22,6 +22,7 @@ from producer_pool.command.cli import main
 from producer_pool.command.demo import run_demo
 from producer_pool.testing.broker import free_port
 from producer_pool.testing.topics import read_topic
+from producer_pool.wiring.containers import shipped_config
 from producer_pool.wiring.services import EventPublisher
 from tests.config_files import write_config
 from tests.fakes import wait_until
@@ -85,6 +86,26 @@ def test_check_command_accepts_a_good_config_and_a_live_broker(
     assert f"Kafka at {kafka_bootstrap_servers} answered" in result.output
 
 
+@pytest.mark.parametrize("client", ["kafka-python", "confluent", "confluent-aio", "aiokafka"])
+def test_check_and_demo_work_with_each_clients_shipped_file(
+    monkeypatch, kafka_bootstrap_servers, client
+):
+    monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", kafka_bootstrap_servers)
+    result = CliRunner().invoke(main, ["check", "--client", client])
+    assert result.exit_code == 0, result.output
+    assert result.output.strip() == (
+        f"ok: {shipped_config(client)} is valid and Kafka at {kafka_bootstrap_servers} "
+        f"answered ({client})"
+    )
+    demo = ["demo", "--client", client, "--messages", "2000", "--threads", "4", "--json"]
+    result = CliRunner().invoke(main, demo)
+    assert result.exit_code == 0, result.output
+    figures = json.loads(result.output.strip().splitlines()[-1])
+    assert (figures["sent"], figures["acked"], figures["read_back"]) == (2000, 2000, 2000)
+    assert (figures["lost"], figures["duplicates"]) == (0, 0)
+    assert figures["pool"]["delivered"] == 2000
+
+
 def test_check_command_names_the_bad_key_in_one_line(tmp_path):
     path = write_config(tmp_path, "pool", "max_size", 0)
     result = CliRunner().invoke(main, ["check", "--config", str(path)])
@@ -100,7 +121,9 @@ def test_check_command_reports_a_broker_that_is_down(tmp_path, monkeypatch):
     path = write_config(tmp_path, "kafka", "bootstrap_timeout_ms", 500)
     result = CliRunner().invoke(main, ["check", "--config", str(path)])
     assert result.exit_code == 1
-    assert result.output.startswith(f"Error: cannot reach Kafka at {servers} within 500 ms")
+    assert result.output.startswith(
+        f"Error: {path}: kafka.bootstrap_servers: cannot reach Kafka at {servers} within 500 ms"
+    )
 
 
 @pytest.mark.parametrize(

@@ -44,6 +44,9 @@ def test_the_sdist_holds_the_sources_and_nothing_local(dist: Path):
         "LICENSE",
         "CHANGELOG.md",
         "config/producer_pool.yaml",
+        "config/confluent.yaml",
+        "config/confluent-aio.yaml",
+        "config/aiokafka.yaml",
         "src/producer_pool/py.typed",
         "mkdocs.yml",
     ):
@@ -72,7 +75,8 @@ def test_the_wheel_installs_in_a_fresh_venv_and_runs_without_extras(dist: Path, 
         "import importlib.resources as r, producer_pool as p\n"
         "from producer_pool import ProducerPool\n"
         "files = r.files('producer_pool')\n"
-        "assert files.joinpath('producer_pool.yaml').is_file()\n"
+        "for name in ('producer_pool', 'confluent', 'confluent-aio', 'aiokafka'):\n"
+        "    assert files.joinpath('config', name + '.yaml').is_file(), name\n"
         "assert files.joinpath('py.typed').is_file()\n"
         "with ProducerPool(iter(range(9)).__next__, max_size=2) as pool:\n"
         "    with pool.acquire() as n:\n"

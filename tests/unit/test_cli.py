@@ -6,12 +6,14 @@ import json
 import subprocess
 import sys
 
+import pytest
 from click.testing import CliRunner
 
 from producer_pool import __version__
 from producer_pool.command.cli import main
 from producer_pool.testing.broker import free_port
-from tests.config_files import write_config
+from tests.config_files import client_config, write_config
+from tests.unit.test_fail_fast import SERVERS_KEY
 
 
 def command(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -54,7 +56,9 @@ def test_check_with_the_broker_down_prints_one_line_and_no_library_logs(tmp_path
     assert result.returncode == 1
     assert result.stdout == ""
     (line,) = result.stderr.strip().splitlines()
-    assert line.startswith(f"Error: cannot reach Kafka at {servers} within 300 ms")
+    assert line.startswith(
+        f"Error: {path}: kafka.bootstrap_servers: cannot reach Kafka at {servers} within 300 ms"
+    )
 
 
 def test_check_json_prints_only_json(tmp_path):
@@ -70,5 +74,31 @@ def test_verbose_lets_library_warnings_through(tmp_path):
     path, _ = dead_broker_config(tmp_path)
     result = command("-v", "check", "--config", str(path))
     lines = result.stderr.strip().splitlines()
-    assert len(lines) > 1 and lines[-1].startswith("Error: cannot reach Kafka")
+    assert len(lines) > 1 and lines[-1].startswith(f"Error: {path}: kafka.bootstrap_servers:")
     assert all("WARNING  WARNING" not in line for line in lines)  # the level once
+
+
+@pytest.mark.parametrize("client", sorted(SERVERS_KEY))
+def test_check_works_for_every_client(tmp_path, client):
+    """`check --client NAME` uses NAME's shipped file (here with a dead address): every
+    client's bootstrap is bounded, and its failure is one line naming the file and key."""
+    servers = f"127.0.0.1:{free_port()}"
+    path = client_config(
+        tmp_path, client, **{SERVERS_KEY[client]: servers, "bootstrap_timeout_ms": 300}
+    )
+    result = CliRunner().invoke(main, ["check", "--client", client, "--config", str(path)])
+    assert result.exit_code == 1
+    assert result.output.strip().startswith(
+        f"Error: {path}: kafka.bootstrap_servers: cannot reach Kafka at {servers} within 300 ms"
+    )
+    assert len(result.output.strip().splitlines()) == 1
+
+
+def test_check_names_a_client_option_mistake_in_one_line(tmp_path):
+    path = client_config(tmp_path, "aiokafka", batch_size=32_768)
+    result = command("check", "--config", str(path), "--json")
+    assert result.returncode == 1
+    assert json.loads(result.stdout) == {
+        "ok": False,
+        "error": f"{path}: kafka.batch_size: aiokafka's name for it is max_batch_size",
+    }

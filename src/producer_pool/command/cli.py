@@ -50,7 +50,15 @@ config_option = click.option(
     "config_path",
     type=click.Path(dir_okay=False, path_type=Path),
     default=None,
-    help="YAML settings (default: the shipped config/producer_pool.yaml).",
+    help="YAML settings (default: the client's shipped file, config/producer_pool.yaml for "
+    "kafka-python).",
+)
+client_option = click.option(
+    "--client",
+    type=click.Choice(["kafka-python", "confluent", "confluent-aio", "aiokafka"]),
+    default=None,
+    help="The Kafka client (default: the config's kafka.client, else kafka-python); "
+    "without --config, its shipped file.",
 )
 
 
@@ -94,6 +102,7 @@ def _set_levels(levels: dict[str, int]) -> None:
 @click.option("--messages", default=100_000, show_default=True, type=click.IntRange(min=1))
 @click.option("--threads", default=8, show_default=True, type=click.IntRange(1, 512))
 @config_option
+@client_option
 @click.option("--json", "as_json", is_flag=True, help="Print only the figures, as JSON.")
 @click.option(
     "--metrics-port",
@@ -104,10 +113,12 @@ def demo(
     messages: int,
     threads: int,
     config_path: Path | None,
+    client: str | None,
     as_json: bool,
     metrics_port: int | None,
 ) -> None:
-    """Publish MESSAGES keyed messages from THREADS threads, read them back, count losses.
+    """Publish MESSAGES keyed messages from THREADS threads (asyncio clients: tasks), read
+    them back, count losses.
 
     Uses an embedded broker unless KAFKA_BOOTSTRAP_SERVERS is set. Ctrl-C stops publishing,
     flushes, reports, and exits 130.
@@ -127,12 +138,13 @@ def demo(
             messages=messages,
             threads=threads,
             config_path=config_path,
+            client=client,
             stop=stop,
             metrics_port=metrics_port,
             on_progress=lambda n: progress.advance(task, n),
-            on_start=lambda topic, servers: status.print(
-                f"publishing {messages:,} messages to {topic} on {servers} from {threads} "
-                "threads; Ctrl-C stops, flushes and reports"
+            on_start=lambda topic, servers, client, workers: status.print(
+                f"publishing {messages:,} messages to {topic} on {servers} with {client} from "
+                f"{threads} {workers}; Ctrl-C stops, flushes and reports"
             ),
         )
     if as_json:
@@ -202,29 +214,27 @@ def _seconds(value: float) -> str:
 
 @main.command()
 @config_option
+@client_option
 @click.option("--json", "as_json", is_flag=True, help="Print the verdict as JSON.")
-def check(config_path: Path | None, as_json: bool) -> None:
+def check(config_path: Path | None, client: str | None, as_json: bool) -> None:
     """Validate the config and connect to its Kafka cluster; exit 0, or 1 with the reason."""
-    from ..clients.kafka_python import close_producer
-    from ..wiring.containers import create_container
+    from ..wiring.containers import check_config
 
     try:
-        container = create_container(config_path)
-        settings = container.settings()
-        close_producer(container.producer_factory()(), timeout=5)
+        verdict = check_config(config_path, client=client)
     except PoolError as exc:
         reason = str(exc).splitlines()[0]
         if as_json:
             click.echo(json.dumps({"ok": False, "error": reason}))
             raise SystemExit(1) from None
         raise click.ClickException(reason) from None
-    servers = settings.kafka.bootstrap_servers
     if as_json:
-        click.echo(
-            json.dumps({"ok": True, "config": container.config_source(), "servers": servers})
-        )
+        click.echo(json.dumps({"ok": True, **verdict}))
     else:
-        click.echo(f"ok: {container.config_source()} is valid and Kafka at {servers} answered")
+        click.echo(
+            f"ok: {verdict['config']} is valid and Kafka at {verdict['servers']} answered "
+            f"({verdict['client']})"
+        )
 
 
 def _run(function: Any, *args: Any, **kwargs: Any) -> Any:

@@ -2,8 +2,9 @@
 
 Types are strict (`true` is not an integer, `"5"` is not a number) except for values that
 came from the environment, which are typed by their field first (`FromEnv`). The pool's
-options are validated into the pool's own `PoolOptions`; the common kafka-python options
-are typed fields; any other option must be one kafka-python knows.
+options are validated into the pool's own `PoolOptions`; the `kafka:` section into the
+settings model of the client it names (`kafka.client`, kafka-python by default), which
+refuses every option that client would.
 """
 
 from __future__ import annotations
@@ -19,9 +20,7 @@ try:
         ConfigDict,
         Field,
         PlainValidator,
-        SecretStr,
         ValidationError,
-        model_validator,
     )
 except ImportError as exc:  # pragma: no cover - exercised by installing without the extra
     raise ImportError(
@@ -29,15 +28,22 @@ except ImportError as exc:  # pragma: no cover - exercised by installing without
         "pip install 'producer-pool[di]'"
     ) from exc
 
+from ..clients.kit import KITS, settings_model
 from ..clients.redact import is_secret
+from ..clients.settings import ClientSettings
+from ..clients.settings.kafka_python import KafkaPythonSettings
 from ..core.options import PLAIN_OPTIONS, PoolOptions, violation
 from ..errors import ConfigError
 from .config_file import FromEnv
 
-__all__ = ["KafkaSettings", "PoolSettings", "PublisherSettings", "Settings", "validate_settings"]
-
-Milliseconds = Annotated[int, Field(gt=0)]
-Count = Annotated[int, Field(ge=0)]
+__all__ = [
+    "DEFAULT_CLIENT",
+    "KafkaSettings",
+    "PoolSettings",
+    "PublisherSettings",
+    "Settings",
+    "validate_settings",
+]
 
 
 class _Strict(BaseModel):
@@ -71,66 +77,11 @@ PoolSettings = Annotated[PoolOptions, PlainValidator(_pool_options)]
 _POOL_TYPES = get_type_hints(PoolOptions)
 
 
-class KafkaSettings(_Strict):
-    """kafka-python `KafkaProducer` options by their own names. The common ones are typed;
-    any other must be an option kafka-python knows. Secrets stay `SecretStr` until the
-    producer is built."""
+#: 0.1's name for the kafka-python settings (`kafka:` of a `client: kafka-python` file).
+KafkaSettings = KafkaPythonSettings
 
-    model_config = ConfigDict(extra="allow", frozen=True, strict=True)
-
-    bootstrap_servers: Annotated[str, Field(min_length=1)] | list[str]
-    client_id: str | None = None
-    acks: Literal[0, 1, -1, "all"] = "all"
-    compression_type: Literal["gzip", "snappy", "lz4", "zstd"] | None = None
-    linger_ms: Count | None = None
-    batch_size: Count | None = None
-    buffer_memory: Count | None = None
-    max_request_size: Milliseconds | None = None
-    retries: Count | None = None
-    max_in_flight_requests_per_connection: Milliseconds | None = None
-    enable_idempotence: bool | None = None
-    request_timeout_ms: Milliseconds | None = None
-    delivery_timeout_ms: Milliseconds | None = None
-    max_block_ms: Milliseconds | None = None
-    bootstrap_timeout_ms: Milliseconds | None = None
-    retry_backoff_ms: Count | None = None
-    reconnect_backoff_ms: Count | None = None
-    reconnect_backoff_max_ms: Count | None = None
-    metadata_max_age_ms: Milliseconds | None = None
-    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] | None = None
-    sasl_mechanism: (
-        Literal["PLAIN", "GSSAPI", "OAUTHBEARER", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None
-    ) = None
-    sasl_plain_username: str | None = None
-    sasl_plain_password: SecretStr | None = None
-    ssl_cafile: str | None = None
-    ssl_certfile: str | None = None
-    ssl_keyfile: str | None = None
-    ssl_password: SecretStr | None = None
-
-    @model_validator(mode="after")
-    def _known_options(self) -> KafkaSettings:
-        from ..clients import _quiet_kafka  # noqa: F401 # isort: skip - first: kafka-python warns
-        from kafka import KafkaProducer
-
-        known = sorted(set(KafkaProducer.DEFAULT_CONFIG) - {"transactional_id"})
-        for key in self.model_extra or {}:
-            if key not in known:
-                close = difflib.get_close_matches(key, [*known, *type(self).model_fields], 1)
-                hint = f"; did you mean {close[0]}?" if close else ""
-                raise ValueError(f"{key}: unknown kafka-python producer option{hint}")
-        return self
-
-    def producer_options(self) -> dict[str, Any]:
-        """The options to build producers with; unset (null) ones keep kafka-python's default.
-
-        Secrets stay `SecretStr`: the factory unwraps them only to build a producer.
-        """
-        options = {k: v for k, v in self.model_dump().items() if v is not None}
-        return {
-            k: SecretStr(v) if is_secret(k) and isinstance(v, str) else v
-            for k, v in options.items()
-        }
+#: The client of a file whose `kafka:` section names none.
+DEFAULT_CLIENT = "kafka-python"
 
 
 class PublisherSettings(_Strict):
@@ -139,30 +90,71 @@ class PublisherSettings(_Strict):
 
 class Settings(_Strict):
     pool: PoolSettings = PoolOptions(name="events")
-    kafka: KafkaSettings
+    #: The client's settings: the model of the kit `kafka.client` names.
+    kafka: ClientSettings
     publisher: PublisherSettings
 
 
-def validate_settings(data: Any, source: str | Path) -> Settings:
-    """Validate loaded YAML; raise `ConfigError` with one line: `file: key.path: reason`."""
+def validate_settings(
+    data: Any, source: str | Path, default_client: str = DEFAULT_CLIENT
+) -> Settings:
+    """Validate loaded YAML; raise `ConfigError` with one line: `file: key.path: reason`.
+
+    The `kafka:` section is validated against the settings model of its client
+    (`kafka.client`, else `default_client`): every option that client would refuse is
+    refused here, named as the file spells it.
+    """
     try:
-        return Settings.model_validate(_typed_from_env(data, Settings))
+        if isinstance(data, dict) and isinstance(data.get("kafka"), dict):
+            data = {**data, "kafka": _client_settings(data["kafka"], source, default_client)}
+        settings = Settings.model_validate(_typed_from_env(data, Settings))
+    except ValidationError as exc:
+        raise ConfigError(_one_line(exc.errors()[0], source)) from None
+    if settings.kafka.transactional and settings.pool.on_exhausted == "share":
+        raise ConfigError(
+            f"{source}: pool.on_exhausted: must be block for a transactional pool (share "
+            "would lend a producer in the middle of another caller's transaction)"
+        )
+    return settings
+
+
+def _client_settings(section: dict[Any, Any], source: str | Path, default: str) -> ClientSettings:
+    """`kafka:` validated against the model of the client it names."""
+    client = section.get("client", default)
+    try:
+        model: type[ClientSettings] = settings_model(client if isinstance(client, str) else "")
+    except ConfigError as exc:
+        raise ConfigError(f"{source}: kafka.client: {exc}") from None
+    except ImportError as exc:
+        extra = KITS[client].extra
+        raise ConfigError(
+            f"{source}: kafka.client: {client} needs the '{extra}' extra ({exc.name} is "
+            f"missing): pip install 'producer-pool[{extra}]'"
+        ) from None
+    try:
+        return model.model_validate(_typed_from_env({"client": client, **section}, model))
     except ValidationError as exc:
         error = exc.errors()[0]
-        keys = [str(part) for part in error["loc"] if not _is_type_label(part)]
-        if error["type"] == "extra_forbidden":
-            reason = "unknown key"
-        elif error["type"] == "missing":
-            reason = "required key is missing"
-        else:
-            reason = error["msg"].removeprefix("Value error, ")
-            head, _, rest = reason.partition(": ")
-            if keys in (["kafka"], ["pool"]) and rest and head.isidentifier():  # one key's fault
-                keys, reason = [*keys, head], rest
-            elif "input" in error and not isinstance(error["input"], dict):
-                reason += _got(keys[-1] if keys else "", error["input"])
-        key = ".".join(keys)
-        raise ConfigError(f"{source}: {key}: {reason}" if key else f"{source}: {reason}") from None
+        raise ConfigError(_one_line({**error, "loc": ("kafka", *error["loc"])}, source)) from None
+
+
+def _one_line(error: Any, source: str | Path) -> str:
+    """A pydantic error as `file: key.path: reason (got value)`."""
+    section_and_key, rest = error["loc"][:2], error["loc"][2:]
+    keys = [*map(str, section_and_key), *(str(part) for part in rest if not _is_type_label(part))]
+    if error["type"] == "extra_forbidden":
+        reason = "unknown key"
+    elif error["type"] == "missing":
+        reason = "required key is missing"
+    else:
+        reason = error["msg"].removeprefix("Value error, ")
+        head, _, rest = reason.partition(": ")
+        if keys in (["kafka"], ["pool"]) and rest and head and " " not in head:  # one key's
+            keys, reason = [*keys, head], rest
+        elif "input" in error and not isinstance(error["input"], dict):
+            reason += _got(keys[-1] if keys else "", error["input"])
+    key = ".".join(keys)
+    return f"{source}: {key}: {reason}" if key else f"{source}: {reason}"
 
 
 def _got(key: str, value: object) -> str:
@@ -186,9 +178,11 @@ def _typed_from_env(data: Any, model: type[BaseModel]) -> Any:
     """Give each value that came from the environment its field's type ("5" -> 5)."""
     if not isinstance(data, dict):
         return data
+    spellings = model.spellings() if issubclass(model, ClientSettings) else {}
     typed = {}
     for key, value in data.items():
-        field = model.model_fields.get(key) if isinstance(key, str) else None
+        name = spellings.get(key, key) if isinstance(key, str) else None
+        field = model.model_fields.get(name) if name is not None else None
         annotation = field.annotation if field is not None else None
         if isinstance(value, FromEnv):
             value = _coerce(value, annotation)

@@ -1,0 +1,179 @@
+"""The `kafka:` reference of every client, rendered from the settings models themselves: each
+option with its other spellings, its type, the code's default (the client's own, or the
+kit's) and, apart, the value each shipped file sets. `docs/configuration-reference.md` is
+this output, and a test keeps it so: `python -m producer_pool.wiring.reference` rewrites it.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+import typing
+from pathlib import Path
+from types import NoneType, UnionType
+from typing import Any
+
+import annotated_types
+import yaml
+from pydantic import SecretStr
+from pydantic.fields import FieldInfo
+
+from ..clients.kit import KITS, settings_model
+from ..clients.settings import ClientSettings
+from ..clients.settings._base import ExistingFile
+from ..clients.settings.librdkafka import Flags
+from .containers import SHIPPED_CONFIGS, shipped_config
+
+__all__ = ["REFERENCE_PATH", "render_client", "render_reference"]
+
+#: Where the rendered reference lives in a source checkout.
+REFERENCE_PATH = Path(__file__).parents[3] / "docs" / "configuration-reference.md"
+
+_HEADER = """\
+# Configuration reference
+
+<!-- Rendered from the settings models by `python -m producer_pool.wiring.reference`;
+tests/unit/test_reference.py fails when it differs. Do not edit by hand. -->
+
+Every key of the `kafka:` section, for each client, as its settings model validates it:
+the client's own option names (with the other spellings it accepts), their types, the
+code's default (the client's own default, or the kit's for the kit's options) and, apart,
+the value the shipped file sets. A key that is not listed is refused when the container is
+created, in one line naming the file and the key (with "did you mean").
+"""
+
+_TITLES = {
+    "kafka-python": "kafka-python (`client: kafka-python`, the default)",
+    "confluent": "confluent-kafka (`client: confluent` and `client: confluent-aio`)",
+    "aiokafka": "aiokafka (`client: aiokafka`)",
+}
+
+
+def render_reference() -> str:
+    """The whole reference: one section per settings model, in `KITS` order."""
+    sections = [_HEADER]
+    seen: set[type[ClientSettings]] = set()
+    for client in KITS:
+        model = settings_model(client)
+        if model in seen or client not in SHIPPED_CONFIGS:
+            continue
+        seen.add(model)
+        clients = [c for c in KITS if c in SHIPPED_CONFIGS and settings_model(c) is model]
+        sections.append(f"## {_TITLES.get(client, client)}\n\n{render_client(client, clients)}")
+    return "\n".join(sections)
+
+
+def render_client(client: str, shipped: list[str] | None = None) -> str:
+    """The Markdown table of `client`'s `kafka:` keys; a column per shipped file of
+    `shipped` (default: the client's own)."""
+    model: type[ClientSettings] = settings_model(client)
+    shipped = shipped or [client]
+    files = {name: _kafka_section(name, model) for name in shipped}
+    heads = ["key", "also", "type", "default", *(f"`{SHIPPED_CONFIGS[n]}`" for n in shipped)]
+    rows = ["| " + " | ".join(heads) + " |", "|" + "---|" * len(heads)]
+    for name in _ordered(model):
+        field = model.model_fields[name]
+        others = ", ".join(f"`{s}`" for s in model.other_spellings(name))
+        cells = [
+            f"`{model.option_name(name)}`",
+            others,
+            _type(field),
+            "required" if field.is_required() else _value(field.default),
+            *(_value(files[n][name]) if name in files[n] else "" for n in shipped),
+        ]
+        rows.append("| " + " | ".join(cells) + " |")
+    return "\n".join(rows) + "\n"
+
+
+def _ordered(model: type[ClientSettings]) -> list[str]:
+    """`client`, the servers, the client's options as the client lists them, the kit's."""
+    kit = [name for name in model.KIT_OPTIONS if name != "client"]
+    options = [n for n in model.model_fields if n not in (*model.KIT_OPTIONS, "bootstrap_servers")]
+    return ["client", "bootstrap_servers", *options, *kit]
+
+
+def _kafka_section(client: str, model: type[ClientSettings]) -> dict[str, Any]:
+    """The shipped file's `kafka:` values by field, as written (before substitution)."""
+    data = yaml.safe_load(shipped_config(client).read_text())
+    spellings = model.spellings()
+    return {spellings[key]: value for key, value in data["kafka"].items()}
+
+
+def _value(value: object) -> str:
+    if value is None:
+        return "`null`"
+    if isinstance(value, bool):
+        return f"`{str(value).lower()}`"
+    if isinstance(value, float):
+        text = ".inf" if math.isinf(value) else f"{value:g}"
+        return f"`{text}`"
+    if isinstance(value, list):
+        return f"`{value}`"
+    return f"`{value}`".replace("|", "\\|")
+
+
+def _type(field: FieldInfo) -> str:
+    return _describe(field.annotation, list(field.metadata))
+
+
+def _describe(annotation: Any, metadata: list[Any]) -> str:
+    """A type in words: `integer 0..900000`, `one of none, gzip`, `... or null`."""
+    if annotation == ExistingFile:
+        return "path of a file"
+    origin = typing.get_origin(annotation)
+    if origin in (typing.Union, UnionType):
+        members = [m for m in typing.get_args(annotation) if m is not NoneType]
+        text = " or ".join(_describe(m, metadata) for m in members)
+        return f"{text} or null" if len(members) < len(typing.get_args(annotation)) else text
+    if origin is typing.Annotated:
+        base, *more = typing.get_args(annotation)
+        inner = [m for info in more for m in getattr(info, "metadata", [info])]
+        return _describe(base, [*metadata, *inner])
+    if origin is typing.Literal:
+        return "one of " + ", ".join(
+            f"`{_value(v).strip('`')}`" for v in typing.get_args(annotation)
+        )
+    if origin is list:
+        (item,) = typing.get_args(annotation)
+        return f"list of {_describe(item, [])}s"
+    if annotation is bool:
+        return "boolean"
+    if annotation is SecretStr:
+        return "secret string"
+    if annotation is str:
+        flags = [getattr(m, "func", None) for m in metadata]
+        choices = next((f.choices for f in flags if isinstance(f, Flags)), None)
+        return "string" if choices is None else "comma-separated " + ", ".join(choices)
+    if annotation in (int, float):
+        return _number(annotation, metadata)
+    return getattr(annotation, "__name__", str(annotation))
+
+
+def _number(kind: type, metadata: list[Any]) -> str:
+    name = "integer" if kind is int else "number"
+    low = next((m.ge for m in metadata if isinstance(m, annotated_types.Ge)), None)
+    above = next((m.gt for m in metadata if isinstance(m, annotated_types.Gt)), None)
+    high = next((m.le for m in metadata if isinstance(m, annotated_types.Le)), None)
+    if low is not None and math.isinf(typing.cast(float, low)):
+        return "`.inf`"
+    if low is not None and high is not None:
+        return f"{name} {_value(low).strip('`')}..{_value(high).strip('`')}"
+    if low is not None:
+        return f"{name} >= {_value(low).strip('`')}"
+    if above is not None:
+        return f"{name} > {_value(above).strip('`')}"
+    return name
+
+
+def main() -> None:
+    """Rewrite the reference in a source checkout (or print it with `-`)."""
+    text = render_reference()
+    if sys.argv[1:] == ["-"]:
+        sys.stdout.write(text)
+    else:
+        REFERENCE_PATH.write_text(text)
+        print(f"wrote {REFERENCE_PATH}")
+
+
+if __name__ == "__main__":
+    main()
