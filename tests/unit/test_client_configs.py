@@ -175,6 +175,23 @@ def test_an_aiokafka_user_can_give_tls_files(tmp_path, tls_files):
     assert "wrong-password" not in message
 
 
+def test_a_librdkafka_option_from_the_environment_takes_its_type(tmp_path, monkeypatch):
+    monkeypatch.setenv("LINGER", "20")
+    monkeypatch.setenv("IDEMPOTENT", "true")
+    path = client_config(
+        tmp_path, "confluent", **{"linger.ms": "${LINGER}", "enable_idempotence": "${IDEMPOTENT}"}
+    )
+    options = kit_of(create_container(path)).options
+    assert (options["linger.ms"], options["enable.idempotence"]) == (20.0, True)
+
+
+def test_a_client_that_is_no_name_is_refused(tmp_path):
+    path = client_config(tmp_path, "kafka-python", client=5)
+    assert one_line_error(path, "kafka-python") == (
+        "kafka.client: must be one of kafka-python, confluent, confluent-aio, aiokafka (got 5)"
+    )
+
+
 def test_an_unknown_client_is_named_with_a_did_you_mean(tmp_path):
     path = client_config(tmp_path, "kafka-python", client="confluentt")
     assert one_line_error(path, "kafka-python") == (

@@ -121,8 +121,11 @@ def validate_settings(
 def _client_settings(section: dict[Any, Any], source: str | Path, default: str) -> ClientSettings:
     """`kafka:` validated against the model of the client it names."""
     client = section.get("client", default)
+    if not isinstance(client, str):
+        known = ", ".join(KITS)
+        raise ConfigError(f"{source}: kafka.client: must be one of {known}{_got('', client)}")
     try:
-        model: type[ClientSettings] = settings_model(client if isinstance(client, str) else "")
+        model: type[ClientSettings] = settings_model(client)
     except ConfigError as exc:
         raise ConfigError(f"{source}: kafka.client: {exc}") from None
     except ImportError as exc:
