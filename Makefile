@@ -7,6 +7,7 @@ PYTHON ?= $(shell for p in python3 python3.13 python3.12 python3.11 python3.10; 
 	$$p -c 'import sys; sys.exit(sys.version_info < (3, 10))' 2>/dev/null && { echo $$p; break; }; done)
 PYTEST := $(BIN)/pytest -p no:cacheprovider
 RUNS ?= 30
+HOGS ?= 0
 
 .PHONY: demo test lint typecheck unit integration stress flaky bench bench-quick bench-compare outages docs docs-check clean
 
@@ -43,12 +44,8 @@ test: lint typecheck unit integration
 stress: $(BIN)/.installed-dev  ## the state machine with a large budget, and the stress tests
 	PRODUCER_POOL_STRESS=1 $(PYTEST) tests/unit/test_pool_state_machine.py tests/unit/test_stress_and_fork.py
 
-flaky: $(BIN)/.installed-dev  ## RUNS full runs in random order; stops at the first failure
-	for run in $$(seq $(RUNS)); do \
-		seed=$$(od -An -N4 -tu4 /dev/urandom | tr -d ' '); \
-		echo "run $$run/$(RUNS): --randomly-seed=$$seed"; \
-		$(PYTEST) -q -x -p randomly --randomly-seed=$$seed tests || exit 1; \
-	done
+flaky: $(BIN)/.installed-dev  ## RUNS full runs in random order (seeds printed), HOGS busy loops beside; stops at the first failure
+	.ci/flaky $(BIN) $(RUNS) $(HOGS)
 
 bench: $(BIN)/.installed-dev  ## every benchmark in rounds: docs/benchmarks.*, the README's figures
 	$(BIN)/python -m benchmarks.run
