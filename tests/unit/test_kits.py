@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import math
 import subprocess
 import sys
 
 import pytest
 
-from producer_pool import ConfigError
-from producer_pool.clients import KITS, async_pool, kit_class, pool
-from producer_pool.clients.kit import AsyncClientKit, ClientKit
+from producer_pool import ConfigError, TransactionTimeout
+from producer_pool.clients import KITS, async_pool, kit_class, pool, transaction
+from producer_pool.clients._base import DrainClock, KitBase, is_broken
+from producer_pool.clients.kit import AsyncClientKit, ClientKit, KitEntry
+from producer_pool.core.clock import Deadline
 
 SERVERS = {"bootstrap_servers": "127.0.0.1:9"}
 
@@ -138,3 +141,83 @@ async def test_the_0_1_pool_functions_are_aliases_of_a_kit_and_its_wiring():
             await result
     assert pools[1][0]._factory.bootstrap_timeout == 1.5
     assert pools[0][0]._factory.requires_exclusive_leases
+
+
+class MemoryProducer:
+    """A producer that keeps what it is sent, and whose commit may hang."""
+
+    def __init__(self, number: int) -> None:
+        self.number = number
+        self.in_transaction = False
+        self.closed = False
+
+
+class MemoryKit(KitBase):
+    """A fifth client, all of it: one class (and `register_kit`), no change to the pools."""
+
+    name = "memory"
+    close = staticmethod(
+        lambda producer, timeout=None, *, deadline=None: producer.__setattr__("closed", True)
+    )
+    is_healthy = staticmethod(lambda producer: not is_broken(producer))
+    is_fatal = staticmethod(lambda exc, producer=None: False)
+    drain_timeout = 1.0
+    transaction_timeout = 0.05
+
+    def __init__(self, settings, **options):
+        super().__init__(settings, **options)
+        self.made = 0
+        self.commits_finish = True
+
+    def __call__(self) -> MemoryProducer:
+        self.made += 1
+        return MemoryProducer(self.made)
+
+    def begin(self, producer: MemoryProducer) -> None:
+        assert not producer.in_transaction, "handed out with a transaction open"
+        producer.in_transaction = True
+
+    def commit(self, producer: MemoryProducer) -> None:
+        self._end(producer, lambda timeout: self._ended(producer), "commit")
+
+    def abort(self, producer: MemoryProducer) -> None:
+        self._end(producer, lambda timeout: self._ended(producer), "abort")
+
+    def _ended(self, producer: MemoryProducer) -> bool:
+        """False: it did not finish in time (the transaction stays open)."""
+        if self.commits_finish:
+            producer.in_transaction = False
+        return self.commits_finish
+
+
+def test_a_client_of_your_own_is_one_kit_class_and_one_registration(monkeypatch):
+    monkeypatch.setitem(KITS, "memory", KitEntry(__name__, "MemoryKit", "none"))
+    kit = kit_class("memory")(SERVERS, transactional=True)
+    with pool(kit, max_size=1) as the_pool:
+        with transaction(the_pool) as producer:
+            first = producer
+        kit.commits_finish = False  # the broker went away mid-commit
+        timed_out = pytest.raises(TransactionTimeout, match=r"commit did not finish within 0.05s")
+        with timed_out, transaction(the_pool) as producer:
+            assert producer is first
+        assert the_pool.stats().in_use == 0  # the lease came back, the producer went
+        kit.commits_finish = True
+        with transaction(the_pool) as producer:
+            assert producer is not first and producer.number == 2
+    assert first.closed
+
+
+def test_a_drain_stops_at_a_deadline_brought_forward_while_it_runs(clock):
+    """close() brings the destroys' deadline forward: a drain that read it once, when it
+    started, drained on for its own delivery timeout past the close."""
+    close_deadline = Deadline(math.inf)
+    drain = DrainClock(120.0, close_deadline)  # a retired producer, its own timeout
+    assert drain.next_slice() == pytest.approx(0.1)
+    close_deadline.bring_forward(Deadline(2.5))  # close(timeout) begins meanwhile
+    assert drain.next_slice() == pytest.approx(0.1)  # the next slice sees it
+    assert drain.remaining() == pytest.approx(2.5)
+    clock.advance(1.9)  # 0.6 s left: 20 % of 2.5 s is kept for the clean-up
+    assert drain.next_slice() == pytest.approx(0.1)
+    clock.advance(0.1)
+    assert drain.next_slice() == pytest.approx(0.0, abs=1e-9)  # the rest is for the clean-up
+    assert drain.remaining() == pytest.approx(0.5)

@@ -254,7 +254,3 @@ class DrainClock:
             self._end = end
             self._reserve = min(_CLEANUP_MAX, remaining * _CLEANUP_SHARE)
         return max(0.0, min(_DRAIN_SLICE, remaining - self._reserve))
-
-    @property
-    def expired(self) -> bool:
-        return self.next_slice() == 0.0
