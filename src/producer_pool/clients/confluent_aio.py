@@ -29,6 +29,7 @@ from ..core.options import PoolKwargs
 from ._base import DrainClock
 from ._librdkafka import (
     DEFAULT_MESSAGE_TIMEOUT_MS,
+    FATAL_ERRORS,
     ConfluentKitBase,
     is_fatal,
     is_healthy,
@@ -41,6 +42,7 @@ if TYPE_CHECKING:
     from typing_extensions import Unpack
 
 __all__ = [
+    "FATAL_ERRORS",
     "ConfluentAIOKit",
     "CountingAIOProducer",
     "close",
