@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import copy
 import itertools
 import os
 import subprocess
@@ -73,6 +74,48 @@ class GatedFactory:
         if not self.release.wait(30):
             raise TimeoutError("GatedFactory was never released")
         return 42
+
+
+class Broker:
+    """A factory of numbered objects (0, 1, 2, ...) behind a scripted broker: call number
+    `n` fails with `failures[n]`, if any, and hangs while `n in hanging` until `release`
+    is set (a connection attempt the broker never answers). `make_async` is the same for
+    the asyncio pool, hanging without blocking its loop; the twins use it."""
+
+    def __init__(
+        self,
+        failures: dict[int, BaseException] | None = None,
+        hanging: tuple[int, ...] = (),
+        name: str = "127.0.0.1:9",
+    ) -> None:
+        self.failures = failures or {}
+        self.hanging = hanging
+        self.release = threading.Event()
+        self.entered = threading.Event()  # a hanging call began
+        self.name = name
+        self._numbers = itertools.count()
+
+    def __call__(self) -> int:
+        number = next(self._numbers)
+        if number in self.hanging:
+            self.entered.set()
+            self.release.wait(30)
+        return self._outcome(number)
+
+    async def make_async(self) -> int:
+        number = next(self._numbers)
+        if number in self.hanging:
+            self.entered.set()
+            await asyncio.to_thread(self.release.wait, 30)
+        return self._outcome(number)
+
+    def _outcome(self, number: int) -> int:
+        if number in self.failures:
+            raise copy.copy(self.failures[number])  # a fresh one, as a real factory's
+        return number
+
+    def __repr__(self) -> str:
+        return f"Broker({self.name!r})"
 
 
 class FakeClock:

@@ -61,13 +61,14 @@ def _enter(lease: Any) -> Any:
 
 class AsyncTwin:
     """`AsyncProducerPool`, given `async def` versions of the factory, check and destroy, so
-    the contract also covers awaiting them."""
+    the contract also covers awaiting them (a factory's own `make_async`, if it has one)."""
 
     def __init__(self, factory: Callable[[], Any], **options: Any) -> None:
         for name in ("check", "destroy"):
             if options.get(name) is not None:
                 options[name] = _as_coroutine(options[name])
-        self.pool: AsyncProducerPool[Any] = AsyncProducerPool(_as_coroutine(factory), **options)
+        make = getattr(factory, "make_async", None) or _as_coroutine(factory)
+        self.pool: AsyncProducerPool[Any] = AsyncProducerPool(make, **options)
 
     def acquire(self, timeout: float | None = None) -> Any:
         return self.pool.acquire(timeout)

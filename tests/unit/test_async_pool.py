@@ -10,8 +10,8 @@ import gc
 import logging
 import os
 import time
-from collections.abc import AsyncIterator
-from typing import TypeVar
+from collections.abc import AsyncIterator, Callable
+from typing import Any, TypeVar
 
 import pytest
 
@@ -23,18 +23,23 @@ T = TypeVar("T")
 
 
 @pytest.fixture
-async def pools() -> AsyncIterator[list[AsyncProducerPool[object]]]:
-    """Pools a test registers are closed at its end, whatever happens."""
-    made: list[AsyncProducerPool[object]] = []
-    yield made
+async def make_pool() -> AsyncIterator[Callable[..., AsyncProducerPool[Any]]]:
+    """Build asyncio pools that are closed at the end of the test, whatever happens (the
+    threaded tests' `make_pool`, for this pool)."""
+    made: list[AsyncProducerPool[Any]] = []
+
+    def make(factory: Callable[[], Any], **options: Any) -> AsyncProducerPool[Any]:
+        made.append(AsyncProducerPool(factory, **options))
+        return made[-1]
+
+    yield make
     for pool in made:
         with contextlib.suppress(PoolCloseError):
             await pool.close(timeout=5)
 
 
-async def test_a_task_cancelled_while_waiting_leaves_nothing_behind(pools):
-    pool = AsyncProducerPool(CountingFactory(), max_size=1)
-    pools.append(pool)
+async def test_a_task_cancelled_while_waiting_leaves_nothing_behind(make_pool):
+    pool = make_pool(CountingFactory(), max_size=1)
     async with pool.acquire() as held:
         waiter = asyncio.create_task(pool.acquire(timeout=10).__aenter__())
         await eventually(lambda: pool.stats().waiting == 1)
@@ -47,9 +52,8 @@ async def test_a_task_cancelled_while_waiting_leaves_nothing_behind(pools):
     assert pool.stats().created == 1
 
 
-async def test_a_task_cancelled_just_after_being_served_gives_the_object_back(pools):
-    pool = AsyncProducerPool(CountingFactory(), max_size=1)
-    pools.append(pool)
+async def test_a_task_cancelled_just_after_being_served_gives_the_object_back(make_pool):
+    pool = make_pool(CountingFactory(), max_size=1)
     lease = pool.acquire()
     await lease.__aenter__()
     waiter = asyncio.create_task(pool.acquire(timeout=10).__aenter__())
@@ -62,9 +66,8 @@ async def test_a_task_cancelled_just_after_being_served_gives_the_object_back(po
     assert (stats.in_use, stats.idle, stats.waiting) == (0, 1, 0)
 
 
-async def test_a_task_cancelled_while_holding_a_lease_returns_the_object(pools):
-    pool = AsyncProducerPool(CountingFactory(), max_size=1)
-    pools.append(pool)
+async def test_a_task_cancelled_while_holding_a_lease_returns_the_object(make_pool):
+    pool = make_pool(CountingFactory(), max_size=1)
     inside = asyncio.Event()
 
     async def hold_forever() -> None:
@@ -80,27 +83,7 @@ async def test_a_task_cancelled_while_holding_a_lease_returns_the_object(pools):
     assert (pool.stats().in_use, pool.stats().idle) == (0, 1)
 
 
-async def test_acquire_timeout_bounds_a_hanging_coroutine_factory(pools):
-    gate = asyncio.Event()
-    made = CountingFactory()
-
-    async def factory() -> int:
-        await gate.wait()
-        return made()
-
-    pool = AsyncProducerPool(factory, max_size=1)
-    pools.append(pool)
-    started = time.monotonic()
-    with pytest.raises(PoolTimeout):
-        async with pool.acquire(timeout=0.05):
-            pass
-    assert time.monotonic() - started < 2
-    gate.set()  # the late object is not lost: it goes idle
-    await eventually(lambda: pool.stats().idle == 1)
-    assert pool.stats().created == 1
-
-
-async def test_close_is_bounded_by_a_destroy_that_hangs(pools):
+async def test_close_is_bounded_by_a_destroy_that_hangs(make_pool):
     async def destroy(obj: int) -> None:
         await asyncio.Event().wait()
 
@@ -144,7 +127,7 @@ async def test_a_close_cancelled_before_it_reported_leaves_the_next_close_to_wai
     await pool.close(timeout=1)  # the outcome was reported: nothing more to say
 
 
-async def test_a_destroy_that_takes_a_deadline_is_told_close_s(pools):
+async def test_a_destroy_that_takes_a_deadline_is_told_close_s(make_pool):
     seen = []
 
     async def destroy(obj: int, deadline) -> None:
@@ -157,10 +140,9 @@ async def test_a_destroy_that_takes_a_deadline_is_told_close_s(pools):
     assert len(seen) == 1 and 0 < seen[0] <= 2
 
 
-async def test_sync_factory_check_and_destroy_work_too(pools):
+async def test_sync_factory_check_and_destroy_work_too(make_pool):
     factory = ResourceFactory()
-    pool = AsyncProducerPool(factory, max_size=1, check=lambda r: r.number != 0)
-    pools.append(pool)
+    pool = make_pool(factory, max_size=1, check=lambda r: r.number != 0)
     async with pool.acquire() as first:
         pass
     async with pool.acquire() as second:
@@ -168,7 +150,7 @@ async def test_sync_factory_check_and_destroy_work_too(pools):
     assert first.close_calls == 1  # the default destroy calls close()
 
 
-async def test_the_default_destroy_awaits_an_async_close(pools):
+async def test_the_default_destroy_awaits_an_async_close(make_pool):
     closed = []
 
     class AsyncClient:
@@ -182,19 +164,17 @@ async def test_the_default_destroy_awaits_an_async_close(pools):
     assert closed == [client]
 
 
-async def test_housekeeping_retires_idle_objects(pools):
+async def test_housekeeping_retires_idle_objects(make_pool):
     factory = ResourceFactory()
-    pool = AsyncProducerPool(factory, max_size=2, max_idle=0.05)
-    pools.append(pool)
+    pool = make_pool(factory, max_size=2, max_idle=0.05)
     async with pool.acquire(), pool.acquire():
         pass
     await eventually(lambda: all(r.close_calls == 1 for r in factory.made))
     assert pool.stats().size == 0
 
 
-async def test_a_leaked_lease_is_reported_with_its_stack(pools, caplog):
-    pool = AsyncProducerPool(CountingFactory(), max_size=1, leak_timeout=0.05)
-    pools.append(pool)
+async def test_a_leaked_lease_is_reported_with_its_stack(make_pool, caplog):
+    pool = make_pool(CountingFactory(), max_size=1, leak_timeout=0.05)
     with caplog.at_level(logging.WARNING, logger="producer_pool"):
         async with pool.acquire():
             await eventually(lambda: "lease held for" in caplog.text)
@@ -221,9 +201,8 @@ def test_a_pool_used_from_a_second_event_loop_is_a_clear_error():
         first_loop.close()
 
 
-async def test_a_loop_in_another_thread_is_refused_while_the_pools_own_loop_runs(pools):
-    pool = AsyncProducerPool(CountingFactory(), max_size=1)
-    pools.append(pool)
+async def test_a_loop_in_another_thread_is_refused_while_the_pools_own_loop_runs(make_pool):
+    pool = make_pool(CountingFactory(), max_size=1)
     assert await _lease_once(pool) == 0  # idle now: the fast path would hand it out
     with pytest.raises(PoolError, match="second event loop"):
         await asyncio.to_thread(asyncio.run, _lease_once(pool))
@@ -258,9 +237,8 @@ async def _make_resource_pool(factory: ResourceFactory) -> AsyncProducerPool[Res
     return AsyncProducerPool(factory, max_size=1)
 
 
-async def test_a_pool_made_outside_a_loop_binds_to_the_first_that_uses_it(pools):
-    pool = await asyncio.to_thread(AsyncProducerPool, CountingFactory(), max_size=1, min_size=1)
-    pools.append(pool)
+async def test_a_pool_made_outside_a_loop_binds_to_the_first_that_uses_it(make_pool):
+    pool = await asyncio.to_thread(make_pool, CountingFactory(), max_size=1, min_size=1)
     await pool.wait(timeout=5)  # prewarm starts on first use
     assert pool.stats().idle == 1
 
@@ -274,11 +252,10 @@ async def test_an_unclosed_pool_warns():
         gc.collect()
 
 
-async def test_each_waiter_times_out_at_its_own_deadline(pools):
+async def test_each_waiter_times_out_at_its_own_deadline(make_pool):
     """The waiters share one timer: a later waiter with a shorter timeout re-arms it, and
     each expiry re-arms it for the next."""
-    pool = AsyncProducerPool(CountingFactory(), max_size=1)
-    pools.append(pool)
+    pool = make_pool(CountingFactory(), max_size=1)
 
     async def wait_for_one(timeout: float) -> float:
         started = time.monotonic()
@@ -300,7 +277,7 @@ async def test_each_waiter_times_out_at_its_own_deadline(pools):
     assert pool.stats().timeouts == 2
 
 
-async def test_an_object_shared_while_its_check_runs_is_retired_once_its_last_lease_ends(pools):
+async def test_an_object_shared_while_its_check_runs_is_retired_once_its_last_lease_ends(make_pool):
     """Share mode hands a busy object to a second task while an async check runs on it; the
     check then fails. The object must outlive the second lease, then be destroyed once,
     and never go back to the idle stack."""
@@ -312,8 +289,7 @@ async def test_an_object_shared_while_its_check_runs_is_retired_once_its_last_le
         await verdict.wait()
         return False
 
-    pool = AsyncProducerPool(factory, max_size=1, on_exhausted="share", check=check)
-    pools.append(pool)
+    pool = make_pool(factory, max_size=1, on_exhausted="share", check=check)
     async with pool.acquire():
         pass  # object 0 is idle, and from now on checked
     lease = pool.acquire(timeout=5)
@@ -331,7 +307,7 @@ async def test_an_object_shared_while_its_check_runs_is_retired_once_its_last_le
     assert (pool.stats().size, pool.stats().destroyed) == (1, 1)
 
 
-async def test_a_task_cancelled_during_the_check_gives_the_object_back_unleased(pools):
+async def test_a_task_cancelled_during_the_check_gives_the_object_back_unleased(make_pool):
     factory = ResourceFactory()
     checking = asyncio.Event()
 
@@ -340,8 +316,7 @@ async def test_a_task_cancelled_during_the_check_gives_the_object_back_unleased(
         await asyncio.Event().wait()  # until cancelled
         return True
 
-    pool = AsyncProducerPool(factory, max_size=1, check=check)
-    pools.append(pool)
+    pool = make_pool(factory, max_size=1, check=check)
     async with pool.acquire():
         pass
     task = asyncio.create_task(pool.acquire(timeout=5).__aenter__())

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 import os
-import threading
 
 import pytest
 
@@ -30,20 +29,6 @@ def test_share_mode_with_leak_tracking_hands_out_a_second_lease(make_pool):
         assert pool.stats().shared_leases == 1  # the lock is free again
 
 
-def test_acquire_timeout_bounds_a_wait_for_a_hanging_factory(make_pool):
-    """The caller gets PoolTimeout while the factory is still inside its call."""
-    gated = GatedFactory()
-    pool = make_pool(gated, max_size=1)
-    with pytest.raises(PoolTimeout, match=r"within 0\.2s"):
-        run_in_thread(lambda: lease_once(pool, timeout=0.2)).result(timeout=5)
-    assert gated.entered.is_set() and not gated.release.is_set()
-    gated.release.set()  # the creation carries on: its object goes to the idle set
-    wait_until(lambda: pool.stats().idle == 1)
-    with pool.acquire(timeout=0) as obj:
-        assert obj == 42
-    assert pool.stats().timeouts == 1
-
-
 def test_a_late_object_goes_to_the_next_waiter(make_pool):
     gated = GatedFactory()
     pool = make_pool(gated, max_size=1)
@@ -55,23 +40,6 @@ def test_a_late_object_goes_to_the_next_waiter(make_pool):
     gated.release.set()
     assert patient.result(timeout=5) == 42
     assert gated.calls == 1
-
-
-def test_a_background_creation_error_reaches_the_waiting_caller_and_is_counted(make_pool):
-    release = threading.Event()
-
-    def factory() -> int:
-        release.wait(10)
-        raise ConnectionError("broker down")
-
-    pool = make_pool(factory, max_size=1)
-    waiting = run_in_thread(lambda: lease_once(pool, timeout=10))
-    wait_until(lambda: pool.stats().waiting == 1)
-    release.set()
-    with pytest.raises(ConnectionError, match="broker down"):
-        waiting.result(timeout=5)
-    stats = pool.stats()
-    assert (stats.factory_errors, stats.size, stats.creating) == (1, 0, 0)
 
 
 def test_close_is_bounded_while_prewarm_is_inside_the_factory():

@@ -8,8 +8,15 @@ import contextlib
 
 import pytest
 
-from producer_pool import PoolClosed, PoolCloseError, PoolListener, PoolTimeout, TooManyWaiters
-from tests.fakes import CountingFactory, ResourceFactory
+from producer_pool import (
+    PoolClosed,
+    PoolCloseError,
+    PoolError,
+    PoolListener,
+    PoolTimeout,
+    TooManyWaiters,
+)
+from tests.fakes import Broker, CountingFactory, ResourceFactory
 from tests.twins import eventually
 
 
@@ -18,9 +25,12 @@ async def test_leases_are_exclusive_up_to_max_size(make_twin):
     async with contextlib.AsyncExitStack() as stack:
         held = [await stack.enter_async_context(twin.acquire()) for _ in range(3)]
         assert sorted(held) == [0, 1, 2]
-        with pytest.raises(PoolTimeout, match=r"exclusive: no object available within 0\.05s"):
+        with pytest.raises(
+            PoolTimeout, match=r"exclusive: no object available within 0\.05s \(size=3/3"
+        ) as timed_out:
             async with twin.acquire(timeout=0.05):
                 pass
+        assert isinstance(timed_out.value, TimeoutError)
         stats = twin.stats()
         assert (stats.in_use, stats.size, stats.timeouts, stats.waiting) == (3, 3, 1, 0)
     assert (twin.stats().idle, twin.stats().in_use) == (3, 0)
@@ -66,25 +76,51 @@ async def test_waiters_are_served_first_come_first_served(make_twin):
     assert twin.stats().created == 1
 
 
-async def test_a_failing_check_replaces_the_object(make_twin):
-    twin = make_twin(CountingFactory(), max_size=1, check=lambda n: n != 0)
+@pytest.mark.parametrize("verdict", ["false", "raises"])
+async def test_a_failing_check_replaces_the_object(make_twin, verdict, caplog):
+    """The candidate that fails is destroyed and not counted as a lease; a check that
+    raises fails it too, logged."""
+    factory = ResourceFactory()
+
+    def check(resource) -> bool:
+        if resource.number == 0 and verdict == "raises":
+            raise OSError("socket closed")
+        return resource.number != 0
+
+    twin = make_twin(factory, max_size=1, check=check)
     async with twin.acquire() as first:  # a new object is not checked
-        assert first == 0
-    async with twin.acquire() as second:
-        assert second == 1
+        assert first is factory.made[0]
+    with caplog.at_level("WARNING", logger="producer_pool"):
+        async with twin.acquire() as second:
+            assert second is factory.made[1]
+    await eventually(lambda: factory.made[0].close_calls == 1)
     stats = twin.stats()
     assert (stats.failed_checks, stats.acquired, stats.created) == (1, 2, 2)
+    assert ("check raised" in caplog.text) == (verdict == "raises")
 
 
-async def test_a_factory_error_reaches_the_waiter(make_twin):
-    def broker_down() -> int:
-        raise ConnectionError("broker down")
-
-    twin = make_twin(broker_down, max_size=1)
+async def test_a_factory_error_reaches_the_waiter_and_frees_the_slot(make_twin):
+    twin = make_twin(Broker(failures={0: ConnectionError("broker down")}), max_size=1)
     with pytest.raises(ConnectionError, match="broker down"):
         async with twin.acquire(timeout=5):
             pass
     assert (twin.stats().factory_errors, twin.stats().size) == (1, 0)
+    async with twin.acquire(timeout=5) as obj:  # max_size=1 still allows a new object
+        assert obj == 1
+
+
+async def test_acquire_timeout_bounds_a_hanging_factory_whose_late_object_is_kept(make_twin):
+    broker = Broker(hanging=(0,))
+    twin = make_twin(broker, max_size=1)
+    with pytest.raises(PoolTimeout, match=r"within 0\.05s"):
+        async with twin.acquire(timeout=0.05):
+            pass
+    assert broker.entered.is_set() and twin.stats().creating == 1
+    broker.release.set()  # the creation carries on: its object goes idle
+    await eventually(lambda: twin.stats().idle == 1)
+    async with twin.acquire(timeout=0) as obj:
+        assert obj == 0
+    assert (twin.stats().timeouts, twin.stats().created) == (1, 1)
 
 
 async def test_share_mode_hands_out_a_second_lease_on_the_same_object(make_twin):
@@ -107,9 +143,10 @@ async def test_share_mode_hands_out_a_second_lease_on_the_same_object(make_twin)
 async def test_max_waiting_sheds_load(make_twin):
     twin = make_twin(CountingFactory(), max_size=1, max_waiting=0)
     async with twin.acquire():
-        with pytest.raises(TooManyWaiters, match="max_waiting=0"):
+        with pytest.raises(TooManyWaiters, match="max_waiting=0") as shed:
             async with twin.acquire(timeout=5):
                 pass
+        assert isinstance(shed.value, PoolError)
 
 
 async def test_prewarm_fills_min_size_and_wait_returns(make_twin):

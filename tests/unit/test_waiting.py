@@ -6,7 +6,7 @@ import threading
 
 import pytest
 
-from producer_pool import PoolClosed, PoolError, PoolTimeout, TooManyWaiters
+from producer_pool import PoolTimeout
 from tests.fakes import CountingFactory, wait_until
 
 
@@ -44,34 +44,10 @@ def start_waiters(pool, count: int, **kwargs) -> list[Waiter]:
     return waiters
 
 
-def test_timeout_raises_pool_timeout_naming_pool_and_sizes(make_pool):
-    pool = make_pool(CountingFactory(), max_size=1, name="orders")
-    with pool.acquire(), pytest.raises(PoolTimeout) as caught, pool.acquire(timeout=0.05):
-        pass
-    message = str(caught.value)
-    assert "orders" in message and "0.05s" in message and "size=1/1" in message
-    assert isinstance(caught.value, TimeoutError)
-    assert pool.stats().timeouts == 1
-
-
 def test_acquire_timeout_is_the_default_timeout(make_pool):
     pool = make_pool(CountingFactory(), max_size=1, acquire_timeout=0)
     with pool.acquire(), pytest.raises(PoolTimeout, match="within 0s"), pool.acquire():
         pass
-
-
-def test_waiters_are_served_in_arrival_order(make_pool):
-    pool = make_pool(CountingFactory(), max_size=1)
-    served: list[Waiter] = []
-    with pool.acquire():
-        waiters = start_waiters(pool, 3, served=served, hold=True)
-    for count, waiter in enumerate(waiters, start=1):
-        wait_until(lambda n=count: len(served) == n)
-        assert served[-1] is waiter
-        assert waiter.got == 0
-        waiter.give_back.set()
-        waiter.join(5)
-    assert served == waiters
 
 
 def test_released_object_goes_straight_to_the_oldest_waiter(make_pool):
@@ -102,17 +78,6 @@ def test_a_timed_out_waiter_is_never_served_and_nothing_is_lost(make_pool):
     assert (stats.timeouts, stats.idle, stats.in_use, stats.waiting) == (1, 1, 0, 0)
 
 
-def test_max_waiting_sheds_load_at_once(make_pool):
-    pool = make_pool(CountingFactory(), max_size=1, max_waiting=1)
-    with pool.acquire():
-        (waiter,) = start_waiters(pool, 1)
-        with pytest.raises(TooManyWaiters, match="max_waiting=1") as caught, pool.acquire():
-            pass
-        assert isinstance(caught.value, PoolError)
-    waiter.join(5)
-    assert waiter.got == 0
-
-
 def test_wait_time_is_recorded_in_stats(make_pool):
     pool = make_pool(CountingFactory(), max_size=1)
     with pool.acquire():
@@ -121,18 +86,3 @@ def test_wait_time_is_recorded_in_stats(make_pool):
     stats = pool.stats()
     assert stats.max_wait_seconds > 0
     assert stats.total_wait_seconds >= stats.max_wait_seconds
-
-
-def test_close_wakes_every_waiter_with_pool_closed(make_pool):
-    pool = make_pool(CountingFactory(), max_size=1)
-    lease = pool.acquire()
-    lease.__enter__()
-    waiters = start_waiters(pool, 2)
-    closer = threading.Thread(target=pool.close, kwargs={"timeout": 10})
-    closer.start()
-    for waiter in waiters:
-        waiter.join(5)
-        assert isinstance(waiter.error, PoolClosed)
-    lease.__exit__(None, None, None)
-    closer.join(5)
-    assert not closer.is_alive()

@@ -1,7 +1,7 @@
 """`AsyncProducerPool[T]`: the pool for asyncio services, the twin of `ProducerPool`.
 
-The same books (`_base.PoolBase`) and the same rules around them (`_shared.SharedPool`); only
-the waits and the I/O differ. It runs on one event loop, so it needs no lock and starts no
+The same books (`books.PoolBooks`) and the same decisions around them (`control.PoolCore`);
+this module only waits. It runs on one event loop, so it needs no lock and starts no
 thread: factories, checks and destroys may be coroutines, creations and destroys run as
 tasks, and housekeeping is a task. The pool binds to the loop it is first used on (at
 construction if a loop is running); using it from another loop raises `PoolError`.
@@ -17,11 +17,11 @@ from collections.abc import Awaitable, Callable, Coroutine
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast, overload
 
-from ..errors import PoolClosed, PoolError
+from ..errors import PoolError
 from .books import Entry, Work
 from .calls import settled
 from .clock import Deadline
-from .control import LeaseBase, SharedPool
+from .control import LeaseBase, PoolCore, outcome
 from .fork import reset_after_fork
 from .options import PoolKwargs, check_option
 
@@ -54,16 +54,12 @@ class _NoLock:
 
 class _TaskWaiter(Generic[T]):
     """A task parked in `acquire`, woken through a future of its loop; `expires_at` is in
-    the loop's time (`inf`: no timeout), and `timeout` is what the caller asked for."""
+    the loop's time (`inf`: no timeout), `timeout` the seconds it waits."""
 
     __slots__ = ("entry", "error", "expires_at", "future", "since", "timeout")
 
     def __init__(
-        self,
-        since: float,
-        future: asyncio.Future[None],
-        expires_at: float,
-        timeout: float | None,
+        self, since: float, future: asyncio.Future[None], expires_at: float, timeout: float
     ) -> None:
         self.future = future
         self.entry: Entry[T] | None = None
@@ -89,21 +85,10 @@ class AsyncLease(LeaseBase[T]):
     __slots__ = ()
     _pool: AsyncProducerPool[T]
 
-    async def __aenter__(self) -> T:
-        if self._entry is not None:  # inlined, as below: a call costs ~10 % of a lease
-            raise RuntimeError("this lease is already held; call pool.acquire() again")
-        pool = self._pool
-        entry = pool._take_now()
-        if entry is not None and not pool._plain:
-            passed = pool._accept(entry) if entry.leases == 1 else True  # idle: checked
-            if passed is not True and not await pool._accepted(entry, passed):
-                entry = None
-            elif pool._tracked:
-                pool._leased(self, entry, None)
-        if entry is None:
-            entry = await pool._checkout_slow(self)
-        self._entry = entry
-        return entry.obj
+    def __aenter__(self) -> Coroutine[Any, Any, T]:
+        # Not `async def`: the pool's own coroutine is the one awaited, so the fast path
+        # lives in the pool and a lease still costs one coroutine.
+        return self._pool._checkout(self)
 
     async def __aexit__(
         self,
@@ -117,7 +102,7 @@ class AsyncLease(LeaseBase[T]):
             self._pool._checkin(entry, exc, self)
 
 
-class AsyncProducerPool(SharedPool[T]):
+class AsyncProducerPool(PoolCore[T]):
     """A pool of objects made by `factory` (sync, or `async def`), leased with
     `async with pool.acquire() as obj:`. Options and their defaults are `ProducerPool`'s."""
 
@@ -145,12 +130,12 @@ class AsyncProducerPool(SharedPool[T]):
     def _start_process_state(self) -> None:
         """The loop binding, tasks and timer of this process; a forked child binds anew."""
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._tasks: set[asyncio.Task[None]] = set()  # creations, destroys, housekeeping
-        self._changed = asyncio.Event()
         self._leases = set()
         self._close_errors = []
         self._orphans = []
         self._destroy_deadline = Deadline(float("inf"))
+        self._tasks: set[asyncio.Task[None]] = set()  # creations, destroys
+        self._changed = asyncio.Event()
         self._housekeeper: asyncio.Task[None] | None = None
         self._timer: asyncio.TimerHandle | None = None  # the waiters' one timer
         self._timer_at = math.inf
@@ -206,28 +191,24 @@ class AsyncProducerPool(SharedPool[T]):
         later calls return at once; after one cancelled before it reported, the next waits
         for what it left running and reports it.
         """
-        if timeout is not None:
-            check_option("close_timeout", timeout, label="timeout")
-        budget = self._close_timeout if timeout is None else timeout
-        deadline = Deadline(budget)
         if self._loop is not None:
             self._running_loop()
-        idle = self._close_started(budget)
-        if idle is None:
+        closing = self._close_started(timeout)
+        if closing is None:
             return
         if self._housekeeper is not None:
             self._housekeeper.cancel()
         if self._timer is not None:  # close() failed every waiter
             self._timer.cancel()
-        self._do(Work(idle))
+        self._do(Work(closing.idle))
         destroys_end = self._destroy_deadline  # a little before `deadline`, for the report
-        while any(self._busy_locked()) and not destroys_end.expired:
+        while self._busy_locked() and not destroys_end.expired:
             await self._changes(destroys_end)
         for task in list(self._tasks):  # a creation or destroy still running: stop it
             task.cancel()
-        while any(self._busy_locked()) and not deadline.expired:
-            await self._changes(deadline)
-        self._close_finished(budget)
+        while self._busy_locked() and not closing.deadline.expired:
+            await self._changes(closing.deadline)
+        self._close_finished(closing)
 
     async def __aenter__(self) -> AsyncProducerPool[T]:
         self._running_loop()
@@ -238,17 +219,30 @@ class AsyncProducerPool(SharedPool[T]):
 
     # ------------------------------------------------------------------ leasing
 
-    def _take_now(self) -> Entry[T] | None:
-        """The fast path, which never awaits (on the pool's loop only): the warmest idle
-        object, for the caller to check, or in share mode at max_size an extra lease on
-        the least-loaded one; None sends the caller to the slow path."""
-        if asyncio.get_running_loop() is not self._loop:
-            return None
-        if self._idle:
-            return self._take_idle_locked()
-        if self._share and not self._closed:  # one producer shared by every task
-            return self._share_locked()
-        return None
+    async def _checkout(self, lease: AsyncLease[T]) -> T:
+        """Lease an object: the warmest idle one if it passes the check, or in share mode
+        at max_size another lease on the least-loaded one, else the slow path. Awaits
+        nothing unless the check is async or the caller must wait."""
+        if lease._entry is not None:
+            raise RuntimeError("this lease is already held; call pool.acquire() again")
+        entry: Entry[T] | None = None
+        if asyncio.get_running_loop() is self._loop:  # else the slow path binds, or refuses
+            if self._idle:
+                entry = self._take_idle_locked()
+                if entry is not None and not self._plain:
+                    verdict = self._vet(entry)
+                    if verdict is not True and (verdict is False or not await verdict.passes()):
+                        entry = None
+                    elif self._tracked:
+                        self._leased(lease, entry, None)
+            elif self._share and not self._closed:  # one producer shared by every task
+                entry = self._share_locked()
+                if entry is not None and self._tracked:
+                    self._leased(lease, entry, None)
+        if entry is None:
+            entry = await self._checkout_slow(lease)
+        lease._entry = entry
+        return entry.obj
 
     async def _checkout_slow(self, lease: AsyncLease[T]) -> Entry[T]:
         """Take an idle or shared object, or queue for one (a creation starts if there is room)."""
@@ -257,42 +251,25 @@ class AsyncProducerPool(SharedPool[T]):
         expires_at = loop.time() + timeout  # inf stays inf
         began = self._now()
         while True:
-            if self._closed:
-                raise PoolClosed(f"{self.name}: closed")
-            entry = self._take_idle_locked()
-            shared = False
+            entry = self._take_locked()
             if entry is None:
-                entry = self._share_locked()
-                shared = entry is not None
-            if entry is None:
-                future = loop.create_future()
                 # not `_TaskWaiter[T](...)`: a subscripted class is called through `typing`
                 waiter: _TaskWaiter[T] = _TaskWaiter(
-                    self._now(), future, expires_at, lease._timeout
+                    self._now(), loop.create_future(), expires_at, timeout
                 )
                 self._start_creations(self._enqueue_locked(waiter))
                 if expires_at < self._timer_at:
                     self._arm_timer(loop, expires_at)
                 entry = await self._wait(waiter)
-            if shared or await self._accepted(entry, self._accept(entry)):
+            elif entry.leases > 1:  # an extra lease on a shared object: not checked
                 if self._tracked:
                     self._leased(lease, entry, began)
                 return entry
-
-    async def _accepted(self, entry: Entry[T], passed: object) -> bool:
-        """The verdict of `_accept(entry)`, an async check's awaited (a failing object is
-        retired); the fast path awaits this only for a verdict other than True."""
-        if passed is True or passed is False:
-            return passed
-        try:
-            if await cast("Awaitable[object]", passed):
-                return True
-        except Exception:
-            return self._reject(entry, raised=True)
-        except BaseException:  # cancelled or interrupted mid-check: never leased out
-            self._unlease(entry)
-            raise
-        return self._reject(entry, raised=False)
+            verdict = self._vet(entry)
+            if verdict is True or (verdict is not False and await verdict.passes()):
+                if self._tracked:
+                    self._leased(lease, entry, began)
+                return entry
 
     async def _wait(self, waiter: _TaskWaiter[T]) -> Entry[T]:
         """Park until served; raises what the waiter was served (`PoolTimeout` included)."""
@@ -301,10 +278,7 @@ class AsyncProducerPool(SharedPool[T]):
         except asyncio.CancelledError:
             self._abandoned(waiter)
             raise
-        if waiter.error is not None:
-            raise waiter.error
-        assert waiter.entry is not None
-        return waiter.entry
+        return outcome(waiter)
 
     def _arm_timer(self, loop: asyncio.AbstractEventLoop, at: float) -> None:
         """One timer for all waiters, set for the earliest expiry: a timer per wait would
@@ -322,9 +296,7 @@ class AsyncProducerPool(SharedPool[T]):
         waiters = cast("list[_TaskWaiter[T]]", list(self._waiters))
         for waiter in waiters:
             if waiter.expires_at <= now:
-                timed_out = self._withdrawn(waiter, waiter.timeout)
-                if timed_out is not None:
-                    waiter.serve(None, timed_out)
+                self._expire(waiter)
         following = min((w.expires_at for w in waiters if not w.future.done()), default=math.inf)
         if following < math.inf:
             self._arm_timer(loop, following)
@@ -343,35 +315,29 @@ class AsyncProducerPool(SharedPool[T]):
                 self._changed.wait(), None if remaining == float("inf") else remaining
             )
 
-    def _do(self, work: Work[T]) -> None:
-        """Carry out what a step decided: destroys and creations, each as a task."""
-        for entry in work.destroy:
-            self._spawn(self._destroy(entry))
-        self._start_creations(work.create)
+    def _spawn_creation(self, started: float) -> None:
+        self._spawn(self._create(started))
 
-    def _start_creations(self, count: int) -> None:
-        for _ in range(count):
-            self._spawn(self._create())
+    def _spawn_destroy(self, entry: Entry[T]) -> None:
+        self._spawn(self._destroy(entry))
 
-    def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
+    def _spawn(self, coroutine: Coroutine[Any, Any, None]) -> None:
         assert self._loop is not None
-        task = self._loop.create_task(work)
+        task = self._loop.create_task(coroutine)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _create(self) -> None:
+    async def _create(self, started: float) -> None:
         """Run the factory; the object goes to the longest waiter."""
-        started = self._now()
         try:
             obj = await settled(self._factory())
         except asyncio.CancelledError:  # by close(), past its deadline
-            self._creation_cancelled_locked()
-            self._notify_locked()
+            self._creation_cancelled()
             raise
         except Exception as exc:
-            self._on_creation_failed(exc)
+            self._creation_failed(exc)
             return
-        late = self._on_created(obj, started)
+        late = self._creation_succeeded(obj, started)
         if late is not None:
             await self._destroy(late)
 
@@ -379,13 +345,13 @@ class AsyncProducerPool(SharedPool[T]):
         """Destroy (sync or async); a failure is logged, counted and reported by close()."""
         try:
             await settled(self._call_destroy(entry.obj))
-        except Exception as exc:
-            self._on_destroyed(entry, exc)
         except asyncio.CancelledError:  # by close(), past its deadline
-            self._on_destroyed(entry, TimeoutError("destroy cancelled at close's deadline"))
+            self._destroy_ended(entry, TimeoutError("destroy cancelled at close's deadline"))
             raise
+        except Exception as exc:
+            self._destroy_ended(entry, exc)
         else:
-            self._on_destroyed(entry, None)
+            self._destroy_ended(entry, None)
 
     # ------------------------------------------------------------------ housekeeping
 

@@ -5,7 +5,7 @@ Every `*_locked` method runs with the pool's lock held by its caller. It never t
 never blocks and never calls user code (factory, check, destroy): it changes the books and
 returns the work to do once the lock is released (objects to destroy, creations to start),
 as httpcore's connection pool does. Waiters are served through `Waiter.serve`, which only
-sets a result and wakes the waiter. `_shared.SharedPool` adds what both twins do around
+sets a result and wakes the waiter. `control.PoolCore` adds what both twins do around
 their lock; `ProducerPool` (threads) and `AsyncProducerPool` (asyncio) add the waits and I/O.
 """
 
@@ -22,7 +22,7 @@ from .histogram import Histogram
 from .options import PoolOptions, jittered_expiry
 from .stats import PoolStats
 
-__all__ = ["Entry", "PoolBase", "Waiter", "Work"]
+__all__ = ["CreationFailed", "Entry", "PoolBooks", "Waiter", "Work"]
 
 T = TypeVar("T")
 
@@ -62,9 +62,13 @@ class Entry(Generic[T]):
 
 
 class Waiter(Protocol[T]):
-    """A caller parked in `acquire`; served exactly once, under the pool's lock."""
+    """A caller parked in `acquire`; served exactly once, under the pool's lock. `since` is
+    when it began waiting, `timeout` the seconds it waits (for the `PoolTimeout`)."""
 
     since: float
+    timeout: float
+    entry: Entry[T] | None
+    error: BaseException | None
 
     def serve(self, entry: Entry[T] | None, error: BaseException | None) -> None:
         """Hand over `entry` (or `error`) and wake the caller; must not block."""
@@ -78,10 +82,20 @@ class Work(Generic[T]):
     create: int = 0
 
 
-class PoolBase(Generic[T]):
+@dataclass(frozen=True, slots=True)
+class CreationFailed:
+    """What a failed creation leaves to do: whether a waiter got the error (else it is
+    logged), creations to start for the other waiters, and when prewarm retries."""
+
+    served: bool
+    create: int
+    retry_in: float
+
+
+class PoolBooks(Generic[T]):
     """State and rules of a pool; subclasses add the lock, the waits and the I/O."""
 
-    _now: Callable[[], float]  # the pool's clock (`_shared`)
+    _now: Callable[[], float]  # the pool's clock (`control`)
 
     def __init__(self, options: PoolOptions, name: str) -> None:
         self.name = name
@@ -220,10 +234,14 @@ class PoolBase(Generic[T]):
 
     # ------------------------------------------------------------------ creation
 
+    def _creation_ended_locked(self) -> None:
+        """A creation in flight ended, whatever its outcome."""
+        self._creating -= 1
+
     def _created_locked(self, entry: Entry[T], now: float, started: float) -> bool:
         """A background creation (begun at `started`) succeeded; False if the pool closed
         meanwhile (destroy it)."""
-        self._creating -= 1
+        self._creation_ended_locked()
         self._created += 1
         self._creation_times.record(now - started)
         self._failure_streak = 0
@@ -237,26 +255,24 @@ class PoolBase(Generic[T]):
         self._serve_locked(entry, now)
         return True
 
-    def _creation_failed_locked(self, error: BaseException, now: float) -> tuple[bool, int]:
-        """A background creation failed: its error goes to the longest waiter.
-
-        Returns whether a waiter got it, and how many creations to start for the others.
-        """
-        self._creating -= 1
+    def _creation_failed_locked(self, error: BaseException, now: float) -> CreationFailed:
+        """A background creation failed: its error goes to the longest waiter, and a creation
+        starts for each waiter left uncovered."""
+        self._creation_ended_locked()
         self._size -= 1
         self._factory_errors += 1
         self._failure_streak += 1
         self._retry_at = now + min(_FIRST_RETRY * 2 ** (self._failure_streak - 1), _MAX_RETRY)
         if not self._waiters:
-            return False, 0
+            return CreationFailed(served=False, create=0, retry_in=self._retry_at - now)
         waiter = self._waiters.popleft()
         self._record_wait_locked(waiter, now)
         waiter.serve(None, error)
-        return True, self._grow_locked()
+        return CreationFailed(served=True, create=self._grow_locked(), retry_in=0.0)
 
     def _creation_cancelled_locked(self) -> None:
         """A creation was cancelled (an asyncio pool's close, past its deadline): free its slot."""
-        self._creating -= 1
+        self._creation_ended_locked()
         self._size -= 1
 
     # ------------------------------------------------------------------ giving back

@@ -1,10 +1,12 @@
-"""What the threaded pool and its asyncio twin do alike around their lock: options, the
-return of a lease, stats, leak reports, and what close() reports.
+"""`PoolCore`: what the threaded pool and its asyncio twin decide alike, as steps that never
+block and say what the caller does next (`_take_locked`, `_vet`, `_close_started`...).
 
-A subclass supplies `_lock` (a `threading.Lock`; for the asyncio twin a no-op, since one
-event loop thread needs none), `_notify_locked` (wake whoever waits for a change), `_do`
-(carry out a `Work`: on threads, or as tasks) and `_stop_housekeeping`. Everything here is
-synchronous, so the asyncio twin calls it without awaiting.
+Each twin keeps only how it waits: the threaded pool parks on locks and runs factories and
+destroys on threads; the asyncio pool awaits futures and runs them as tasks. A subclass
+supplies `_lock` (a `threading.Lock`; for the asyncio twin a no-op, since one event loop
+thread needs none), `_notify_locked` (wake whoever waits for a change), `_spawn_creation`
+and `_spawn_destroy` (on a thread, or as a task) and `_stop_housekeeping`. Everything here
+is synchronous, so the asyncio twin calls it without awaiting.
 """
 
 from __future__ import annotations
@@ -14,20 +16,21 @@ import logging
 import os
 import traceback
 import warnings
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
 from itertools import count
 from typing import Any, Generic, Protocol, TypeVar
 
 from ..errors import PoolClosed, PoolCloseError, PoolTimeout
 from . import clock
-from .books import Entry, PoolBase, Work
+from .books import Entry, PoolBooks, Waiter, Work
 from .calls import close_object, takes_deadline
 from .clock import Deadline
 from .histogram import Histogram
-from .options import PoolOptions
+from .options import PoolOptions, check_option
 from .stats import PoolStats
 
-__all__ = ["LeaseBase", "SharedPool", "Tracked"]
+__all__ = ["AsyncCheck", "Closing", "LeaseBase", "PoolCore", "Tracked", "outcome"]
 
 T = TypeVar("T")
 
@@ -61,9 +64,9 @@ class LeaseBase(Generic[T]):
     __slots__ = ("_acquired_at", "_entry", "_pool", "_stack", "_timeout")
     _acquired_at: float  # set, with _stack, only when the pool tracks leaks
     _stack: str
-    _pool: SharedPool[T]
+    _pool: PoolCore[T]
 
-    def __init__(self, pool: SharedPool[T], timeout: float | None) -> None:
+    def __init__(self, pool: PoolCore[T], timeout: float | None) -> None:
         self._pool = pool
         self._timeout = timeout
         self._entry: Entry[T] | None = None
@@ -71,6 +74,46 @@ class LeaseBase(Generic[T]):
     def __repr__(self) -> str:
         held = "not held" if self._entry is None else f"holding {self._entry.obj!r}"
         return f"<{type(self).__name__} {held} from {self._pool!r}>"
+
+
+@dataclass(frozen=True, slots=True)
+class Closing(Generic[T]):
+    """A close that has work to do: the idle objects to destroy (none when an earlier close
+    was interrupted before it reported: this one waits for what it left), and its deadline."""
+
+    idle: list[Entry[T]]
+    budget: float
+    deadline: Deadline
+
+
+class AsyncCheck(Generic[T]):
+    """An async check's answer still to come (the asyncio pool's `check` may be
+    `async def`): `passes()` awaits it and retires the object if it fails."""
+
+    __slots__ = ("_answer", "_entry", "_pool")
+
+    def __init__(self, pool: PoolCore[T], entry: Entry[T], answer: Awaitable[object]) -> None:
+        self._pool = pool
+        self._entry = entry
+        self._answer = answer
+
+    async def passes(self) -> bool:
+        try:
+            passed = await self._answer
+        except Exception:
+            return self._pool._failed_check(self._entry, raised=True)
+        except BaseException:  # cancelled or interrupted mid-check: never leased out
+            self._pool._unlease(self._entry)
+            raise
+        return True if passed else self._pool._failed_check(self._entry, raised=False)
+
+
+def outcome(waiter: Waiter[T]) -> Entry[T]:
+    """What a served waiter got: its object, or raise the error it was served."""
+    if waiter.error is not None:
+        raise waiter.error
+    assert waiter.entry is not None
+    return waiter.entry
 
 
 def _callers_stack() -> str:
@@ -82,7 +125,7 @@ def _callers_stack() -> str:
     return "".join(traceback.format_list(stack))
 
 
-class SharedPool(PoolBase[T]):
+class PoolCore(PoolBooks[T]):
     """The twins' common layer: see the module docstring for what a subclass supplies."""
 
     _lock: _Lock
@@ -124,7 +167,12 @@ class SharedPool(PoolBase[T]):
     def _notify_locked(self) -> None:
         raise NotImplementedError
 
-    def _do(self, work: Work[T]) -> None:
+    def _spawn_creation(self, started: float) -> None:
+        """Run `_create(started)` in the background: on a thread, or as a task."""
+        raise NotImplementedError
+
+    def _spawn_destroy(self, entry: Entry[T]) -> None:
+        """Run `_destroy(entry)` in the background: on a thread, or as a task."""
         raise NotImplementedError
 
     def _stop_housekeeping(self) -> None:
@@ -197,10 +245,18 @@ class SharedPool(PoolBase[T]):
 
     # ------------------------------------------------------------------ leasing
 
-    def _accept(self, entry: Entry[T]) -> object:
+    def _take_locked(self) -> Entry[T] | None:
+        """An idle object (leased; its check still to run), or in share mode at max_size an
+        extra lease on the least-loaded one (`leases > 1`: not checked); None: the caller
+        queues. Raises `PoolClosed` once the pool is closed."""
+        if self._closed:
+            raise PoolClosed(f"{self.name}: closed")
+        entry = self._take_idle_locked()
+        return entry if entry is not None else self._share_locked()
+
+    def _vet(self, entry: Entry[T]) -> bool | AsyncCheck[T]:
         """Run the check on a reused candidate, outside the lock: True to hand it out, False
-        if it failed (it is retired), or an async check's awaitable, which the asyncio pool
-        awaits in `_accepted`."""
+        if it failed (it is retired), or an `AsyncCheck` to await (asyncio pool only)."""
         check = self._check
         if check is None:
             return True
@@ -210,13 +266,24 @@ class SharedPool(PoolBase[T]):
         try:
             passed = check(entry.obj)
         except Exception:
-            return self._reject(entry, raised=True)
+            return self._failed_check(entry, raised=True)
         except BaseException:  # Ctrl-C mid-check: give the object back, then stop
             self._unlease(entry)
             raise
-        if passed is True or inspect.isawaitable(passed):
-            return passed
-        return True if passed else self._reject(entry, raised=False)
+        if passed is True:
+            return True
+        if inspect.isawaitable(passed):
+            return AsyncCheck(self, entry, passed)
+        return True if passed else self._failed_check(entry, raised=False)
+
+    def _failed_check(self, entry: Entry[T], *, raised: bool) -> bool:
+        """A candidate failed its check (or raised): retire it. False, the verdict."""
+        if raised:
+            logger.warning("%s: check raised; replacing the object", self.name, exc_info=True)
+        with self._lock:
+            work = self._reject_locked(entry)
+        self._do(work)
+        return False
 
     def _unlease(self, entry: Entry[T], lease: object = None) -> None:
         """A check or the listener was interrupted (Ctrl-C, a cancelled task) before the
@@ -254,15 +321,6 @@ class SharedPool(PoolBase[T]):
         except Exception:
             logger.exception("%s: listener %r raised in %s; ignored", self.name, listener, event)
 
-    def _reject(self, entry: Entry[T], raised: bool) -> bool:
-        """A candidate failed its check: retire it; always False, for `_accept` to return."""
-        if raised:
-            logger.warning("%s: check raised; replacing the object", self.name, exc_info=True)
-        with self._lock:
-            work = self._reject_locked(entry)
-        self._do(work)
-        return False
-
     def _checkin(self, entry: Entry[T], exc: BaseException | None, lease: object) -> None:
         """A lease ends: the object goes idle, to the oldest waiter, or is retired."""
         now = self._now() if self._timed else 0.0
@@ -297,21 +355,25 @@ class SharedPool(PoolBase[T]):
         if work is not None:
             self._do(work)
 
-    def _withdrawn(self, waiter: Any, timeout: float | None) -> PoolTimeout | None:
-        """A waiter's time is up: the `PoolTimeout` to raise, or None if it was served."""
+    # ------------------------------------------------------------------ waiting
+
+    def _expire(self, waiter: Waiter[T]) -> None:
+        """A waiter's time is up: serve it its `PoolTimeout`, unless it was served meanwhile."""
         now = self._now()
         with self._lock:
             if not self._withdraw_locked(waiter, now, timed_out=True):
-                return None
-            error = PoolTimeout(
-                f"{self.name}: no object available within "
-                f"{self._acquire_timeout if timeout is None else timeout:g}s "
-                f"({self._describe_locked()})"
-            )
+                return
+            waiter.serve(None, self._timeout_locked(waiter, now))
         self._emit("on_timeout", now - waiter.since)
-        return error
 
-    def _abandoned(self, waiter: Any) -> None:
+    def _timeout_locked(self, waiter: Waiter[T], now: float) -> PoolTimeout:
+        """The `PoolTimeout` of a waiter that gave up: what the pool held."""
+        return PoolTimeout(
+            f"{self.name}: no object available within {waiter.timeout:g}s "
+            f"({self._describe_locked()})"
+        )
+
+    def _abandoned(self, waiter: Waiter[T]) -> None:
         """A waiter was interrupted (cancelled, Ctrl-C): whatever it was served goes back."""
         with self._lock:
             if self._withdraw_locked(waiter, self._now(), timed_out=False):
@@ -321,9 +383,20 @@ class SharedPool(PoolBase[T]):
 
     # ------------------------------------------------------------------ creating, destroying
 
-    def _on_created(self, obj: T, started: float) -> Entry[T] | None:
+    def _do(self, work: Work[T]) -> None:
+        """Carry out what a locked step decided: destroys and creations, in the background."""
+        for entry in work.destroy:
+            self._spawn_destroy(entry)
+        self._start_creations(work.create)
+
+    def _start_creations(self, count: int) -> None:
+        """Start `count` creations (their slots are reserved), each told when it began."""
+        for _ in range(count):
+            self._spawn_creation(self._now())
+
+    def _creation_succeeded(self, obj: T, started: float) -> Entry[T] | None:
         """A factory (called at `started`) returned: serve the object; the entry if the pool
-        closed meanwhile."""
+        closed meanwhile (destroy it)."""
         now = self._now()
         entry = Entry(obj, now, self._max_lifetime, self._generation)
         with self._lock:
@@ -332,22 +405,26 @@ class SharedPool(PoolBase[T]):
         self._emit("on_create", obj, now - started)
         return None if live else entry  # made after close: destroy it, counted both ways
 
-    def _on_creation_failed(self, exc: BaseException) -> None:
-        now = self._now()
+    def _creation_failed(self, exc: BaseException) -> None:
+        """A factory call raised: its error goes to the longest waiter, or is logged."""
         with self._lock:
-            delivered, creations = self._creation_failed_locked(exc, now)
-            retry_in = self._retry_at - now
+            failed = self._creation_failed_locked(exc, self._now())
             self._notify_locked()
         self._emit("on_create_failed", exc)
-        if not delivered:
+        if not failed.served:
             logger.warning(
                 "%s: creating an object failed with nobody waiting for it; "
                 "prewarm retries in %.1fs",
                 self.name,
-                retry_in,
+                failed.retry_in,
                 exc_info=exc,
             )
-        self._do(Work(create=creations))
+        self._do(Work(create=failed.create))
+
+    def _creation_cancelled(self) -> None:
+        with self._lock:
+            self._creation_cancelled_locked()
+            self._notify_locked()
 
     def _call_destroy(self, obj: T) -> object:
         """Call the destroy; a destroy that accepts `deadline=` is told close()'s deadline."""
@@ -355,7 +432,7 @@ class SharedPool(PoolBase[T]):
             return self._destroy_fn(obj, deadline=self._destroy_deadline)
         return self._destroy_fn(obj)
 
-    def _on_destroyed(self, entry: Entry[T], error: BaseException | None) -> None:
+    def _destroy_ended(self, entry: Entry[T], error: BaseException | None) -> None:
         """A destroy ended; a failure is logged, counted and reported by close()."""
         if error is not None:
             logger.error(
@@ -400,11 +477,13 @@ class SharedPool(PoolBase[T]):
 
     # ------------------------------------------------------------------ closing
 
-    def _close_started(self, budget: float) -> list[Entry[T]] | None:
-        """Close the books: waiters fail, destroys learn the deadline. Returns the idle
-        entries to destroy; [] when an earlier close() was interrupted (cancelled, Ctrl-C)
-        before it reported, so that this one waits for what it left and reports it; None
-        once a close() has reported."""
+    def _close_started(self, timeout: float | None) -> Closing[T] | None:
+        """Close the books: waiters fail, destroys learn the deadline. None once a close()
+        has reported (later calls return at once); else what this close does and waits for."""
+        if timeout is not None:
+            check_option("close_timeout", timeout, label="timeout")
+        budget = self._close_timeout if timeout is None else timeout
+        deadline = Deadline(budget)
         reporting = min(_CLOSE_REPORTING_MAX, budget * _CLOSE_REPORTING_SHARE)
         with self._lock:
             if self._close_reported:
@@ -416,33 +495,33 @@ class SharedPool(PoolBase[T]):
             )
             self._destroy_deadline.bring_forward(Deadline(budget - reporting))
             self._notify_locked()
-        return idle
+        return Closing(idle, budget, deadline)
 
-    def _busy_locked(self) -> tuple[int, int, int]:
-        """What close() waits for: leases out, creations and destroys running."""
-        return self._in_use_locked(), self._creating, self._destroying
+    def _busy_locked(self) -> bool:
+        """What close() waits for: leases out, creations or destroys running."""
+        return bool(self._in_use_locked() or self._creating or self._destroying)
 
-    def _close_finished(self, budget: float) -> None:
+    def _close_finished(self, closing: Closing[T]) -> None:
         """Log what is still running after close's wait; raise `PoolCloseError` for failures.
         Of several close() calls waiting at once, the first to get here reports."""
         with self._lock:
             if self._close_reported:
                 return
             self._close_reported = True
-            leased, creating, destroying = self._busy_locked()
+            leased, creating, destroying = self._in_use_locked(), self._creating, self._destroying
             errors, self._close_errors = self._close_errors, []
         if leased:
             logger.warning(
                 "%s: %d lease(s) still out after %gs; each object is destroyed when returned",
                 self.name,
                 leased,
-                budget,
+                closing.budget,
             )
         if creating or destroying:
             logger.warning(
                 "%s: after %gs, %d creation(s) and %d destroy(s) were still running",
                 self.name,
-                budget,
+                closing.budget,
                 creating,
                 destroying,
             )

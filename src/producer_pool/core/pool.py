@@ -1,8 +1,9 @@
 """`ProducerPool[T]`: a bounded, fair, fork-safe pool that leases client objects to threads.
 
-The lock guards bookkeeping only (`_base.PoolBase`). Factories and destroys run on their own
-short-lived threads and checks run in the caller's thread, never under the lock, so a slow or
-dead broker never blocks a caller beyond its timeout, nor anyone else.
+The lock guards bookkeeping only (`books.PoolBooks`); what to do next is decided by the
+steps of `control.PoolCore`, and this module only waits: on a lock per waiter, and on the
+threads that run factories and destroys. Checks run in the caller's thread, never under the
+lock, so a slow or dead broker never blocks a caller beyond its timeout, nor anyone else.
 """
 
 from __future__ import annotations
@@ -14,10 +15,9 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from .._moved import moved_names
-from ..errors import PoolClosed
 from .books import HOLD_SAMPLING_MASK, Entry, Work
 from .clock import Deadline
-from .control import LeaseBase, SharedPool
+from .control import LeaseBase, PoolCore, outcome
 from .fork import close_at_child_exit, no_fork_midway, reset_after_fork
 from .housekeeper import Housekeeper
 from .options import OnExhausted, PoolKwargs, check_option
@@ -33,14 +33,15 @@ T = TypeVar("T")
 class _ThreadWaiter(Generic[T]):
     """A caller parked in `acquire`; a pre-acquired `Lock` is the cheapest one-shot signal."""
 
-    __slots__ = ("entry", "error", "signal", "since")
+    __slots__ = ("entry", "error", "signal", "since", "timeout")
 
-    def __init__(self, since: float) -> None:
+    def __init__(self, since: float, timeout: float) -> None:
         self.signal = threading.Lock()
         self.signal.acquire()
         self.entry: Entry[T] | None = None
         self.error: BaseException | None = None
         self.since = since
+        self.timeout = timeout
 
     def serve(self, entry: Entry[T] | None, error: BaseException | None) -> None:
         self.entry = entry
@@ -78,7 +79,7 @@ class Lease(LeaseBase[T]):
             self._pool._checkin(entry, exc, self)
 
 
-class ProducerPool(SharedPool[T]):
+class ProducerPool(PoolCore[T]):
     """A pool of objects made by a zero-argument `factory`, leased with `pool.acquire()`.
 
     Instances share nothing: two pools never see each other's objects, so tests and
@@ -142,20 +143,16 @@ class ProducerPool(SharedPool[T]):
         reported, later calls return at once; after one interrupted before it reported
         (Ctrl-C), the next waits for what it left running and reports it.
         """
-        if timeout is not None:
-            check_option("close_timeout", timeout, label="timeout")
-        budget = self._close_timeout if timeout is None else timeout
-        deadline = Deadline(budget)
-        idle = self._close_started(budget)
-        if idle is None:
+        closing = self._close_started(timeout)
+        if closing is None:
             return
         if self._housekeeper is not None:
-            self._housekeeper.stop(deadline)
-        self._do(Work(idle))
+            self._housekeeper.stop(closing.deadline)
+        self._do(Work(closing.idle))
         with self._lock:
-            while any(self._busy_locked()) and not deadline.expired:
-                self._changed.wait(deadline.wait_timeout())
-        self._close_finished(budget)
+            while self._busy_locked() and not closing.deadline.expired:
+                self._changed.wait(closing.deadline.wait_timeout())
+        self._close_finished(closing)
 
     def __enter__(self) -> ProducerPool[T]:
         return self
@@ -191,7 +188,7 @@ class ProducerPool(SharedPool[T]):
         if entry is not None:
             if self._plain:
                 return entry
-            if self._accept(entry):
+            if self._vet(entry) is True:
                 if self._tracked:
                     self._leased(lease, entry, None)
                 return entry
@@ -199,78 +196,59 @@ class ProducerPool(SharedPool[T]):
 
     def _checkout_slow(self, lease: Lease[T]) -> Entry[T]:
         """Take an idle or shared object, or queue for one (a creation starts if there is room)."""
+        began = self._now()
+        timeout = self._acquire_timeout if lease._timeout is None else lease._timeout
         deadline: Deadline | None = None
         yielded = False
-        began = self._now()
         while True:
-            now = self._now()
             waiter: _ThreadWaiter[T] | None = None
-            creations = 0
             with self._lock:
-                if self._closed:
-                    raise PoolClosed(f"{self.name}: closed")
-                entry = self._take_idle_locked()
-                shared = False
-                if entry is None:
-                    entry = self._share_locked()
-                    shared = entry is not None
-                if entry is None and (yielded or self._size < self._max_size):
-                    waiter = _ThreadWaiter(now)
+                entry = self._take_locked()
+                if entry is not None:
+                    shared = entry.leases > 1
+                elif yielded or self._size < self._max_size:
+                    waiter = _ThreadWaiter(self._now(), timeout)
                     creations = self._enqueue_locked(waiter)
-            if entry is not None:
-                if shared or self._accept(entry):
-                    self._leased(lease, entry, began)
-                    return entry
-                continue
-            if waiter is None:
-                # Every object is leased. Parking makes every later release a thread switch
-                # (a convoy), so first let a preempted holder run; queued waiters still come
-                # first, since idle objects exist only when nobody is queued.
-                yielded = True
-                time.sleep(0)
-                continue
-            self._start_creations(creations)
-            if deadline is None:
-                timeout = self._acquire_timeout if lease._timeout is None else lease._timeout
-                deadline = Deadline(timeout)
-            entry = self._wait(waiter, deadline, lease._timeout)
-            if self._accept(entry):
+            if entry is None:
+                if waiter is None:
+                    # Every object is leased. Parking makes every later release a thread
+                    # switch (a convoy), so first let a preempted holder run; queued waiters
+                    # still come first, since idle objects exist only when nobody is queued.
+                    yielded = True
+                    time.sleep(0)
+                    continue
+                self._start_creations(creations)
+                if deadline is None:
+                    deadline = Deadline(timeout)
+                entry = self._wait(waiter, deadline)
+            elif shared:
+                self._leased(lease, entry, began)
+                return entry
+            if self._vet(entry) is True:
                 self._leased(lease, entry, began)
                 return entry
 
-    def _wait(
-        self, waiter: _ThreadWaiter[T], deadline: Deadline, timeout: float | None
-    ) -> Entry[T]:
+    def _wait(self, waiter: _ThreadWaiter[T], deadline: Deadline) -> Entry[T]:
         """Park until served; raises what the waiter was served, or `PoolTimeout`."""
         try:
-            served = waiter.signal.acquire(timeout=deadline.lock_timeout())
+            signalled = waiter.signal.acquire(timeout=deadline.lock_timeout())
         except BaseException:  # e.g. KeyboardInterrupt: give back whatever we were served
             self._abandoned(waiter)
             raise
-        if not served:
-            timed_out = self._withdrawn(waiter, timeout)
-            if timed_out is not None:
-                raise timed_out
-            # Served between the timeout and taking the lock: the object is ours.
-        if waiter.error is not None:
-            raise waiter.error
-        assert waiter.entry is not None
-        return waiter.entry
+        if not signalled:
+            self._expire(waiter)  # or it was served between the timeout and the lock
+        return outcome(waiter)
 
     # ------------------------------------------------------------------ creating, destroying
 
     def _notify_locked(self) -> None:
         self._changed.notify_all()
 
-    def _do(self, work: Work[T]) -> None:
-        """Carry out what a locked step decided: destroys and creations, each on a thread."""
-        for entry in work.destroy:
-            self._spawn(self._destroy, entry)
-        self._start_creations(work.create)
+    def _spawn_creation(self, started: float) -> None:
+        self._spawn(self._create, started)
 
-    def _start_creations(self, count: int) -> None:
-        for _ in range(count):
-            self._spawn(self._create)
+    def _spawn_destroy(self, entry: Entry[T]) -> None:
+        self._spawn(self._destroy, entry)
 
     def _spawn(self, target: Callable[..., None], *args: Any) -> None:
         role = target.__name__.replace("_", "-")
@@ -283,16 +261,15 @@ class ProducerPool(SharedPool[T]):
         except RuntimeError:  # no thread at interpreter shutdown: do it here instead
             target(*args)
 
-    def _create(self) -> None:
+    def _create(self, started: float) -> None:
         """Run the factory (on its own thread); the object goes to the longest waiter."""
-        started = self._now()
         try:
             with no_fork_midway():  # a child inherits no half-made object, nor its locks
                 obj = self._factory()
         except BaseException as exc:
-            self._on_creation_failed(exc)
+            self._creation_failed(exc)
             return
-        late = self._on_created(obj, started)
+        late = self._creation_succeeded(obj, started)
         if late is not None:
             self._destroy(late)
 
@@ -301,9 +278,9 @@ class ProducerPool(SharedPool[T]):
         try:
             self._call_destroy(entry.obj)
         except Exception as exc:
-            self._on_destroyed(entry, exc)
+            self._destroy_ended(entry, exc)
         else:
-            self._on_destroyed(entry, None)
+            self._destroy_ended(entry, None)
 
     # ------------------------------------------------------------------ housekeeping
 
