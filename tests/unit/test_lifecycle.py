@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
+import gc
 import logging
 import threading
+import weakref
 
 import pytest
 
-from producer_pool import PoolTimeout
-from tests.fakes import CountingFactory, ResourceFactory, wait_until
+from producer_pool import AsyncProducerPool, PoolTimeout, ProducerPool
+from tests.fakes import Broker, CountingFactory, ResourceFactory, wait_until
 
 
 class BrokerDown(ConnectionError):
@@ -178,3 +181,34 @@ def test_a_leaked_lease_is_reported_with_the_acquirers_stack(make_pool):
         logger.removeHandler(handler)
     assert "lease held for" in handler.text
     assert "test_a_leaked_lease_is_reported_with_the_acquirers_stack" in handler.text
+
+
+@pytest.mark.parametrize("kind", ["threads", "asyncio"])
+def test_a_pool_that_served_a_factory_failure_is_freed_without_a_collection(kind):
+    """The error a waiter raises must not hold the pool: its traceback's frames once held
+    the waiter, which held the error, and the pool with them, freed only by a collection
+    (and a forked child that collects it finalizes the parent's producers)."""
+    broker = Broker(failures={0: BrokerDown("no broker at 127.0.0.1:9")})
+
+    async def fail_once() -> weakref.ref[AsyncProducerPool[int]]:
+        pool = AsyncProducerPool(broker.make_async, max_size=1)
+        with pytest.raises(BrokerDown):
+            async with pool.acquire(timeout=5):
+                pass
+        await pool.close()
+        return weakref.ref(pool)
+
+    gc.disable()
+    try:
+        if kind == "threads":
+            pool = ProducerPool(broker, max_size=1)
+            with pytest.raises(BrokerDown), pool.acquire(timeout=5):
+                pass
+            pool.close()
+            freed = weakref.ref(pool)
+            del pool
+        else:
+            freed = asyncio.run(fail_once())
+        assert freed() is None
+    finally:
+        gc.enable()

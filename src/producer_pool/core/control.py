@@ -109,11 +109,18 @@ class AsyncCheck(Generic[T]):
 
 
 def outcome(waiter: Waiter[T]) -> Entry[T]:
-    """What a served waiter got: its object, or raise the error it was served."""
-    if waiter.error is not None:
-        raise waiter.error
-    assert waiter.entry is not None
-    return waiter.entry
+    """What a served waiter got: its object, or raise the error it was served. The error
+    leaves the waiter, and is raised from a frame that holds neither: else the error's
+    traceback would hold them, and the pool with them, in a reference cycle."""
+    error, waiter.error = waiter.error, None
+    if error is None:
+        assert waiter.entry is not None
+        return waiter.entry
+    del waiter
+    try:
+        raise error
+    finally:
+        del error
 
 
 def _callers_stack() -> str:
