@@ -123,6 +123,22 @@ async def test_acquire_timeout_bounds_a_hanging_factory_whose_late_object_is_kep
     assert (twin.stats().timeouts, twin.stats().created) == (1, 1)
 
 
+async def test_a_hung_creation_whose_caller_gave_up_does_not_stall_growth(make_twin):
+    """SQLAlchemy's test_hanging_connect_within_overflow: one connection attempt hangs; its
+    caller gives up; the next callers still get objects of their own while there is room."""
+    broker = Broker(hanging=(0,))
+    twin = make_twin(broker, max_size=3)
+    with pytest.raises(PoolTimeout):
+        async with twin.acquire(timeout=0.05):
+            pass
+    async with twin.acquire(timeout=5) as first, twin.acquire(timeout=5) as second:
+        assert (first, second) == (1, 2)
+        assert (twin.stats().size, twin.stats().creating) == (3, 1)  # the hung one, 3rd slot
+    broker.release.set()
+    await eventually(lambda: twin.stats().creating == 0)
+    assert twin.stats().idle == 3
+
+
 async def test_share_mode_hands_out_a_second_lease_on_the_same_object(make_twin):
     twin = make_twin(CountingFactory(), max_size=1, on_exhausted="share", discard_on=(KeyError,))
     async with twin.acquire() as first:

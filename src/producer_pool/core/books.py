@@ -120,6 +120,9 @@ class PoolBooks(Generic[T]):
         self._waiters: deque[Waiter[T]] = deque()  # FIFO: the longest waiter is served first
         self._size = 0  # live objects plus creations in flight
         self._creating = 0
+        #: Creations in flight that no waiter counts on: a caller gave up waiting for them
+        #: (a hung factory call), so the next caller may start its own while there is room.
+        self._unclaimed_creations = 0
         self._destroying = 0
         self._failure_streak = 0
         self._retry_at = -math.inf  # no prewarm attempt before this time
@@ -172,10 +175,11 @@ class PoolBooks(Generic[T]):
         `max_waiting` bounds the callers queued for someone else's object: a caller whose
         own creation can start (the pool has room) is not turned away.
         """
+        claimed = self._creating - self._unclaimed_creations  # callers whose creation runs
         if (
             self._max_waiting is not None
             and self._size >= self._max_size
-            and len(self._waiters) - self._creating >= self._max_waiting
+            and len(self._waiters) - claimed >= self._max_waiting
         ):
             raise TooManyWaiters(
                 f"{self.name}: {len(self._waiters)} callers already waiting "
@@ -185,20 +189,25 @@ class PoolBooks(Generic[T]):
         return self._grow_locked()
 
     def _withdraw_locked(self, waiter: Waiter[T], now: float, *, timed_out: bool) -> bool:
-        """A waiter gives up (timeout, interrupt); False if it was served meanwhile."""
+        """A waiter gives up (timeout, interrupt); False if it was served meanwhile. A
+        creation it counted on is no longer counted on by anyone: it may hang."""
         try:
             self._waiters.remove(waiter)
         except ValueError:
             return False
         self._timeouts += timed_out
         self._record_wait_locked(waiter, now)
+        self._unclaimed_creations = max(
+            self._unclaimed_creations, self._creating - len(self._waiters)
+        )
         return True
 
     def _grow_locked(self) -> int:
         """Reserve a slot for each waiter that no creation in flight will serve."""
         if self._closed:
             return 0
-        count = min(len(self._waiters) - self._creating, self._max_size - self._size)
+        claimed = self._creating - self._unclaimed_creations  # creations the queue counts on
+        count = min(len(self._waiters) - claimed, self._max_size - self._size)
         if count <= 0:
             return 0
         self._size += count
@@ -237,6 +246,7 @@ class PoolBooks(Generic[T]):
     def _creation_ended_locked(self) -> None:
         """A creation in flight ended, whatever its outcome."""
         self._creating -= 1
+        self._unclaimed_creations = min(self._unclaimed_creations, self._creating)
 
     def _created_locked(self, entry: Entry[T], now: float, started: float) -> bool:
         """A background creation (begun at `started`) succeeded; False if the pool closed
