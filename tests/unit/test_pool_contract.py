@@ -139,6 +139,25 @@ async def test_a_hung_creation_whose_caller_gave_up_does_not_stall_growth(make_t
     assert twin.stats().idle == 3
 
 
+async def test_a_timeout_names_the_creation_it_waited_on_and_chains_the_last_failure(make_twin):
+    """As HikariCP does: a PoolTimeout says why the pool could not make an object."""
+    broker = Broker(failures={0: ConnectionError("connection refused")}, hanging=(1,))
+    twin = make_twin(broker, max_size=2, name="events")
+    with pytest.raises(ConnectionError, match="connection refused"):
+        async with twin.acquire(timeout=5):
+            pass
+    with pytest.raises(PoolTimeout) as timed_out:
+        async with twin.acquire(timeout=0.05):
+            pass
+    message = str(timed_out.value)
+    assert message.startswith("events: no object available within 0.05s (size=1/2, in_use=0")
+    assert "a creation has been running for 0." in message
+    assert "the whole wait (factory " in message and "Broker('127.0.0.1:9')" in message
+    assert message.endswith("the last creation failed: ConnectionError('connection refused')")
+    assert isinstance(timed_out.value.__cause__, ConnectionError)
+    broker.release.set()
+
+
 async def test_share_mode_hands_out_a_second_lease_on_the_same_object(make_twin):
     twin = make_twin(CountingFactory(), max_size=1, on_exhausted="share", discard_on=(KeyError,))
     async with twin.acquire() as first:

@@ -332,10 +332,10 @@ class AsyncProducerPool(PoolCore[T]):
         try:
             obj = await settled(self._factory())
         except asyncio.CancelledError:  # by close(), past its deadline
-            self._creation_cancelled()
+            self._creation_cancelled(started)
             raise
         except Exception as exc:
-            self._creation_failed(exc)
+            self._creation_failed(exc, started)
             return
         late = self._creation_succeeded(obj, started)
         if late is not None:

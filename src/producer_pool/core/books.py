@@ -11,13 +11,14 @@ their lock; `ProducerPool` (threads) and `AsyncProducerPool` (asyncio) add the w
 
 from __future__ import annotations
 
+import copy
 import math
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Generic, Protocol, TypeVar
 
-from ..errors import TooManyWaiters
+from ..errors import PoolError, TooManyWaiters
 from .histogram import Histogram
 from .options import PoolOptions, jittered_expiry
 from .stats import PoolStats
@@ -92,6 +93,16 @@ class CreationFailed:
     retry_in: float
 
 
+def _detached(error: BaseException) -> BaseException:
+    """A copy of a factory's failure for the books to keep (a later `PoolTimeout`'s cause),
+    without a traceback: the original goes to a waiter, which raises it, and its frames
+    would then hold the pool in a reference cycle."""
+    try:
+        return copy.copy(error)
+    except Exception:  # an exception that cannot be rebuilt from its arguments
+        return PoolError(repr(error))
+
+
 class PoolBooks(Generic[T]):
     """State and rules of a pool; subclasses add the lock, the waits and the I/O."""
 
@@ -123,6 +134,8 @@ class PoolBooks(Generic[T]):
         #: Creations in flight that no waiter counts on: a caller gave up waiting for them
         #: (a hung factory call), so the next caller may start its own while there is room.
         self._unclaimed_creations = 0
+        self._creation_starts: list[float] = []  # when each creation in flight began
+        self._last_failure: BaseException | None = None  # since the last creation that worked
         self._destroying = 0
         self._failure_streak = 0
         self._retry_at = -math.inf  # no prewarm attempt before this time
@@ -243,19 +256,24 @@ class PoolBooks(Generic[T]):
 
     # ------------------------------------------------------------------ creation
 
-    def _creation_ended_locked(self) -> None:
-        """A creation in flight ended, whatever its outcome."""
+    def _creation_began_locked(self, now: float) -> None:
+        self._creation_starts.append(now)
+
+    def _creation_ended_locked(self, started: float) -> None:
+        """A creation in flight (begun at `started`) ended, whatever its outcome."""
         self._creating -= 1
         self._unclaimed_creations = min(self._unclaimed_creations, self._creating)
+        self._creation_starts.remove(started)
 
     def _created_locked(self, entry: Entry[T], now: float, started: float) -> bool:
         """A background creation (begun at `started`) succeeded; False if the pool closed
         meanwhile (destroy it)."""
-        self._creation_ended_locked()
+        self._creation_ended_locked(started)
         self._created += 1
         self._creation_times.record(now - started)
         self._failure_streak = 0
         self._retry_at = -math.inf
+        self._last_failure = None
         if self._closed:
             self._size -= 1
             self._destroying += 1
@@ -265,13 +283,16 @@ class PoolBooks(Generic[T]):
         self._serve_locked(entry, now)
         return True
 
-    def _creation_failed_locked(self, error: BaseException, now: float) -> CreationFailed:
+    def _creation_failed_locked(
+        self, error: BaseException, now: float, started: float
+    ) -> CreationFailed:
         """A background creation failed: its error goes to the longest waiter, and a creation
         starts for each waiter left uncovered."""
-        self._creation_ended_locked()
+        self._creation_ended_locked(started)
         self._size -= 1
         self._factory_errors += 1
         self._failure_streak += 1
+        self._last_failure = _detached(error)
         self._retry_at = now + min(_FIRST_RETRY * 2 ** (self._failure_streak - 1), _MAX_RETRY)
         if not self._waiters:
             return CreationFailed(served=False, create=0, retry_in=self._retry_at - now)
@@ -280,9 +301,9 @@ class PoolBooks(Generic[T]):
         waiter.serve(None, error)
         return CreationFailed(served=True, create=self._grow_locked(), retry_in=0.0)
 
-    def _creation_cancelled_locked(self) -> None:
+    def _creation_cancelled_locked(self, started: float) -> None:
         """A creation was cancelled (an asyncio pool's close, past its deadline): free its slot."""
-        self._creation_ended_locked()
+        self._creation_ended_locked(started)
         self._size -= 1
 
     # ------------------------------------------------------------------ giving back

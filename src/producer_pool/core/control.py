@@ -374,11 +374,25 @@ class PoolCore(PoolBooks[T]):
         self._emit("on_timeout", now - waiter.since)
 
     def _timeout_locked(self, waiter: Waiter[T], now: float) -> PoolTimeout:
-        """The `PoolTimeout` of a waiter that gave up: what the pool held."""
-        return PoolTimeout(
+        """The `PoolTimeout` of a waiter that gave up: what the pool held, a creation that
+        ran for the whole wait (the factory named, as its repr shows it), and the factory's
+        last failure as the cause (the pool may be failing to create anything)."""
+        message = (
             f"{self.name}: no object available within {waiter.timeout:g}s "
             f"({self._describe_locked()})"
         )
+        oldest = min(self._creation_starts, default=now)
+        if now - oldest >= 0.9 * (now - waiter.since) > 0:  # it began as the wait did, or before
+            message += (
+                f"; a creation has been running for {now - oldest:.1f}s, the whole wait "
+                f"(factory {self._factory!r})"
+            )
+        cause = self._last_failure
+        if cause is not None:
+            message += f"; the last creation failed: {cause!r}"
+        error = PoolTimeout(message)
+        error.__cause__ = cause
+        return error
 
     def _abandoned(self, waiter: Waiter[T]) -> None:
         """A waiter was interrupted (cancelled, Ctrl-C): whatever it was served goes back."""
@@ -397,9 +411,13 @@ class PoolCore(PoolBooks[T]):
         self._start_creations(work.create)
 
     def _start_creations(self, count: int) -> None:
-        """Start `count` creations (their slots are reserved), each told when it began."""
+        """Start `count` creations (their slots are reserved); each is known by its start
+        time, for the timeout that waited on it."""
         for _ in range(count):
-            self._spawn_creation(self._now())
+            with self._lock:
+                started = self._now()
+                self._creation_began_locked(started)
+            self._spawn_creation(started)
 
     def _creation_succeeded(self, obj: T, started: float) -> Entry[T] | None:
         """A factory (called at `started`) returned: serve the object; the entry if the pool
@@ -412,10 +430,10 @@ class PoolCore(PoolBooks[T]):
         self._emit("on_create", obj, now - started)
         return None if live else entry  # made after close: destroy it, counted both ways
 
-    def _creation_failed(self, exc: BaseException) -> None:
+    def _creation_failed(self, exc: BaseException, started: float) -> None:
         """A factory call raised: its error goes to the longest waiter, or is logged."""
         with self._lock:
-            failed = self._creation_failed_locked(exc, self._now())
+            failed = self._creation_failed_locked(exc, self._now(), started)
             self._notify_locked()
         self._emit("on_create_failed", exc)
         if not failed.served:
@@ -428,9 +446,9 @@ class PoolCore(PoolBooks[T]):
             )
         self._do(Work(create=failed.create))
 
-    def _creation_cancelled(self) -> None:
+    def _creation_cancelled(self, started: float) -> None:
         with self._lock:
-            self._creation_cancelled_locked()
+            self._creation_cancelled_locked(started)
             self._notify_locked()
 
     def _call_destroy(self, obj: T) -> object:

@@ -267,7 +267,7 @@ class ProducerPool(PoolCore[T]):
             with no_fork_midway():  # a child inherits no half-made object, nor its locks
                 obj = self._factory()
         except BaseException as exc:
-            self._creation_failed(exc)
+            self._creation_failed(exc, started)
             return
         late = self._creation_succeeded(obj, started)
         if late is not None:
