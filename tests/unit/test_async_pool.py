@@ -10,7 +10,7 @@ import gc
 import logging
 import os
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, TypeVar
 
 import pytest
@@ -327,3 +327,59 @@ async def test_a_task_cancelled_during_the_check_gives_the_object_back_unleased(
     stats = pool.stats()
     assert (stats.idle, stats.in_use, stats.acquired, stats.failed_checks) == (1, 0, 1, 0)
     assert factory.made[0].close_calls == 0
+
+
+async def test_a_factory_raising_its_own_cancelled_error_fails_like_any_factory_error(make_pool):
+    """Not a cancellation of the pool's task (close() cancels those): a creation that
+    failed, told to the waiter, after which the pool creates again."""
+    calls = 0
+
+    async def factory() -> int:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            raise asyncio.CancelledError  # e.g. a client library's own timeout gone wrong
+        return calls
+
+    pool = make_pool(factory, max_size=1)
+    with pytest.raises(PoolError, match="creating an object was interrupted: CancelledError"):
+        async with pool.acquire(timeout=2):
+            pass
+    async with pool.acquire(timeout=2) as obj:
+        assert obj == 2
+    assert (pool.stats().factory_errors, pool.stats().size) == (1, 1)
+
+
+def test_a_factory_interrupted_by_ctrl_c_leaves_the_books_right():
+    """KeyboardInterrupt stops the loop, as asyncio wants; the pool still works after."""
+    calls = 0
+
+    async def factory() -> int:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            raise KeyboardInterrupt
+        return calls
+
+    async def take(pool: AsyncProducerPool[int]) -> int:
+        async with pool.acquire(timeout=2) as obj:
+            return obj
+
+    loop = asyncio.new_event_loop()
+    try:
+        pool = loop.run_until_complete(_make(factory))
+        first = loop.create_task(take(pool))
+        with pytest.raises(KeyboardInterrupt):
+            loop.run_until_complete(first)
+        stats = pool.stats()
+        assert (stats.size, stats.creating, stats.factory_errors) == (0, 0, 1)
+        with pytest.raises(PoolError, match="interrupted: KeyboardInterrupt"):
+            loop.run_until_complete(first)  # its waiter was told
+        assert loop.run_until_complete(take(pool)) == 2
+        loop.run_until_complete(pool.close(timeout=5))
+    finally:
+        loop.close()
+
+
+async def _make(factory: Callable[[], Awaitable[int]]) -> AsyncProducerPool[int]:
+    return AsyncProducerPool(factory, max_size=1)

@@ -158,6 +158,23 @@ async def test_a_timeout_names_the_creation_it_waited_on_and_chains_the_last_fai
     broker.release.set()
 
 
+class Interrupted(BaseException):
+    """A factory stopped by something that is not an error (as Ctrl-C or a cancellation)."""
+
+
+async def test_a_factory_raising_a_base_exception_fails_its_waiter_and_keeps_the_books(make_twin):
+    twin = make_twin(Broker(failures={0: Interrupted("stop")}), max_size=1)
+    with pytest.raises(
+        PoolError, match=r"creating an object was interrupted: Interrupted\('stop'\)"
+    ):
+        async with twin.acquire(timeout=5):
+            pass
+    stats = twin.stats()
+    assert (stats.size, stats.creating, stats.factory_errors) == (0, 0, 1)
+    async with twin.acquire(timeout=5) as obj:
+        assert obj == 1
+
+
 async def test_share_mode_hands_out_a_second_lease_on_the_same_object(make_twin):
     twin = make_twin(CountingFactory(), max_size=1, on_exhausted="share", discard_on=(KeyError,))
     async with twin.acquire() as first:

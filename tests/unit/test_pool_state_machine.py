@@ -3,7 +3,8 @@
 The threaded pool's rules run on a few actor threads that keep their leases between steps,
 so objects are held, handed over and retired across threads; the asyncio pool's run as
 tasks on one loop, which the machine also cancels while they wait and while they hold.
-Checks pass, fail, or are interrupted (a `BaseException`, as Ctrl-C is).
+Checks pass, fail, or are interrupted (a `BaseException`, as Ctrl-C is); factories fail
+with errors and with `BaseException`s.
 Every step waits a bounded time: a hang fails the test instead of stalling it. `make
 stress` runs it with a larger budget.
 """
@@ -23,7 +24,14 @@ from hypothesis import HealthCheck, event, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
-from producer_pool import AsyncProducerPool, PoolClosed, PoolTimeout, ProducerPool, TooManyWaiters
+from producer_pool import (
+    AsyncProducerPool,
+    PoolClosed,
+    PoolError,
+    PoolTimeout,
+    ProducerPool,
+    TooManyWaiters,
+)
 from tests.fakes import Resource, wait_until
 
 STEP_BOUND = 10.0  # seconds any step may take: far above every timeout the pool is given
@@ -64,13 +72,29 @@ class Actor:
         self.thread.join(STEP_BOUND)
 
 
+class Interrupted(BaseException):
+    """What Ctrl-C is to a check or a factory: not an `Exception`, so not a failed check
+    either; the object must go back to the pool, never stay counted in use, and a creation
+    it stops must free its slot."""
+
+
+#: How a factory call fails: not at all, with an error, or with a `BaseException` (the
+#: asyncio pool's factory may also raise its own `CancelledError`).
+FAILURES: dict[str, BaseException | None] = {
+    "none": None,
+    "error": ConnectionError("factory down"),
+    "interrupt": Interrupted("factory interrupted"),
+    "cancel": asyncio.CancelledError(),
+}
+
+
 class Factory:
-    """Numbered resources; can be told to fail or to be slow (sync for the threaded pool,
-    `make_async` for the asyncio pool)."""
+    """Numbered resources; can be told to fail (see `FAILURES`) or to be slow (sync for the
+    threaded pool, `make_async` for the asyncio pool)."""
 
     def __init__(self) -> None:
         self.made: list[Resource] = []
-        self.failing = False
+        self.failing: BaseException | None = None
         self.slow = False
         self._lock = threading.Lock()
         self._pause = threading.Event()  # never set: `wait(t)` is a bounded, simulated delay
@@ -86,8 +110,8 @@ class Factory:
         return self._make()
 
     def _make(self) -> Resource:
-        if self.failing:
-            raise ConnectionError("factory down")
+        if self.failing is not None:
+            raise self.failing
         with self._lock:
             resource = Resource(len(self.made))
             self.made.append(resource)
@@ -106,12 +130,9 @@ OPTIONS = {
 }
 
 
-class Interrupted(BaseException):
-    """What Ctrl-C is to a check: not an `Exception`, so not a failed check either; the
-    object must go back to the pool, never stay counted in use."""
-
-
-REFUSALS = (PoolTimeout, TooManyWaiters, ConnectionError, PoolClosed, Interrupted)
+#: What an acquire may raise: timeouts, shed load, a factory's error or its wrapped
+#: interruption (`PoolError`), a closed pool, an interrupted check.
+REFUSALS = (PoolTimeout, TooManyWaiters, ConnectionError, PoolClosed, PoolError, Interrupted)
 
 
 class PoolMachine(RuleBasedStateMachine):
@@ -174,9 +195,12 @@ class PoolMachine(RuleBasedStateMachine):
         if taker != giver and not self.holds(taker) and self.holds(giver):
             event(f"hand over: {self.hand_over_to(taker, giver)}")
 
-    @rule(failing=st.booleans(), slow=st.booleans())
-    def factory_behaviour(self, failing, slow):
-        self.factory.failing, self.factory.slow = failing, slow
+    FACTORY_FAILURES = ("none", "error", "interrupt")
+
+    @rule(data=st.data(), slow=st.booleans())
+    def factory_behaviour(self, data, slow):
+        failing = data.draw(st.sampled_from(self.FACTORY_FAILURES), label="failing")
+        self.factory.failing, self.factory.slow = FAILURES[failing], slow
 
     def run_check(self, resource: Resource) -> bool:
         if self.checks == "interrupt":
@@ -282,7 +306,7 @@ class ThreadedPoolMachine(PoolMachine):
         try:
             if self.pool is not None:
                 self.close()
-                self.factory.failing = self.factory.slow = False
+                self.factory.failing, self.factory.slow = None, False
                 wait_until(
                     lambda: (s := self.pool.stats()).creating == 0 and s.destroying == 0,
                     STEP_BOUND,
@@ -296,6 +320,8 @@ class ThreadedPoolMachine(PoolMachine):
 class AsyncPoolMachine(PoolMachine):
     """`AsyncProducerPool` on one event loop, each operation a task; leases are kept between
     steps, and tasks are cancelled while they wait and while they hold a lease."""
+
+    FACTORY_FAILURES = ("none", "error", "interrupt", "cancel")
 
     def __init__(self) -> None:
         super().__init__()
@@ -423,7 +449,7 @@ class AsyncPoolMachine(PoolMachine):
         try:
             if self.pool is not None:
                 self.close()
-                self.factory.failing = self.factory.slow = False
+                self.factory.failing, self.factory.slow = None, False
                 self._run(
                     self._until(
                         lambda: (s := self.pool.stats()).creating == 0 and s.destroying == 0

@@ -331,11 +331,16 @@ class AsyncProducerPool(PoolCore[T]):
         """Run the factory; the object goes to the longest waiter."""
         try:
             obj = await settled(self._factory())
-        except asyncio.CancelledError:  # by close(), past its deadline
-            self._creation_cancelled(started)
-            raise
-        except Exception as exc:
+        except asyncio.CancelledError as exc:
+            if _cancelled_from_outside(self):  # close() past its deadline, or the loop's end
+                self._creation_cancelled(started)
+                raise
+            self._creation_failed(exc, started)  # the factory's own: a failure like others
+            return
+        except BaseException as exc:
             self._creation_failed(exc, started)
+            if isinstance(exc, (KeyboardInterrupt, SystemExit)):
+                raise  # asyncio stops the loop with these
             return
         late = self._creation_succeeded(obj, started)
         if late is not None:
@@ -348,8 +353,10 @@ class AsyncProducerPool(PoolCore[T]):
         except asyncio.CancelledError:  # by close(), past its deadline
             self._destroy_ended(entry, TimeoutError("destroy cancelled at close's deadline"))
             raise
-        except Exception as exc:
+        except BaseException as exc:
             self._destroy_ended(entry, exc)
+            if isinstance(exc, (KeyboardInterrupt, SystemExit)):
+                raise
         else:
             self._destroy_ended(entry, None)
 
@@ -359,6 +366,15 @@ class AsyncProducerPool(PoolCore[T]):
         if self._housekeeper is not None and self._loop is not None:
             with contextlib.suppress(RuntimeError):  # a closed loop took the task with it
                 self._loop.call_soon_threadsafe(self._housekeeper.cancel)
+
+
+def _cancelled_from_outside(pool: AsyncProducerPool[Any]) -> bool:
+    """Whether the running task was cancelled (by close(), or as its loop ended) rather
+    than handed a `CancelledError` by the factory. Python 3.10 cannot tell: there, only a
+    closed pool's cancellations are taken as its own."""
+    task = asyncio.current_task()
+    cancelling = getattr(task, "cancelling", None)  # Python 3.11+
+    return cancelling() > 0 if cancelling is not None else pool.closed
 
 
 def _expire_waiters(

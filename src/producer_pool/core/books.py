@@ -286,8 +286,9 @@ class PoolBooks(Generic[T]):
     def _creation_failed_locked(
         self, error: BaseException, now: float, started: float
     ) -> CreationFailed:
-        """A background creation failed: its error goes to the longest waiter, and a creation
-        starts for each waiter left uncovered."""
+        """A background creation failed: its error goes to the longest waiter (wrapped in a
+        `PoolError` when it is no `Exception`: a waiter must not look cancelled or
+        interrupted itself), and a creation starts for each waiter left uncovered."""
         self._creation_ended_locked(started)
         self._size -= 1
         self._factory_errors += 1
@@ -298,6 +299,10 @@ class PoolBooks(Generic[T]):
             return CreationFailed(served=False, create=0, retry_in=self._retry_at - now)
         waiter = self._waiters.popleft()
         self._record_wait_locked(waiter, now)
+        if not isinstance(error, Exception):
+            wrapped = PoolError(f"{self.name}: creating an object was interrupted: {error!r}")
+            wrapped.__cause__ = error
+            error = wrapped
         waiter.serve(None, error)
         return CreationFailed(served=True, create=self._grow_locked(), retry_in=0.0)
 

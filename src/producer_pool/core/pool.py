@@ -277,7 +277,7 @@ class ProducerPool(PoolCore[T]):
         """Destroy (on its own thread); a failure is logged, counted and reported by close()."""
         try:
             self._call_destroy(entry.obj)
-        except Exception as exc:
+        except BaseException as exc:
             self._destroy_ended(entry, exc)
         else:
             self._destroy_ended(entry, None)
