@@ -329,6 +329,72 @@ async def test_a_task_cancelled_during_the_check_gives_the_object_back_unleased(
     assert factory.made[0].close_calls == 0
 
 
+def test_a_pool_whose_loop_has_ended_is_closed_from_a_new_loop_and_flushes_its_objects():
+    """Used in one `asyncio.run()`, closed in a second (a test's or a CLI's teardown)."""
+    factory = ResourceFactory()
+
+    async def use() -> AsyncProducerPool[Resource]:
+        pool = AsyncProducerPool(factory, max_size=2)
+        async with pool.acquire(), pool.acquire():
+            pass
+        return pool
+
+    pool = asyncio.run(use())
+
+    async def acquire_again() -> None:
+        async with pool.acquire():
+            pass
+
+    with pytest.raises(PoolError, match=r"second event loop.*its loop has ended: close"):
+        asyncio.run(acquire_again())  # its objects belong to the old loop: not handed out
+    asyncio.run(pool.close(timeout=5))
+    assert [resource.close_calls for resource in factory.made] == [1, 1]
+    stats = pool.stats()
+    assert (stats.size, stats.destroyed, pool.closed) == (0, 2, True)
+
+
+def test_a_pool_closed_after_its_loop_died_mid_lease_retires_what_was_held():
+    """A loop closed without cancelling its tasks: the lease it held never comes back."""
+    factory = ResourceFactory()
+    loop = asyncio.new_event_loop()
+    holding = asyncio.Event()
+
+    async def hold(pool: AsyncProducerPool[Resource]) -> None:
+        async with pool.acquire():
+            holding.set()
+            await asyncio.Event().wait()
+
+    async def start() -> tuple[AsyncProducerPool[Resource], asyncio.Task[None]]:
+        pool = AsyncProducerPool(factory, max_size=1)
+        task = asyncio.create_task(hold(pool))
+        await holding.wait()
+        return pool, task
+
+    pool, task = loop.run_until_complete(start())
+    loop.close()  # `task` never runs again
+    started = time.monotonic()
+    asyncio.run(pool.close(timeout=5))
+    assert time.monotonic() - started < 2  # not the whole close_timeout for a dead lease
+    assert factory.made[0].close_calls == 1
+    assert (pool.stats().in_use, pool.stats().size) == (0, 0)
+    del task
+
+
+def test_a_pool_bound_to_a_loop_still_running_refuses_to_close_from_another():
+    loop = asyncio.new_event_loop()
+    pool = loop.run_until_complete(_a_pool())
+    try:
+        with pytest.raises(PoolError, match="second event loop"):
+            asyncio.run(pool.close(timeout=1))
+    finally:
+        loop.run_until_complete(pool.close(timeout=1))
+        loop.close()
+
+
+async def _a_pool() -> AsyncProducerPool[int]:
+    return AsyncProducerPool(CountingFactory(), max_size=1)
+
+
 async def test_a_factory_raising_its_own_cancelled_error_fails_like_any_factory_error(make_pool):
     """Not a cancellation of the pool's task (close() cancels those): a creation that
     failed, told to the waiter, after which the pool creates again."""

@@ -2,9 +2,9 @@
 
 The threaded pool's rules run on a few actor threads that keep their leases between steps,
 so objects are held, handed over and retired across threads; the asyncio pool's run as
-tasks on one loop, which the machine also cancels while they wait and while they hold.
-Checks pass, fail, or are interrupted (a `BaseException`, as Ctrl-C is); factories fail
-with errors and with `BaseException`s.
+tasks on one loop, which the machine also cancels while they wait and while they hold, and
+which it may end, closing the pool from a new loop. Checks pass, fail, or are interrupted
+(a `BaseException`, as Ctrl-C is); factories fail with errors and with `BaseException`s.
 Every step waits a bounded time: a hang fails the test instead of stalling it. `make
 stress` runs it with a larger budget.
 """
@@ -319,7 +319,8 @@ class ThreadedPoolMachine(PoolMachine):
 
 class AsyncPoolMachine(PoolMachine):
     """`AsyncProducerPool` on one event loop, each operation a task; leases are kept between
-    steps, and tasks are cancelled while they wait and while they hold a lease."""
+    steps, and tasks are cancelled while they wait and while they hold a lease. The loop may
+    end with leases held, and the pool be closed from a new one."""
 
     FACTORY_FAILURES = ("none", "error", "interrupt", "cancel")
 
@@ -444,6 +445,19 @@ class AsyncPoolMachine(PoolMachine):
 
     def close_pool(self) -> None:
         self._run(self.pool.close(timeout=STEP_BOUND))
+
+    @precondition(lambda self: self.pool is not None and not self.pool.closed)
+    @rule()
+    def close_from_a_new_loop(self):
+        """The loop ends (its tasks never run again) with the leases it holds still out; the
+        pool is closed from a new loop, which retires them. Held leases come back later, on
+        the new loop, and must change nothing."""
+        self._run(self._until(lambda: (s := self.pool.stats()).creating == s.destroying == 0))
+        self.loop.close()
+        self.loop = asyncio.new_event_loop()
+        self.close_pool()
+        stats = self.pool.stats()
+        assert (stats.size, stats.in_use, stats.waiting) == (0, 0, 0)
 
     def teardown(self):
         try:

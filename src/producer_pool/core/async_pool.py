@@ -4,7 +4,8 @@ The same books (`books.PoolBooks`) and the same decisions around them (`control.
 this module only waits. It runs on one event loop, so it needs no lock and starts no
 thread: factories, checks and destroys may be coroutines, creations and destroys run as
 tasks, and housekeeping is a task. The pool binds to the loop it is first used on (at
-construction if a loop is running); using it from another loop raises `PoolError`.
+construction if a loop is running); using it from another loop raises `PoolError`, except
+to close it once its loop has ended.
 """
 
 from __future__ import annotations
@@ -134,7 +135,12 @@ class AsyncProducerPool(PoolCore[T]):
         self._close_errors = []
         self._orphans = []
         self._destroy_deadline = Deadline(float("inf"))
-        self._tasks: set[asyncio.Task[None]] = set()  # creations, destroys
+        self._start_loop_state()
+
+    def _start_loop_state(self) -> None:
+        """What lives on the bound loop: tasks, the change event, the timer, housekeeping."""
+        #: Creations (by start time) and destroys (by entry) running as tasks.
+        self._tasks: dict[asyncio.Task[None], float | Entry[T]] = {}
         self._changed = asyncio.Event()
         self._housekeeper: asyncio.Task[None] | None = None
         self._timer: asyncio.TimerHandle | None = None  # the waiters' one timer
@@ -145,9 +151,10 @@ class AsyncProducerPool(PoolCore[T]):
         if self._loop is loop:
             return
         if self._loop is not None:
+            ended = "; its loop has ended: close() it" if self._loop.is_closed() else ""
             raise PoolError(
                 f"{self.name}: used from a second event loop; a pool belongs to the loop "
-                "it was first used on (create one pool per loop)"
+                f"it was first used on (create one pool per loop){ended}"
             )
         self._loop = loop
         if self._closed:
@@ -161,6 +168,26 @@ class AsyncProducerPool(PoolCore[T]):
         if loop is not self._loop:
             self._bind(loop)
         return loop
+
+    def _outlive_loop(self, loop: asyncio.AbstractEventLoop) -> None:
+        """The loop this pool was bound to has ended, and `loop` closes the pool. The old
+        loop's tasks will never run again: their creations and destroys are written off,
+        its waiters are gone, and the objects its tasks still held are retired (destroyed
+        here, by the close)."""
+        lost = RuntimeError("its event loop ended before the destroy did")
+        for task, running in list(self._tasks.items()):
+            if task.done():
+                continue
+            if isinstance(running, Entry):
+                self._destroy_ended(running, lost)
+            else:
+                self._creation_cancelled(running)
+        self._waiters.clear()
+        self._start_loop_state()
+        self._loop = loop
+        with self._lock:
+            work = self._retire_leased_locked("loop ended")
+        self._do(work)
 
     # ------------------------------------------------------------------ public API
 
@@ -189,9 +216,13 @@ class AsyncProducerPool(PoolCore[T]):
         The same contract as `ProducerPool.close`: waiters get `PoolClosed`, leases are
         awaited until the deadline, failures raise `PoolCloseError`. Once a close has reported,
         later calls return at once; after one cancelled before it reported, the next waits
-        for what it left running and reports it.
+        for what it left running and reports it. A pool whose loop has ended (it was used in
+        an earlier `asyncio.run()`) is closed from the running loop.
         """
-        if self._loop is not None:
+        loop = asyncio.get_running_loop()
+        if self._loop is not None and self._loop is not loop and self._loop.is_closed():
+            self._outlive_loop(loop)
+        elif self._loop is not None:
             self._running_loop()
         closing = self._close_started(timeout)
         if closing is None:
@@ -316,16 +347,18 @@ class AsyncProducerPool(PoolCore[T]):
             )
 
     def _spawn_creation(self, started: float) -> None:
-        self._spawn(self._create(started))
+        self._spawn(self._create(started), started)
 
     def _spawn_destroy(self, entry: Entry[T]) -> None:
-        self._spawn(self._destroy(entry))
+        self._spawn(self._destroy(entry), entry)
 
-    def _spawn(self, coroutine: Coroutine[Any, Any, None]) -> None:
+    def _spawn(self, coroutine: Coroutine[Any, Any, None], work: float | Entry[T]) -> None:
         assert self._loop is not None
         task = self._loop.create_task(coroutine)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        tasks = self._tasks
+        tasks[task] = work
+        # not a method of the pool: a callback the loop holds must not keep the pool alive
+        task.add_done_callback(lambda done: tasks.pop(done, None))
 
     async def _create(self, started: float) -> None:
         """Run the factory; the object goes to the longest waiter."""
@@ -337,6 +370,8 @@ class AsyncProducerPool(PoolCore[T]):
                 raise
             self._creation_failed(exc, started)  # the factory's own: a failure like others
             return
+        except GeneratorExit:  # a task of a loop that ended, collected: written off already
+            raise
         except BaseException as exc:
             self._creation_failed(exc, started)
             if isinstance(exc, (KeyboardInterrupt, SystemExit)):
@@ -352,6 +387,8 @@ class AsyncProducerPool(PoolCore[T]):
             await settled(self._call_destroy(entry.obj))
         except asyncio.CancelledError:  # by close(), past its deadline
             self._destroy_ended(entry, TimeoutError("destroy cancelled at close's deadline"))
+            raise
+        except GeneratorExit:  # a task of a loop that ended, collected: written off already
             raise
         except BaseException as exc:
             self._destroy_ended(entry, exc)

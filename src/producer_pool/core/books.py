@@ -381,6 +381,19 @@ class PoolBooks(Generic[T]):
                 work.create += done.create
         return work
 
+    def _retire_leased_locked(self, reason: str) -> Work[T]:
+        """Take every leased entry off the books: their holders are gone (an asyncio pool's
+        loop ended with them)."""
+        work: Work[T] = Work()
+        for entry in list(self._entries):
+            if entry.leases:
+                entry.leases = 0
+                entry.generation = -1  # a late return is ignored, as a forked parent's is
+                done = self._forget_locked(entry, reason)
+                work.destroy += done.destroy
+                work.create += done.create
+        return work
+
     # ------------------------------------------------------------------ closing
 
     def _close_locked(self, error: Callable[[], BaseException]) -> list[Entry[T]]:
