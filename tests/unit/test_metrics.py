@@ -3,6 +3,9 @@ and the OpenTelemetry in-memory reader."""
 
 from __future__ import annotations
 
+import gc
+import weakref
+
 import pytest
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
@@ -115,3 +118,35 @@ def test_the_otel_instruments_report_the_same_values(orders):
     assert points[("producer_pool.acquire_wait", (*pool, ("quantile", "1")))] >= 0.01
     with pytest.raises(ConfigError, match="already has pool instruments"):
         PoolInstruments(meter, [])
+
+
+def test_closed_pools_leave_the_exporters_and_their_names_can_be_reused():
+    """1,000 pools of one name, each exported, used and closed in turn: the exporters keep
+    none of them (alive, or in a scrape), and each new pool takes the closed one's name."""
+    registry = CollectorRegistry()
+    collector = PoolCollector(registry=registry)
+    reader = InMemoryMetricReader()
+    instruments = PoolInstruments(MeterProvider(metric_readers=[reader]).get_meter("t"))
+    closed = weakref.WeakSet()
+    for _ in range(1_000):
+        pool = ProducerPool(CountingFactory(), max_size=1, name="events")
+        collector.add(pool)
+        instruments.add(pool)
+        with pool.acquire():
+            pass
+        pool.close()
+        closed.add(pool)
+    del pool
+    gc.collect()
+    assert len(closed) == 0
+    assert not any(name == "producer_pool_size" for name, _ in samples(registry))
+    assert reader.get_metrics_data() is None or not [
+        point
+        for resource in reader.get_metrics_data().resource_metrics
+        for scope in resource.scope_metrics
+        for metric in scope.metrics
+        for point in metric.data.data_points
+    ]
+    with ProducerPool(CountingFactory(), name="events") as reopened:
+        collector.add(reopened)
+        assert samples(registry)[("producer_pool_size", (("pool", "events"),))] == 0

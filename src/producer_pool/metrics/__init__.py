@@ -1,15 +1,17 @@
 """Exporters of the pools' stats and histograms: `prometheus` (extra `prometheus`) and
 `otel` (extra `otel`). Both read the pools when scraped or collected; nothing is pushed,
-and the pools pay nothing between scrapes."""
+and the pools pay nothing between scrapes. Closed pools leave them (`ExportedPools`)."""
 
 from __future__ import annotations
 
+import threading
+import weakref
 from collections.abc import Iterable
 from typing import Any
 
 from ..errors import ConfigError
 
-__all__ = ["COUNTERS", "GAUGES", "HISTOGRAMS", "with_pools"]
+__all__ = ["COUNTERS", "GAUGES", "HISTOGRAMS", "ExportedPools"]
 
 #: stats field -> (metric name stem, help): the same set for both exporters.
 GAUGES = {
@@ -36,16 +38,41 @@ HISTOGRAMS = {
 }
 
 
-def with_pools(known: list[Any], pools: Iterable[Any]) -> list[Any]:
-    """`known` plus `pools`, each pool once and each name once; a clear error otherwise
-    (one name for two pools would merge their series)."""
-    kept = list(known)
-    for pool in pools:
-        if any(pool is other for other in kept):
-            raise ConfigError(f"pool {pool.name!r} is registered twice")
-        if any(pool.name == other.name for other in kept):
-            raise ConfigError(
-                f"two pools are named {pool.name!r}: give each a unique name= to export them"
-            )
-        kept.append(pool)
-    return kept
+class ExportedPools:
+    """The pools an exporter reads, each once and each name once (one name for two pools
+    would merge their series). Held weakly, and a closed pool leaves at the next read: an
+    exporter never keeps a pool alive nor exports it after close(), and a new pool may take
+    a closed one's name."""
+
+    def __init__(self, pools: Iterable[Any] = ()) -> None:
+        self._lock = threading.Lock()  # scrapes and add() may come from different threads
+        self._refs: list[weakref.ref[Any]] = []
+        for pool in pools:
+            self.add(pool)
+
+    def add(self, pool: Any) -> None:
+        with self._lock:
+            for other in self._live_locked():
+                if pool is other:
+                    raise ConfigError(f"pool {pool.name!r} is registered twice")
+                if pool.name == other.name:
+                    raise ConfigError(
+                        f"two pools are named {pool.name!r}: give each a unique name= to "
+                        "export them"
+                    )
+            self._refs.append(weakref.ref(pool))
+
+    def live(self) -> list[Any]:
+        """The pools to read now: alive and open."""
+        with self._lock:
+            return self._live_locked()
+
+    def _live_locked(self) -> list[Any]:
+        live, kept = [], []
+        for ref in self._refs:
+            pool = ref()
+            if pool is not None and not pool.closed:
+                live.append(pool)
+                kept.append(ref)
+        self._refs = kept
+        return live

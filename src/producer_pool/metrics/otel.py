@@ -25,7 +25,7 @@ except ImportError as exc:
     ) from exc
 
 from ..errors import ConfigError
-from . import COUNTERS, GAUGES, HISTOGRAMS, with_pools
+from . import COUNTERS, GAUGES, HISTOGRAMS, ExportedPools
 
 __all__ = ["PREFIX", "PoolInstruments"]
 
@@ -37,14 +37,14 @@ class PoolInstruments:
     """Observable gauges and counters on `meter`, read from `pools` at each collection.
 
     One per meter holds every pool: a second one on the same meter, a pool added twice, or
-    two pools with one name is a `ConfigError`.
+    two open pools with one name is a `ConfigError`. A closed pool leaves.
     """
 
     def __init__(self, meter: Meter, pools: Iterable[Any] = ()) -> None:
         if meter in _instrumented:
             raise ConfigError("this meter already has pool instruments; add pools to them")
         _instrumented.add(meter)
-        self._pools = with_pools([], pools)
+        self._pools = ExportedPools(pools)
         for field, (stem, text) in GAUGES.items():
             meter.create_observable_gauge(
                 PREFIX + stem, [self._reader(field)], unit="{object}", description=text
@@ -60,13 +60,13 @@ class PoolInstruments:
             )
 
     def add(self, pool: Any) -> None:
-        self._pools = with_pools(self._pools, [pool])
+        self._pools.add(pool)
 
     def _reader(self, field: str) -> Any:
         def observe(options: CallbackOptions) -> Iterable[Observation]:
             return [
                 Observation(getattr(pool.stats(), field), {"pool.name": pool.name})
-                for pool in self._pools
+                for pool in self._pools.live()
             ]
 
         return observe
@@ -74,7 +74,7 @@ class PoolInstruments:
     def _quantiles(self, field: str) -> Any:
         def observe(options: CallbackOptions) -> Iterable[Observation]:
             observations = []
-            for pool in self._pools:
+            for pool in self._pools.live():
                 durations = getattr(pool.stats(), field)
                 for quantile, value in (("0.5", durations.p50), ("0.99", durations.p99),
                                         ("1", durations.max)):  # fmt: skip

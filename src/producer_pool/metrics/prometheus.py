@@ -30,7 +30,7 @@ except ImportError as exc:
     ) from exc
 
 from ..errors import ConfigError
-from . import COUNTERS, GAUGES, HISTOGRAMS, with_pools
+from . import COUNTERS, GAUGES, HISTOGRAMS, ExportedPools
 
 __all__ = ["PREFIX", "PoolCollector"]
 
@@ -41,13 +41,13 @@ class PoolCollector(Collector):
     """Reads `pools` (any of ours, threaded or asyncio) at each scrape.
 
     One collector per registry holds every pool: a second one on the same registry, a pool
-    added twice, or two pools with one name is a `ConfigError`.
+    added twice, or two open pools with one name is a `ConfigError`. A closed pool leaves.
     """
 
     def __init__(
         self, pools: Iterable[Any] = (), registry: CollectorRegistry | None = REGISTRY
     ) -> None:
-        self._pools = with_pools([], pools)
+        self._pools = ExportedPools(pools)
         if registry is not None:
             try:
                 registry.register(self)
@@ -57,7 +57,7 @@ class PoolCollector(Collector):
                 ) from None
 
     def add(self, pool: Any) -> None:
-        self._pools = with_pools(self._pools, [pool])
+        self._pools.add(pool)
 
     def describe(self) -> Iterator[Metric]:
         """The metric names, without reading the pools (for the registry's clash check)."""
@@ -80,7 +80,7 @@ class PoolCollector(Collector):
             field: HistogramMetricFamily(PREFIX + stem, text, labels=labels)
             for field, (stem, text) in HISTOGRAMS.items()
         }
-        for pool in self._pools if read else ():
+        for pool in self._pools.live() if read else ():
             stats = pool.stats()
             for field, gauge in gauges.items():
                 gauge.add_metric([pool.name], getattr(stats, field))
