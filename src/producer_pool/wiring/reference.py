@@ -1,12 +1,17 @@
-"""The `kafka:` reference of every client, rendered from the settings models themselves: each
-option with its other spellings, its type, the code's default (the client's own, or the
-kit's) and, apart, the value each shipped file sets. `docs/configuration-reference.md` is
+"""The configuration reference, rendered from the settings models themselves: the `pool:`
+and `publisher:` keys, then the `kafka:` keys of every client, each option with its other
+spellings, its type, the code's default (the pool's, the client's own, or the kit's) and,
+apart, the value each shipped file sets. `docs/configuration-reference.md` is
 this output, and a test keeps it so: `python -m producer_pool.wiring.reference` rewrites it.
 """
 
 from __future__ import annotations
 
+import ast
+import dataclasses
+import itertools
 import math
+import re
 import sys
 import typing
 from pathlib import Path
@@ -22,9 +27,11 @@ from ..clients.kit import KITS, settings_model
 from ..clients.settings import ClientSettings
 from ..clients.settings._base import ExistingFile
 from ..clients.settings.librdkafka import Flags
+from ..core import options as pool_options
+from ..core.options import PLAIN_OPTIONS, PoolOptions
 from .containers import SHIPPED_CONFIGS, shipped_config
 
-__all__ = ["REFERENCE_PATH", "render_client", "render_reference"]
+__all__ = ["REFERENCE_PATH", "render_client", "render_pool", "render_reference"]
 
 #: Where the rendered reference lives in a source checkout.
 REFERENCE_PATH = Path(__file__).parents[3] / "docs" / "configuration-reference.md"
@@ -35,11 +42,13 @@ _HEADER = """\
 <!-- Rendered from the settings models by `python -m producer_pool.wiring.reference`;
 tests/unit/test_reference.py fails when it differs. Do not edit by hand. -->
 
-Every key of the `kafka:` section, for each client, as its settings model validates it:
-the client's own option names (with the other spellings it accepts), their types, the
-code's default (the client's own default, or the kit's for the kit's options) and, apart,
-the value the shipped file sets. A key that is not listed is refused when the container is
-created, in one line naming the file and the key (with "did you mean").
+Every key of a configuration file, as the settings models validate it: the `pool:` and
+`publisher:` sections, the same for every client, then the `kafka:` section of each
+client, by the client's own option names (with the other spellings it accepts). Each key
+has its type, the code's default (the pool's, the client's own, or the kit's for the kit's
+options) and, apart, the value each shipped file sets: a key a file leaves out takes the
+code's default, not the shipped file's. A key that is not listed is refused when the
+container is created, in one line naming the file and the key (with "did you mean").
 """
 
 _TITLES = {
@@ -51,7 +60,8 @@ _TITLES = {
 
 def render_reference() -> str:
     """The whole reference: one section per settings model, in `KITS` order."""
-    sections = [_HEADER]
+    sections = [_HEADER, f"## pool (every client)\n\n{render_pool()}"]
+    sections.append(f"## publisher (every client)\n\n{_render_publisher()}")
     seen: set[type[ClientSettings]] = set()
     for client in KITS:
         model = settings_model(client)
@@ -83,6 +93,63 @@ def render_client(client: str, shipped: list[str] | None = None) -> str:
         ]
         rows.append("| " + " | ".join(cells) + " |")
     return "\n".join(rows) + "\n"
+
+
+def render_pool() -> str:
+    """The Markdown table of the `pool:` keys: the pool's options a file can set, with the
+    pool's rule, its default (`name`'s is the containers' `events`), each shipped file's
+    value and what the option does (the docstring of its `PoolKwargs` key)."""
+    files = {name: _section(name, "pool") for name in SHIPPED_CONFIGS}
+    heads = ["key", "type", "default", *(f"`{file}`" for file in SHIPPED_CONFIGS.values())]
+    rows = ["| " + " | ".join([*heads, "meaning"]) + " |", "|" + "---|" * (len(heads) + 1)]
+    fields = {option.name: option for option in dataclasses.fields(PoolOptions)}
+    meanings = _pool_meanings()
+    for name in PLAIN_OPTIONS:
+        requirement = fields[name].metadata["requirement"].removeprefix("must be ")
+        requirement = re.sub(r"^an? ", "", requirement)
+        default = "events" if name == "name" else fields[name].default
+        cells = [
+            f"`{name}`",
+            requirement.replace("'", "`"),
+            _value(default),
+            *(_value(files[n][name]) if name in files[n] else "" for n in SHIPPED_CONFIGS),
+            meanings.get(name, ""),
+        ]
+        rows.append("| " + " | ".join(cells) + " |")
+    return "\n".join(rows) + "\n"
+
+
+def _render_publisher() -> str:
+    """The `publisher:` keys: where `EventPublisher` publishes. No default: a file names it."""
+    files = {name: _section(name, "publisher") for name in SHIPPED_CONFIGS}
+    heads = ["key", "type", "default", *(f"`{file}`" for file in SHIPPED_CONFIGS.values())]
+    rows = ["| " + " | ".join([*heads, "meaning"]) + " |", "|" + "---|" * (len(heads) + 1)]
+    shipped = [_value(files[n]["topic"]) if "topic" in files[n] else "" for n in SHIPPED_CONFIGS]
+    meaning = "the topic `EventPublisher` and `AsyncEventPublisher` publish to"
+    rows.append(
+        "| " + " | ".join(["`topic`", "non-empty string", "required", *shipped, meaning]) + " |"
+    )
+    return "\n".join(rows) + "\n"
+
+
+def _pool_meanings() -> dict[str, str]:
+    """Each `PoolKwargs` key's docstring (the string under its annotation), on one line."""
+    tree = ast.parse(Path(pool_options.__file__).read_text())
+    kwargs = next(n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == "PoolKwargs")
+    meanings = {}
+    for key, doc in itertools.pairwise(kwargs.body):
+        documented = isinstance(doc, ast.Expr) and isinstance(doc.value, ast.Constant)
+        if documented and isinstance(key, ast.AnnAssign) and isinstance(key.target, ast.Name):
+            text = " ".join(str(doc.value.value).split())  # type: ignore[attr-defined]
+            text = re.sub(r" \(default [^)]*\)\.$", ".", text)  # the table has a default column
+            meanings[key.target.id] = text.replace("|", "\\|")
+    return meanings
+
+
+def _section(client: str, section: str) -> dict[str, Any]:
+    """A section of the client's shipped file, as written (before substitution)."""
+    data: dict[str, Any] = yaml.safe_load(shipped_config(client).read_text())
+    return dict(data.get(section) or {})
 
 
 def _ordered(model: type[ClientSettings]) -> list[str]:
