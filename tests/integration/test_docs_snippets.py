@@ -28,7 +28,12 @@ GUIDES = [page for page in pages() if not page.startswith(NOT_GUIDES)]
 USES_KAFKA = ("EmbeddedBroker", "kafka_bootstrap_servers", "create_container", "KAFKA_BOOTSTRAP")
 #: Every warning whose message starts with "producer_pool." (our moved paths) fails a block.
 OUR_WARNINGS_ARE_ERRORS = "error:producer_pool."
-PYTHON = [block for page in GUIDES for block in blocks(page) if block.language == "python"]
+PYTHON = [
+    block
+    for page in [*GUIDES, "../README.md"]  # the README's example too
+    for block in blocks(page)
+    if block.language == "python"
+]
 
 
 def test_the_guides_have_code_to_run():
