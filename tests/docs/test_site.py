@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.docs.site import DOCS, inventory, public_names
+import griffe
+
+from tests.docs.site import DOCS, SOURCE, inventory, public_names
 
 
 def test_the_site_builds_with_strict_and_an_index_page(site_dir: Path):
@@ -35,3 +37,16 @@ def test_a_name_left_out_of_the_reference_is_found():
 def test_the_docs_folder_holds_only_what_the_site_uses():
     stray = [p.name for p in DOCS.rglob("*") if p.suffix in {".py", ".sh", ".pyc"}]
     assert not stray, f"files under docs/ are copied into the site as they are: {stray}"
+
+
+def test_every_public_class_and_function_has_a_docstring():
+    """The reference is generated from docstrings: a public class or function without one
+    would render as a bare signature."""
+    package = griffe.load("producer_pool", search_paths=[str(SOURCE)])
+    bare = []
+    for name in public_names():
+        found = package[name.removeprefix("producer_pool.")]
+        target = found.final_target if found.is_alias else found
+        if target.kind.value in ("class", "function") and not target.docstring:
+            bare.append(name)
+    assert not bare, f"public names without a docstring: {bare}"

@@ -8,6 +8,7 @@ __all__ = ["run"]
 
 
 def run() -> None:
+    """The `producer-pool` entry point: the command, or one line naming the missing extra."""
     try:
         from .cli import run as run_cli
     except ImportError as exc:

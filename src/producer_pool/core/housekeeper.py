@@ -22,6 +22,8 @@ class _Housekept(Protocol):
 
 
 class Housekeeper:
+    """The thread that calls the pool's `_housekeep_once` until stopped or the pool is gone."""
+
     def __init__(self, pool: _Housekept, name: str) -> None:
         self._stop = threading.Event()
         self._thread = threading.Thread(

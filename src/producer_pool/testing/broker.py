@@ -141,6 +141,8 @@ def _tansu_binary() -> str:
 
 
 def free_port() -> int:
+    """A TCP port free on 127.0.0.1 right now (for a broker, a relay, or an address where
+    nothing listens)."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port: int = probe.getsockname()[1]

@@ -85,10 +85,15 @@ DEFAULT_CLIENT = "kafka-python"
 
 
 class PublisherSettings(_Strict):
+    """The `publisher:` section: the topic `EventPublisher` publishes to (no default)."""
+
     topic: Annotated[str, Field(min_length=1)]
 
 
 class Settings(_Strict):
+    """A whole configuration file, validated: `pool:`, the `kafka:` section of the client
+    it names, `publisher:`."""
+
     pool: PoolSettings = PoolOptions(name="events")
     #: The client's settings: the model of the kit `kafka.client` names.
     kafka: ClientSettings
