@@ -11,13 +11,14 @@ import functools
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Coroutine, Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from producer_pool import PoolCloseError, PoolStats
 from producer_pool.clients import async_pool, kit_class, pool
 from producer_pool.testing.cluster import PRODUCE, MockCluster
+from tests.drivers import LoopThread
 
 T = TypeVar("T")
 
@@ -40,23 +41,6 @@ class Outcomes:
 
     def settled(self, keys: Iterable[bytes]) -> bool:
         return all(key in self.acked or key in self.failed for key in keys)
-
-
-class LoopThread:
-    """An event loop running in its own thread, for driving the asyncio pools from a sync test."""
-
-    def __init__(self) -> None:
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_forever, name="cluster-loop")
-        self.thread.start()
-
-    def run(self, coroutine: Coroutine[Any, Any, T], timeout: float = SETTLE_TIMEOUT) -> T:
-        return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result(timeout)
-
-    def stop(self) -> None:
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join()
-        self.loop.close()
 
 
 class Publisher:

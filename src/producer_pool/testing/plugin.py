@@ -17,8 +17,19 @@ from .broker import EmbeddedBroker
 
 if TYPE_CHECKING:
     from .cluster import MockCluster
+    from .fakes.aiokafka import FakeAIOKafkaKit
+    from .fakes.confluent import FakeConfluentAIOKit, FakeConfluentKit
+    from .fakes.kafka_python import FakeKafkaPythonKit
 
-__all__ = ["kafka_bootstrap_servers", "kafka_cluster", "kafka_topic"]
+__all__ = [
+    "fake_aiokafka",
+    "fake_confluent",
+    "fake_confluent_aio",
+    "fake_kafka_python",
+    "kafka_bootstrap_servers",
+    "kafka_cluster",
+    "kafka_topic",
+]
 
 
 @pytest.fixture(scope="session")
@@ -51,3 +62,39 @@ def kafka_cluster() -> Iterator[MockCluster]:
         pytest.skip(str(exc))
     with cluster:
         yield cluster
+
+
+def _fake(name: str) -> object:
+    """A fresh fake kit for the client `name`; skipped where that client is not installed."""
+    from .fakes import fake_kit_class
+
+    try:
+        return fake_kit_class(name)()
+    except ImportError as exc:
+        pytest.skip(f"the {name} fake needs its client ({exc.name} is missing)")
+
+
+@pytest.fixture
+def fake_kafka_python() -> FakeKafkaPythonKit:
+    """A kafka-python kit of in-memory producers: `pool(fake)`, or
+    `container.producer_factory.override(providers.Object(fake))`; then
+    `fake.published("orders")`, `fake.fail_next(2)`, `with fake.outage():`, `fake.fence()`."""
+    return _fake("kafka-python")  # type: ignore[return-value]
+
+
+@pytest.fixture
+def fake_confluent() -> FakeConfluentKit:
+    """`fake_kafka_python` for confluent-kafka's `Producer` (callbacks served on poll)."""
+    return _fake("confluent")  # type: ignore[return-value]
+
+
+@pytest.fixture
+def fake_confluent_aio() -> FakeConfluentAIOKit:
+    """`fake_kafka_python` for confluent-kafka's `AIOProducer`, for an `async_pool`."""
+    return _fake("confluent-aio")  # type: ignore[return-value]
+
+
+@pytest.fixture
+def fake_aiokafka() -> FakeAIOKafkaKit:
+    """`fake_kafka_python` for aiokafka's `AIOKafkaProducer`, for an `async_pool`."""
+    return _fake("aiokafka")  # type: ignore[return-value]
