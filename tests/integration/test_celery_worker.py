@@ -72,15 +72,19 @@ def run_worker(
     }
     command = [sys.executable, "-m", "celery", "-A", "examples.celery_app", "worker"]
     command += ["--loglevel", "INFO", "--without-mingle", "--without-gossip", *options]
-    with subprocess.Popen(
-        command,
-        cwd=ROOT,
-        env=env,
-        stderr=subprocess.STDOUT,
-        stdout=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
-    ) as worker:
+    log_path = folder / "worker.log"  # a file, not a pipe: a full pipe would stall the worker
+    with (
+        log_path.open("w") as log_file,
+        subprocess.Popen(
+            command,
+            cwd=ROOT,
+            env=env,
+            stderr=subprocess.STDOUT,
+            stdout=log_file,
+            text=True,
+            start_new_session=True,
+        ) as worker,
+    ):
         try:
             wait_until(lambda: len(succeeded()) >= TASKS // 4 or worker.poll() is not None, 120)
         finally:
@@ -88,15 +92,17 @@ def run_worker(
                 os.killpg(worker.pid, signal.SIGTERM)
             else:
                 worker.send_signal(signal.SIGTERM)
+            killed = ""
             try:
-                log, _ = worker.communicate(timeout=STOP_TIMEOUT)
+                worker.wait(timeout=STOP_TIMEOUT)
             except subprocess.TimeoutExpired:
                 os.killpg(worker.pid, signal.SIGKILL)  # as systemd and docker end a stop
-                log = f"{worker.communicate()[0]}\n(killed after {STOP_TIMEOUT}s)"
+                worker.wait()
+                killed = f"\n(killed after {STOP_TIMEOUT}s)"
             finally:  # whatever happened (a pytest timeout too), leave no process running
                 with contextlib.suppress(ProcessLookupError):
                     os.killpg(worker.pid, signal.SIGKILL)
-    return Run(succeeded(), log, worker.returncode, tasks)
+    return Run(succeeded(), log_path.read_text() + killed, worker.returncode, tasks)
 
 
 def assert_each_order_once(run: Run, servers: str, topic: str, stored: set[int]) -> None:
