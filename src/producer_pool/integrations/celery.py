@@ -13,6 +13,15 @@ buffered messages are flushed, and any other pool alive in the child is closed t
 threads, solo, gevent, eventlet: the worker's own process builds them at `worker_init` and
 shuts them down at `worker_shutdown` (`worker_process_init` never fires for threads).
 
+Celery arms each prefork child to be SIGKILLed when its parent dies (`PR_SET_PDEATHSIG`),
+but Linux sends that signal when the *thread* that forked the child ends. billiard's threaded
+pool (what Celery runs under a broker transport with no event loop: filesystem, SQS, ...)
+forks replacement children (`--max-tasks-per-child`, a crashed child) from its supervisor
+thread, and `--autoscale` forks from its own thread; both threads end as a warm shutdown
+begins, and the kernel then killed those children with their buffered messages. In such a
+child `worker_process_init` trades the signal for a thread that SIGKILLs the child when the
+worker's process ends, which is what Celery meant.
+
 Not covered: a child killed by a signal. Celery resets SIGTERM to its default in prefork
 children, so a SIGTERM to the whole process group kills them at once; wait for the broker's
 acknowledgement in the task when a finished task must mean a stored message.
@@ -23,9 +32,14 @@ from __future__ import annotations
 import inspect
 import logging
 import os
+import select
+import sys
+import threading
+from signal import SIGKILL
 from typing import Any
 
 try:
+    from billiard.util import get_pdeathsig, set_pdeathsig
     from celery import signals
     from celery.concurrency import ALIASES
 except ImportError as exc:
@@ -42,6 +56,52 @@ __all__ = ["WorkerResources", "connect"]
 logger = logging.getLogger("producer_pool")
 
 _PREFORK = ALIASES["prefork"]
+
+#: Whether this process was forked by its parent's main thread (set in the parent at each
+#: fork, so that the child inherits the value that describes its own fork).
+_forked_by_main_thread = True
+
+
+def _note_forking_thread() -> None:
+    global _forked_by_main_thread
+    _forked_by_main_thread = threading.current_thread() is threading.main_thread()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(before=_note_forking_thread)
+
+
+def _die_with_the_worker_process() -> None:
+    """In a child forked by a thread other than the worker's main thread, trade Celery's
+    parent-death SIGKILL, which Linux ties to that thread, for one tied to the worker's
+    process: a thread that waits on a pidfd of the parent and SIGKILLs the child when it
+    ends. Where a pidfd cannot be had, Celery's signal stays (an orphan is worse)."""
+    if _forked_by_main_thread or not sys.platform.startswith("linux"):
+        return
+    try:
+        if get_pdeathsig() == 0:  # nothing armed: not a Celery prefork child
+            return
+        worker = os.getppid()
+        watch = os.pidfd_open(worker)
+        set_pdeathsig(0)
+    except (AttributeError, OSError):
+        return
+    if os.getppid() != worker:  # the worker ended before the watch began
+        os.kill(os.getpid(), SIGKILL)
+    threading.Thread(
+        target=_kill_self_when_readable,
+        args=(watch,),
+        name="producer-pool-worker-watch",
+        daemon=True,
+    ).start()
+
+
+def _kill_self_when_readable(pidfd: int) -> None:
+    """A pidfd turns readable when its process ends."""
+    poller = select.poll()
+    poller.register(pidfd, select.POLLIN)
+    poller.poll()
+    os.kill(os.getpid(), SIGKILL)
 
 
 def _is_prefork(pool_cls: Any) -> bool:
@@ -101,6 +161,7 @@ class WorkerResources:
             self.start()
 
     def _on_worker_process_init(self, **_: Any) -> None:
+        _die_with_the_worker_process()  # before anything is buffered
         self.start()
 
     def _on_worker_process_shutdown(self, **_: Any) -> None:
