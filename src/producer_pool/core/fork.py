@@ -33,6 +33,8 @@ from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from typing import Any
 
+from ..errors import ConfigError
+
 __all__ = [
     "close_and_log",
     "close_at_child_exit",
@@ -162,11 +164,13 @@ def fork_wait_timeout() -> float:
 
 
 def set_fork_wait_timeout(seconds: float) -> None:
-    """Change how long a fork waits for creations in flight (default 5 s); 0 does not wait."""
-    if isinstance(seconds, bool) or not isinstance(seconds, (int, float)):
-        raise TypeError(f"fork wait timeout must be a number of seconds, not {seconds!r}")
-    if math.isnan(seconds) or seconds < 0:
-        raise ValueError(f"fork wait timeout must be >= 0 seconds, not {seconds!r}")
+    """Change how long a fork waits for creations in flight (default 5 s); 0 does not wait.
+    A fork must not wait for ever: `inf` is refused like a negative or NaN."""
+    number = isinstance(seconds, (int, float)) and not isinstance(seconds, bool)
+    if not number or not 0 <= seconds < math.inf:
+        raise ConfigError(
+            f"fork wait timeout must be a finite number of seconds >= 0 (got {seconds!r})"
+        )
     _gate.timeout = float(seconds)
 
 
