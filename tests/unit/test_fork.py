@@ -4,10 +4,15 @@ never inherits a creation half done, nor the locks it holds."""
 from __future__ import annotations
 
 import logging
+import multiprocessing
 import os
+import subprocess
+import sys
+import textwrap
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -128,3 +133,68 @@ def test_closing_at_a_workers_exit_logs_each_pools_outcome(make_pool):
     assert "ERROR <ProducerPool 'failing'" in report
     assert "3 message(s) undelivered" in report
     assert not clean.closed  # the parent's pools are the parent's
+
+
+#: A service whose pool module is imported first in a multiprocessing child: in `run()`, or
+#: (with "top") by the main module, which a spawned child imports again.
+FIRST_IMPORT_IN_A_CHILD = textwrap.dedent(
+    """
+    import multiprocessing
+    import sys
+
+    start_method, closes, where = sys.argv[1:]
+    if where == "top" and __name__ == "__mp_main__":
+        from producer_pool.core.pool import ProducerPool
+
+
+    class Producer:
+        def close(self):
+            with open(closes, "a") as out:
+                out.write("closed\\n")
+
+
+    POOLS = []  # alive when the child ends, as a module-level pool is
+
+
+    def work():
+        from producer_pool.core.pool import ProducerPool
+
+        POOLS.append(ProducerPool(Producer))
+        with POOLS[0].acquire():
+            pass
+
+
+    if __name__ == "__main__":
+        assert "producer_pool" not in sys.modules
+        child = multiprocessing.get_context(start_method).Process(target=work)
+        child.start()
+        child.join(30)
+        sys.exit(child.exitcode)
+    """
+)
+
+
+@pytest.mark.parametrize(
+    ("start_method", "where"),
+    [
+        (start_method, where)
+        for start_method in multiprocessing.get_all_start_methods()
+        for where in ("run", "top")
+        if (start_method, where) != ("fork", "top")  # a forked child imports nothing again
+    ],
+)
+def test_a_pool_first_imported_in_a_multiprocessing_child_is_closed_at_its_exit(
+    start_method, where, tmp_path: Path
+):
+    """Before, only a pool whose module the parent had imported before the fork was."""
+    script, closes = tmp_path / "service.py", tmp_path / "closes.txt"
+    script.write_text(FIRST_IMPORT_IN_A_CHILD)
+    run = subprocess.run(
+        [sys.executable, str(script), start_method, str(closes), where],
+        capture_output=True,
+        text=True,
+        timeout=50,
+        check=False,
+    )
+    assert run.returncode == 0, run.stderr
+    assert closes.read_text() == "closed\n"  # before: no such file

@@ -152,6 +152,21 @@ def _arrange_close_at_exit() -> None:
     )
 
 
+def _arrange_close_at_exit_on_import() -> None:
+    """This module may be imported first in a multiprocessing child, where no fork hook of
+    ours ran. Its finalizer is then added now: in the child's `run()` its after-forkers have
+    run already, and a spawned child runs none. A forkserver's child clears the finalizers
+    after it imports its main module, and the after-forker adds the finalizer again."""
+    process = sys.modules.get("multiprocessing.process")
+    if process is not None and (
+        process.parent_process() is not None  # in the child's run()
+        or getattr(process.current_process(), "_inheriting", False)  # importing its main
+    ):
+        util = sys.modules["multiprocessing.util"]
+        util.Finalize(None, close_registered, exitpriority=_EXIT_PRIORITY)
+    _arrange_close_at_exit()
+
+
 def no_fork_midway() -> AbstractContextManager[None]:
     """A block that no forked child inherits half run: a fork waits for it (within
     `fork_wait_timeout()`), and it waits for a fork in progress before it starts."""
@@ -185,6 +200,7 @@ def _reset_in_child() -> None:
     _arrange_close_at_exit()
 
 
+_arrange_close_at_exit_on_import()
 if hasattr(os, "register_at_fork"):  # not on Windows: there is no fork to survive
     os.register_at_fork(
         before=lambda: _gate.before_fork(),
