@@ -34,6 +34,7 @@ def compare(
     values: int = 3,
     min_time: float = 0.1,
     loops: int = 0,
+    in_process: bool = False,
     progress: Callable[[], None] = lambda: None,
 ) -> dict[str, Spread]:
     """Each benchmark's cost on this tree over its cost on `rev`, round by round; the pyperf
@@ -51,6 +52,7 @@ def compare(
             values=values,
             min_time=min_time,
             loops=loops,
+            in_process=in_process,
             progress=progress,
         )
     before, after = load_rounds(files["before"]), load_rounds(files["after"])

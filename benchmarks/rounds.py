@@ -114,12 +114,15 @@ def pyperf_rounds(
     values: int,
     min_time: float = 0.1,
     loops: int = 0,
+    in_process: bool = False,
     progress: Callable[[], None] = lambda: None,
 ) -> dict[str, Path]:
     """Run `benchmarks.micro --select select` once per round and side, the sides taking
     turns within each round; side `s` goes to the pyperf file `out_dir/s.json` (one worker
     process per benchmark and round, each run labelled with its round). The first round
-    calibrates the loops, the others reuse them (or every round takes `loops`). A side is
+    calibrates the loops, the others reuse them (or every round takes `loops`);
+    `in_process` runs every benchmark in that process (pyperf's --in-process: a smoke
+    test's speed, none of the isolation). A side is
     the package source to measure (another commit's, for `benchmarks.compare`), None for
     the installed one."""
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -133,6 +136,8 @@ def pyperf_rounds(
                 "--round", str(number), "--append", str(files[side]), "--processes", "1",
                 "--values", str(values), "--warmups", "1", "--min-time", str(min_time),
             ]  # fmt: skip
+            if in_process:
+                command.append("--in-process")
             if loops:
                 command += ["--loops", str(loops)]
             elif number > 1:

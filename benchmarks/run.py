@@ -22,6 +22,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+import pyperf
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from benchmarks import async_runs, compare, kafka_runs, micro, report, waits
@@ -41,11 +42,14 @@ class Scale:
     strategies: tuple[str, ...]
     full: bool  # transactions, processes, clients, asyncio Kafka runs, the histograms' cost
     loops: int = 0  # pyperf loops per value; 0: calibrated
+    in_process: bool = False  # every pyperf benchmark in one process: for the smoke test
     wait_leases: int = 5_000  # per thread, in the waits' rounds
     tx_per_thread: int = 5
     process_messages: int = 40_000
 
 
+#: pyperf runs benchmarks in-process from 2.11, which needs Python 3.11 (3.10 gets 2.10).
+IN_PROCESS = pyperf.VERSION >= (2, 11)
 QUICK_STRATEGIES = ("one shared producer", "pool of 4", "share mode, max 2")
 SCALES = {
     "full": Scale(
@@ -58,8 +62,8 @@ SCALES = {
     ),
     "smoke": Scale(
         select="all", rounds=1, values=1, min_time=0.001, per_thread=50,
-        strategies=kafka_runs.STRATEGIES, full=True, loops=1, wait_leases=50, tx_per_thread=1,
-        process_messages=400,
+        strategies=kafka_runs.STRATEGIES, full=True, loops=1, in_process=IN_PROCESS, wait_leases=50,
+        tx_per_thread=1, process_messages=400,
     ),
 }  # fmt: skip
 PACKAGES = (
@@ -164,7 +168,8 @@ def _micro(scale: Scale, out_dir: Path, progress: Callable[[], None]) -> dict[st
                 contender.close()
     files = pyperf_rounds(
         {"micro": None}, out_dir, select=scale.select, rounds=scale.rounds,
-        values=scale.values, min_time=scale.min_time, loops=scale.loops, progress=progress,
+        values=scale.values, min_time=scale.min_time, loops=scale.loops,
+        in_process=scale.in_process, progress=progress,
     )  # fmt: skip
     path = files["micro"].rename(out_dir / "benchmarks-micro.json")
     return {
@@ -181,7 +186,7 @@ def _overhead(scale: Scale, progress: Callable[[], None]) -> dict[str, Any]:
         ratios = compare.compare(
             compare.HISTOGRAMS_BASELINE, Path(pyperf_dir), select="uncontended",
             rounds=scale.rounds, values=scale.values, min_time=scale.min_time,
-            loops=scale.loops, progress=progress,
+            loops=scale.loops, in_process=scale.in_process, progress=progress,
         )  # fmt: skip
         rounds = {
             side: load_rounds(Path(pyperf_dir, f"{side}.json")) for side in ("before", "after")
