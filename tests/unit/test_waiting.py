@@ -51,8 +51,9 @@ def test_acquire_timeout_is_the_default_timeout(make_pool):
 
 
 def test_released_object_goes_straight_to_the_oldest_waiter(make_pool):
-    """A newcomer cannot grab an object released while someone is waiting."""
-    pool = make_pool(CountingFactory(), max_size=1)
+    """In strict order, a newcomer cannot grab an object released while someone is waiting
+    (by default, only while the waiter has waited less than `fifo_after`: test_contention)."""
+    pool = make_pool(CountingFactory(), max_size=1, fifo_after=0)
     with pool.acquire():
         (waiter,) = start_waiters(pool, 1, hold=True)
     assert pool.stats().in_use == 1  # handed over inside the release, before the waiter runs

@@ -145,6 +145,7 @@ class AsyncProducerPool(PoolCore[T]):
         self._housekeeper: asyncio.Task[None] | None = None
         self._timer: asyncio.TimerHandle | None = None  # the waiters' one timer
         self._timer_at = math.inf
+        self._offering = False  # `_hand_over` is scheduled
 
     def _bind(self, loop: asyncio.AbstractEventLoop) -> None:
         """Bind to `loop` on first use: start prewarm and housekeeping there."""
@@ -336,6 +337,18 @@ class AsyncProducerPool(PoolCore[T]):
 
     def _notify_locked(self) -> None:
         self._changed.set()
+
+    def _offer_locked(self) -> None:
+        """Hand the idle objects to the longest waiters on the loop's next turn, unless the
+        task that released one takes it back first (it runs on until it awaits): a
+        callback, which costs a fraction of waking a task that might find nothing."""
+        if not self._offering and self._loop is not None:
+            self._offering = True
+            self._loop.call_soon(self._hand_over)
+
+    def _hand_over(self) -> None:
+        self._hand_idle_locked(self._now())
+        self._offering = False
 
     async def _changes(self, deadline: Deadline) -> None:
         """Wait for the next change of the books, or the deadline."""

@@ -118,6 +118,7 @@ class PoolBooks(Generic[T]):
         self._max_idle = options.max_idle
         self._idle_limit = math.inf if options.max_idle is None else options.max_idle
         self._share = options.shares
+        self._fifo_after = options.fifo_after
         self._reset_books(generation=0)
 
     def _reset_books(self, generation: int) -> None:
@@ -128,7 +129,9 @@ class PoolBooks(Generic[T]):
         self._closed = False
         self._entries: dict[Entry[T], None] = {}  # every live object, idle or leased
         self._idle: list[Entry[T]] = []  # LIFO: the warmest object is reused first
-        self._waiters: deque[Waiter[T]] = deque()  # FIFO: the longest waiter is served first
+        #: FIFO: the longest waiter is served first. Idle objects and waiters coexist only
+        #: while the longest has waited less than `fifo_after` (`_serve_locked`).
+        self._waiters: deque[Waiter[T]] = deque()
         self._size = 0  # live objects plus creations in flight
         self._creating = 0
         #: Creations in flight that no waiter counts on: a caller gave up waiting for them
@@ -213,6 +216,8 @@ class PoolBooks(Generic[T]):
         self._unclaimed_creations = max(
             self._unclaimed_creations, self._creating - len(self._waiters)
         )
+        if self._idle and self._waiters:  # it may have been the one offered an object
+            self._offer_locked()
         return True
 
     def _grow_locked(self) -> int:
@@ -236,17 +241,51 @@ class PoolBooks(Generic[T]):
         self._creating += count
         return count
 
-    def _serve_locked(self, entry: Entry[T], now: float) -> None:
-        """A free entry goes to the longest waiter, or becomes idle."""
-        if self._waiters:
-            waiter = self._waiters.popleft()
+    def _serve_locked(self, entry: Entry[T], now: float, *, created: bool = False) -> None:
+        """A free entry goes to the longest waiter if it has waited `fifo_after`, else it
+        becomes idle and is offered to the longest waiter (`_offer_locked`), unless a caller
+        that never queued takes it first: bounded barging. A releaser that takes its object
+        straight back spares a task or thread switch per lease; no waiter is overtaken once
+        it has waited `fifo_after` (docs/design.md, "Contention"). A `created` entry is
+        always handed over: its creation was started for a waiter, and a barger taking it
+        would leave that waiter with neither an object nor a creation to wait for."""
+        waiters = self._waiters
+        if waiters and (created or now - waiters[0].since >= self._fifo_after):
+            waiter = waiters.popleft()
             self._lease_locked(entry)
             self._served_waiters += 1
             self._record_wait_locked(waiter, now)
             waiter.serve(entry, None)
-        else:
-            entry.returned_at = now
-            self._idle.append(entry)
+            return
+        entry.returned_at = now
+        self._idle.append(entry)
+        if waiters:
+            self._offer_locked()
+
+    def _offer_locked(self) -> None:
+        """Idle objects and waiters coexist: make sure the longest waiter gets one unless
+        a caller that never queued takes it first (the asyncio pool hands them over on the
+        loop's next turn; the threaded pool wakes the waiter, which claims one)."""
+        raise NotImplementedError
+
+    def _claim_idle_locked(self, waiter: Waiter[T], now: float) -> Entry[T] | None:
+        """A queued `waiter` takes an idle object and leaves the queue; None if callers that
+        never queued took them all first (it keeps its place)."""
+        entry = self._take_idle_locked()
+        if entry is None:
+            return None
+        self._waiters.remove(waiter)  # the longest waiter: at the head, found at once
+        self._served_waiters += 1
+        self._record_wait_locked(waiter, now)
+        if self._idle and self._waiters:
+            self._offer_locked()
+        return entry
+
+    def _hand_idle_locked(self, now: float) -> None:
+        """Idle objects go to the longest waiters, each served its own."""
+        while self._idle and self._waiters:
+            waiter = self._waiters[0]
+            waiter.serve(self._claim_idle_locked(waiter, now), None)
 
     def _record_wait_locked(self, waiter: Waiter[T], now: float) -> None:
         waited = now - waiter.since
@@ -280,7 +319,7 @@ class PoolBooks(Generic[T]):
             entry.retired_for = "closed"
             return False
         self._entries[entry] = None
-        self._serve_locked(entry, now)
+        self._serve_locked(entry, now, created=True)
         return True
 
     def _creation_failed_locked(

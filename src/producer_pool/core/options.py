@@ -58,6 +58,10 @@ class PoolKwargs(TypedDict, total=False):
     """At max_size: "block" waits for an object, "share" leases the least-loaded one again."""
     close_timeout: float
     """Seconds `close()` waits for leases and destroys (default 30)."""
+    fifo_after: float
+    """Seconds after which waiting callers are served strictly first come, first served;
+    until then a caller that does not wait may take a free object first (default 0.005;
+    0: strict order always)."""
     name: str | None
     """The pool's name in logs, errors and metrics (default pool-N)."""
     check: Callable[[Any], bool | Awaitable[bool]] | None
@@ -150,6 +154,13 @@ class PoolOptions:
         metadata=_rule(lambda v: v in ("block", "share"), "must be 'block' or 'share'"),
     )
     close_timeout: float = field(default=30.0, metadata=_rule(_is_seconds, _SECONDS))
+    fifo_after: float = field(
+        default=0.005,
+        metadata=_rule(
+            lambda v: _is_seconds(v) and math.isfinite(v),  # type: ignore[arg-type]
+            "must be a finite number of seconds >= 0",
+        ),
+    )
     name: str | None = field(
         default=None,
         metadata=_rule(

@@ -12,7 +12,7 @@ import threading
 import time
 from collections.abc import Callable
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
 
 from .._moved import moved_names
 from .books import HOLD_SAMPLING_MASK, Entry, Work
@@ -31,9 +31,11 @@ T = TypeVar("T")
 
 
 class _ThreadWaiter(Generic[T]):
-    """A caller parked in `acquire`; a pre-acquired `Lock` is the cheapest one-shot signal."""
+    """A caller parked in `acquire`; a pre-acquired `Lock` is the cheapest signal. It is
+    served once, and may be woken before that (`nudge`) to claim an idle object; `awake`
+    (under the pool's lock) keeps the signal from being released twice."""
 
-    __slots__ = ("entry", "error", "signal", "since", "timeout")
+    __slots__ = ("awake", "entry", "error", "signal", "since", "timeout")
 
     def __init__(self, since: float, timeout: float) -> None:
         self.signal = threading.Lock()
@@ -42,11 +44,17 @@ class _ThreadWaiter(Generic[T]):
         self.error: BaseException | None = None
         self.since = since
         self.timeout = timeout
+        self.awake = False
 
     def serve(self, entry: Entry[T] | None, error: BaseException | None) -> None:
         self.entry = entry
         self.error = error
-        self.signal.release()
+        self.nudge()
+
+    def nudge(self) -> None:
+        if not self.awake:
+            self.awake = True
+            self.signal.release()
 
 
 class Lease(LeaseBase[T]):
@@ -211,9 +219,9 @@ class ProducerPool(PoolCore[T]):
                     creations = self._enqueue_locked(waiter)
             if entry is None:
                 if waiter is None:
-                    # Every object is leased. Parking makes every later release a thread
-                    # switch (a convoy), so first let a preempted holder run; queued waiters
-                    # still come first, since idle objects exist only when nobody is queued.
+                    # Every object is leased. Parking costs a thread switch to wake, so first
+                    # let a preempted holder run; whatever it releases is this caller's only
+                    # within the bound of `_serve_locked`, like any caller that has not queued.
                     yielded = True
                     time.sleep(0)
                     continue
@@ -230,14 +238,31 @@ class ProducerPool(PoolCore[T]):
 
     def _wait(self, waiter: _ThreadWaiter[T], deadline: Deadline) -> Entry[T]:
         """Park until served; raises what the waiter was served, or `PoolTimeout`."""
-        try:
-            signalled = waiter.signal.acquire(timeout=deadline.lock_timeout())
-        except BaseException:  # e.g. KeyboardInterrupt: give back whatever we were served
-            self._abandoned(waiter)
-            raise
-        if not signalled:
-            self._expire(waiter)  # or it was served between the timeout and the lock
+        signalled = False
+        while not signalled:
+            try:
+                if not waiter.signal.acquire(timeout=deadline.lock_timeout()):
+                    self._expire(waiter)  # or it was served between the timeout and the lock
+                    break
+                signalled = self._woken(waiter)
+            except BaseException:  # e.g. KeyboardInterrupt: give back whatever we were served
+                self._abandoned(waiter)
+                raise
         return outcome(waiter)
+
+    def _woken(self, waiter: _ThreadWaiter[T]) -> bool:
+        """The waiter's signal came: True if it was served, or claims an idle object it was
+        woken for; False if a caller that never queued took it first (wait on, in place)."""
+        with self._lock:
+            if waiter.entry is None and waiter.error is None:
+                waiter.awake = False
+                waiter.entry = self._claim_idle_locked(waiter, self._now())
+                return waiter.entry is not None
+            return True
+
+    def _offer_locked(self) -> None:
+        """Wake the longest waiter to claim an idle object, unless it is awake already."""
+        cast("_ThreadWaiter[T]", self._waiters[0]).nudge()
 
     # ------------------------------------------------------------------ creating, destroying
 
