@@ -78,14 +78,24 @@ def _always_healthy(obj: Obj) -> bool:
 
 class Ours:
     """Bare: no check and no lifetimes. `configured` is the shipped YAML's set: a check,
-    max_lifetime=3600 and max_idle=600, as every pool from `kafka_pool()` or the container."""
+    max_lifetime=3600 and max_idle=600, as every pool from `kafka_pool()` or the container.
+    `strict` serves waiters strictly first come, first served (`fifo_after=0`), the order
+    before the bounded barging."""
 
-    def __init__(self, size: int, on_exhausted: str = "block", configured: bool = False) -> None:
+    def __init__(
+        self,
+        size: int,
+        on_exhausted: str = "block",
+        configured: bool = False,
+        strict: bool = False,
+    ) -> None:
         options: dict[str, Any] = (
             {"check": _always_healthy, "max_lifetime": 3600.0, "max_idle": 600.0}
             if configured
             else {"max_lifetime": None, "max_idle": None}
         )
+        if strict:
+            options["fifo_after"] = 0.0
         self.pool = ProducerPool(Obj, max_size=size, on_exhausted=on_exhausted, **options)  # type: ignore[arg-type]
         self.acquire = self.pool.acquire
 
@@ -171,11 +181,13 @@ FLOOR = "floor (SimpleQueue)"
 OURS = "producer-pool block"
 CONFIGURED = "producer-pool configured"
 SHARE = "producer-pool share"
+STRICT = "producer-pool strict FIFO"
 POOLS: dict[str, Callable[[int], Any]] = {
     FLOOR: Floor,
     OURS: Ours,
     CONFIGURED: lambda size: Ours(size, configured=True),
     SHARE: lambda size: Ours(size, "share"),
+    STRICT: lambda size: Ours(size, strict=True),
     "SQLAlchemy QueuePool": SQLAlchemyQueuePool,
     "connpool": ConnPool,
     "connection-pool": ConnectionPoolPkg,
@@ -215,9 +227,9 @@ class _QueueLease:
         self._queue.put_nowait(self._obj)
 
 
-async def _async_ours() -> AsyncProducerPool[Obj]:
+async def _async_ours(**options: Any) -> AsyncProducerPool[Obj]:
     pool = AsyncProducerPool(
-        Obj, max_size=POOL_SIZE, min_size=POOL_SIZE, max_lifetime=None, max_idle=None
+        Obj, max_size=POOL_SIZE, min_size=POOL_SIZE, max_lifetime=None, max_idle=None, **options
     )
     await pool.wait()
     return pool
@@ -227,12 +239,44 @@ async def _async_floor() -> QueueFloor:
     return QueueFloor([Obj() for _ in range(POOL_SIZE)])
 
 
+class AsyncioConnectionPool:
+    """asyncio-connection-pool: lock-free on one loop, an `asyncio.Queue` of idle objects
+    (so a releasing task may take its object straight back)."""
+
+    def __init__(self) -> None:
+        from asyncio_connection_pool import ConnectionPool, ConnectionStrategy
+
+        class Strategy(ConnectionStrategy[Obj]):
+            async def make_connection(self) -> Obj:
+                return Obj()
+
+            def connection_is_closed(self, conn: Obj) -> bool:
+                return False
+
+            async def close_connection(self, conn: Obj) -> None:
+                pass
+
+        self.pool = ConnectionPool(strategy=Strategy(), max_size=POOL_SIZE)
+        self.acquire = self.pool.get_connection
+
+    async def close(self) -> None:
+        pass
+
+
+async def _asyncio_connection_pool() -> AsyncioConnectionPool:
+    return AsyncioConnectionPool()
+
+
 ASYNC_FLOOR = "floor (asyncio.Queue)"
 ASYNC_OURS = "AsyncProducerPool"
+ASYNC_STRICT = "AsyncProducerPool strict FIFO"
+ASYNC_PEER = "asyncio-connection-pool"
 #: Made inside each value's event loop: an asyncio pool belongs to one loop.
 ASYNC_POOLS: dict[str, Callable[[], Awaitable[Any]]] = {
     ASYNC_FLOOR: _async_floor,
     ASYNC_OURS: _async_ours,
+    ASYNC_STRICT: lambda: _async_ours(fifo_after=0.0),
+    ASYNC_PEER: _asyncio_connection_pool,
 }
 TASKS = 64
 
@@ -333,13 +377,14 @@ def name(measure: str, pool: str) -> str:
 
 
 #: The subsets `--select` takes: every benchmark; the core ratios (`make bench-quick`); our
-#: pools alone, which also run on older commits (`benchmarks.compare`); and the uncontended
-#: lease of our threaded pool, bare and configured (the histograms' overhead).
+#: pools alone, which also run on older commits (`benchmarks.compare`: no option newer
+#: than them); and the uncontended lease of our threaded pool, bare and configured (the
+#: histograms' overhead).
 CORE = (UNCONTENDED, THREADS_8, HOLD_20US)
 SELECTIONS: dict[str, list[tuple[str, str]]] = {
     "all": [(m, p) for m in SYNC_MEASURES for p in POOLS]
     + [(m, p) for m in ASYNC_MEASURES for p in ASYNC_POOLS],
-    "quick": [(m, p) for m in CORE for p in (FLOOR, OURS, CONFIGURED)]
+    "quick": [(m, p) for m in CORE for p in (FLOOR, OURS, CONFIGURED, "connection-pool")]
     + [(m, p) for m in ASYNC_MEASURES for p in ASYNC_POOLS],
     "ours": [(m, p) for m in SYNC_MEASURES for p in (OURS, CONFIGURED, SHARE)]
     + [(m, ASYNC_OURS) for m in ASYNC_MEASURES],
@@ -378,6 +423,7 @@ PEER_MODULES = {
     "connpool": "connpool",
     "connection-pool": "connection_pool",
     "generic-connection-pool": "generic_connection_pool",
+    ASYNC_PEER: "asyncio_connection_pool",
 }
 
 

