@@ -118,6 +118,33 @@ def test_a_thread_woken_for_a_free_object_claims_it(make_pool, clock):
     assert (stats.idle, stats.waiting, stats.acquired, stats.max_wait_seconds) == (1, 0, 2, 0)
 
 
+async def test_share_mode_hands_every_release_to_the_waiter(clock):
+    """A caller that has not queued never waits in share mode (it shares), so nothing is
+    gained by barging: a waiter (queued while the pool grows) is handed the object inside
+    the release."""
+    made = 0
+    gate = asyncio.Event()
+
+    async def factory() -> int:
+        nonlocal made
+        made += 1
+        if made > 1:
+            await gate.wait()  # the second creation hangs until the end
+        return made - 1
+
+    pool = AsyncProducerPool(factory, max_size=2, on_exhausted="share", fifo_after=BOUND)
+    try:
+        lease = pool.acquire()
+        await lease.__aenter__()
+        (waiter,) = await _queued(pool)  # room to grow: it waits for a creation
+        await lease.__aexit__(None, None, None)
+        assert (pool.stats().in_use, pool.stats().waiting) == (1, 0)
+        assert await waiter == 0
+    finally:
+        gate.set()
+        await pool.close()
+
+
 async def test_waiters_stay_first_come_first_served_among_themselves(clock):
     pool = AsyncProducerPool(CountingFactory(), max_size=1, fifo_after=BOUND)
     try:

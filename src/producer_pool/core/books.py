@@ -248,9 +248,11 @@ class PoolBooks(Generic[T]):
         straight back spares a task or thread switch per lease; no waiter is overtaken once
         it has waited `fifo_after` (docs/design.md, "Contention"). A `created` entry is
         always handed over: its creation was started for a waiter, and a barger taking it
-        would leave that waiter with neither an object nor a creation to wait for."""
+        would leave that waiter with neither an object nor a creation to wait for. So is
+        every entry in share mode: there a caller that has not queued never waits (it
+        shares), so barging would spare nobody a switch, and only delay the waiters."""
         waiters = self._waiters
-        if waiters and (created or now - waiters[0].since >= self._fifo_after):
+        if waiters and (created or self._share or now - waiters[0].since >= self._fifo_after):
             waiter = waiters.popleft()
             self._lease_locked(entry)
             self._served_waiters += 1

@@ -244,7 +244,10 @@ class ProducerPool(PoolCore[T]):
                 if not waiter.signal.acquire(timeout=deadline.lock_timeout()):
                     self._expire(waiter)  # or it was served between the timeout and the lock
                     break
-                signalled = self._woken(waiter)
+                # Served (its result is set before the signal): no lock to take, which a
+                # thread of a busy pool would queue for; else woken to claim an object.
+                signalled = waiter.entry is not None or waiter.error is not None
+                signalled = signalled or self._woken(waiter)
             except BaseException:  # e.g. KeyboardInterrupt: give back whatever we were served
                 self._abandoned(waiter)
                 raise
