@@ -7,12 +7,14 @@ pool after the fork and flushes it when it is retired or stopped):
         celery -A examples.celery_app worker --concurrency 2 --max-tasks-per-child 100
 
 or with `--pool threads`. Without CELERY_BROKER_URL it uses kombu's filesystem transport
-under CELERY_DATA_FOLDER (default: ./celery-data), which needs no broker at all.
+under CELERY_DATA_FOLDER (default: producer-pool-celery in the system's temporary
+directory), which needs no broker at all.
 """
 
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -23,10 +25,13 @@ from producer_pool.integrations.celery import connect
 from producer_pool.wiring.containers import Container, create_container
 from producer_pool.wiring.services import EventPublisher
 
+#: Where a trial without a broker keeps its queues: never in the caller's working directory.
+DEFAULT_DATA_FOLDER = str(Path(tempfile.gettempdir()) / "producer-pool-celery")
+
 
 def _filesystem_transport(folder: Path) -> dict[str, Any]:
     """kombu's filesystem transport: queues are files in `folder` (tests, trials)."""
-    for sub in ("queue", "processed", "results"):
+    for sub in ("queue", "processed", "results", "control"):
         (folder / sub).mkdir(parents=True, exist_ok=True)
     return {
         "broker_url": "filesystem://",
@@ -34,6 +39,7 @@ def _filesystem_transport(folder: Path) -> dict[str, Any]:
             "data_folder_in": str(folder / "queue"),
             "data_folder_out": str(folder / "queue"),
             "processed_folder": str(folder / "processed"),
+            "control_folder": str(folder / "control"),  # else ./control, in the caller's cwd
         },
         "result_backend": f"file://{folder / 'results'}",
     }
@@ -44,7 +50,7 @@ if broker := os.environ.get("CELERY_BROKER_URL"):
     app.conf.broker_url = broker
 else:
     app.conf.update(
-        _filesystem_transport(Path(os.environ.get("CELERY_DATA_FOLDER", "celery-data")))
+        _filesystem_transport(Path(os.environ.get("CELERY_DATA_FOLDER", DEFAULT_DATA_FOLDER)))
     )
 
 container = create_container(os.environ.get("PRODUCER_POOL_CONFIG"))

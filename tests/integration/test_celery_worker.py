@@ -100,6 +100,10 @@ def run_worker(
             finally:  # whatever happened (a pytest timeout too), leave no process running
                 with contextlib.suppress(ProcessLookupError):
                     os.killpg(worker.pid, signal.SIGKILL)
+    # kombu's filesystem transport keeps its exchange table in ./control unless told where
+    # (two files of an early run were committed from the checkout's root).
+    strays = [name for name in ("control", "celery-data") if (ROOT / name).exists()]
+    assert strays == [], "the Celery run wrote into the checkout"
     return Run(succeeded(), log_path.read_text() + killed, worker.returncode)
 
 
