@@ -134,13 +134,13 @@ async def test_the_0_1_pool_functions_are_aliases_of_a_kit_and_its_wiring():
         ),
     ]
     for built, kit in pools:
-        assert type(built._factory).__name__ == kit
+        assert type(built.factory).__name__ == kit
         assert built.name == "127.0.0.1:9"
         result = built.close()
         if result is not None:
             await result
-    assert pools[1][0]._factory.bootstrap_timeout == 1.5
-    assert pools[0][0]._factory.requires_exclusive_leases
+    assert pools[1][0].factory.bootstrap_timeout == 1.5
+    assert pools[0][0].factory.requires_exclusive_leases
 
 
 class MemoryProducer:
@@ -194,6 +194,7 @@ def test_a_client_of_your_own_is_one_kit_class_and_one_registration(monkeypatch)
     monkeypatch.setitem(KITS, "memory", KitEntry(__name__, "MemoryKit", "none"))
     kit = kit_class("memory")(SERVERS, transactional=True)
     with pool(kit, max_size=1) as the_pool:
+        assert the_pool.factory is kit  # public: what transaction(pool) finds the steps on
         with transaction(the_pool) as producer:
             first = producer
         kit.commits_finish = False  # the broker went away mid-commit

@@ -178,7 +178,7 @@ class _Unbounded:
 def _steps_of(pool: Any, is_fatal: Callable[[BaseException, Any], bool] | None) -> _Steps:
     """The kit the pool was built with (`pool(kit)`: the kit is its factory), else the
     producer's own methods."""
-    factory = pool._factory
+    factory = pool.factory
     if callable(getattr(factory, "commit", None)):
         steps: _Steps = factory
         return steps

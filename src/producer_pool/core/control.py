@@ -220,6 +220,11 @@ class PoolCore(PoolBooks[T]):
     def closed(self) -> bool:
         return self._closed
 
+    @property
+    def factory(self) -> Callable[[], Any]:
+        """What makes the pool's objects: for `pool(kit)`, the kit (transactions use it)."""
+        return self._factory
+
     def _prewarmed_locked(self, timeout: float, deadline: Deadline) -> bool:
         """Whether `min_size` objects exist; raises once closed or past `deadline` (wait())."""
         if len(self._entries) >= self._min_size:
