@@ -35,10 +35,10 @@ LIBRDKAFKA_LOGGER = logging.getLogger("confluent_kafka")
 DEFAULT_MESSAGE_TIMEOUT_MS = 300_000
 DEFAULT_TRANSACTION_TIMEOUT_MS = 60_000
 
-#: Errors after which a producer must never be used again: the pool discards it. A fatal
-#: librdkafka error (fenced, say) is a `KafkaException` like any other: librdkafka reports
-#: it to the error callback, which marks the producer, and the check replaces it.
 FATAL_ERRORS: tuple[type[BaseException], ...] = (TransactionTimeout,)
+"""Errors after which a producer must never be used again: the pool discards it. A fatal
+librdkafka error (fenced, say) is a `KafkaException` like any other: librdkafka reports it to
+the error callback, which marks the producer, and the check replaces it."""
 
 #: kafka-python names whose librdkafka name is not just `_` -> `.`.
 _ALIASES = {

@@ -64,7 +64,6 @@ logger = logging.getLogger("producer_pool")
 #: aiokafka's default `request_timeout_ms`, after which an undeliverable batch expires anyway.
 DEFAULT_DRAIN_SECONDS = 40.0
 
-#: Errors after which a producer must never be used again: the pool discards it.
 FATAL_ERRORS: tuple[type[BaseException], ...] = (
     aiokafka_errors.ProducerFenced,
     aiokafka_errors.InvalidProducerEpoch,
@@ -75,6 +74,7 @@ FATAL_ERRORS: tuple[type[BaseException], ...] = (
     aiokafka_errors.UnsupportedVersionError,
     TransactionTimeout,
 )
+"""Errors after which a producer must never be used again: the pool discards it."""
 
 _KNOWN_SETTINGS = frozenset(inspect.signature(AIOKafkaProducer.__init__).parameters) - {
     "self",
@@ -87,8 +87,6 @@ _TRANSACTION_TIMEOUT_MS = (
 _MIN_STOP = 0.1
 
 
-#: Each private attribute path read below, from an `AIOKafkaProducer` (aiokafka has no
-#: public hook per batch and no purge); a test checks them against the installed release.
 PRIVATE_NAMES = (
     "_closed",
     "_sender.sender_task",
@@ -96,6 +94,8 @@ PRIVATE_NAMES = (
     "_message_accumulator._batches",
     "_message_accumulator._pending_batches",
 )
+"""Each private attribute path read below, from an `AIOKafkaProducer` (aiokafka has no public
+hook per batch and no purge); a test checks them against the installed release."""
 
 
 class CountingAIOKafkaProducer(AIOKafkaProducer):  # type: ignore[misc]
@@ -291,9 +291,13 @@ class AIOKafkaKit(KitBase):
 # ---------------------------------------------------------------------- 0.1's names
 
 FATAL_PRODUCER_ERRORS = FATAL_ERRORS
+"""0.1's name for `FATAL_ERRORS`."""
 AIOKafkaProducerFactory = AIOKafkaKit
+"""0.1's name for `AIOKafkaKit`."""
 close_aiokafka_producer = close
+"""0.1's name for `close`."""
 aiokafka_producer_is_healthy = is_healthy
+"""0.1's name for `is_healthy`."""
 
 
 def aiokafka_producer_factory(settings: Mapping[str, Any]) -> AIOKafkaKit:

@@ -185,12 +185,15 @@ class ConfluentKit(ConfluentKitBase):
 # ---------------------------------------------------------------------- 0.1's names
 
 close_confluent_producer = close
+"""0.1's name for `close`."""
 
 
-#: 0.1's names of the asyncio kit's pieces, which lived here.
 AIOProducerFactory = ConfluentAIOKit
+"""0.1's name for `ConfluentAIOKit` (the asyncio kit), which lived here."""
 close_aio_producer = close_aio
+"""0.1's name for the asyncio kit's `close_aio`, which lived here."""
 ConfluentProducerFactory = ConfluentKit
+"""0.1's name for `ConfluentKit`."""
 
 
 def confluent_producer_factory(settings: Mapping[str, Any]) -> ConfluentKit:

@@ -190,6 +190,7 @@ class ConfluentAIOKit(ConfluentKitBase):
 # ---------------------------------------------------------------------- 0.1's names
 
 close_aio_producer = close
+"""0.1's name for `close`."""
 
 
 def confluent_async_pool(

@@ -67,7 +67,6 @@ logger = logging.getLogger("producer_pool")
 _DELIVERY_TIMEOUT_MS = KafkaProducer.DEFAULT_CONFIG["delivery_timeout_ms"]
 _TRANSACTION_TIMEOUT_MS = KafkaProducer.DEFAULT_CONFIG["transaction_timeout_ms"]
 
-#: Errors after which a producer must never be used again: the pool discards it.
 FATAL_ERRORS: tuple[type[BaseException], ...] = (
     kafka_errors.ProducerFencedError,
     kafka_errors.InvalidProducerEpochError,
@@ -76,6 +75,7 @@ FATAL_ERRORS: tuple[type[BaseException], ...] = (
     kafka_errors.UnsupportedVersionError,
     TransactionTimeout,
 )
+"""Errors after which a producer must never be used again: the pool discards it."""
 
 
 class CountingProducer(KafkaProducer):  # type: ignore[misc]
@@ -228,13 +228,14 @@ class KafkaPythonKit(KitBase):
 
 # ---------------------------------------------------------------------- 0.1's names
 
-#: 0.1's name for `FATAL_ERRORS`.
 FATAL_PRODUCER_ERRORS = FATAL_ERRORS
-#: 0.1's names for `close` and `is_healthy`.
+"""0.1's name for `FATAL_ERRORS`."""
 close_producer = close
+"""0.1's name for `close`."""
 producer_is_healthy = is_healthy
-#: 0.1's name of the kit.
+"""0.1's name for `is_healthy`."""
 KafkaProducerFactory = KafkaPythonKit
+"""0.1's name for `KafkaPythonKit`."""
 
 
 class TransactionalProducerFactory(KafkaPythonKit):

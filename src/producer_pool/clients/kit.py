@@ -143,6 +143,7 @@ class AsyncClientKit(Protocol[P]):
 
 
 AnyKit = Union["ClientKit[Any]", "AsyncClientKit[Any]"]
+"""A threaded or an asyncio kit, of any producer type."""
 
 
 class KitEntry(NamedTuple):
@@ -154,7 +155,6 @@ class KitEntry(NamedTuple):
     extra: str
 
 
-#: Every kit by name: the names `kafka.client:` accepts in YAML.
 KITS: dict[str, KitEntry] = {
     "kafka-python": KitEntry("producer_pool.clients.kafka_python", "KafkaPythonKit", "kafka"),
     "confluent": KitEntry("producer_pool.clients.confluent", "ConfluentKit", "confluent"),
@@ -163,6 +163,7 @@ KITS: dict[str, KitEntry] = {
     ),
     "aiokafka": KitEntry("producer_pool.clients.aiokafka", "AIOKafkaKit", "aiokafka"),
 }
+"""Every kit by name: the names `kafka.client:` accepts in YAML."""
 
 
 def register_kit(name: str, module: str, cls: str, extra: str) -> None:

@@ -16,6 +16,7 @@ from typing import Any
 __all__ = ["MASK", "Secrets", "is_secret", "is_secret_value", "redact", "reveal"]
 
 MASK = "***"
+"""What a secret value is replaced with."""
 
 #: Key names whose values are secret, matched on the name lower-cased with `_` as `.`.
 _SECRET_KEY = re.compile(

@@ -8,8 +8,8 @@ import time
 
 __all__ = ["Deadline", "drain_time", "monotonic", "split_for_cleanup"]
 
-#: The pool's clock; module-level so that tests can drive time by hand.
 monotonic = time.monotonic
+"""The pool's clock; module-level so that tests can drive time by hand."""
 
 
 class Deadline:

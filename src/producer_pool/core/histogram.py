@@ -14,8 +14,8 @@ from typing import Final
 
 __all__ = ["BOUNDS", "Durations", "Histogram"]
 
-#: Upper bounds, in seconds: 1 µs doubling up to about 36 minutes; above that, +Inf.
 BOUNDS: Final[tuple[float, ...]] = tuple(1e-6 * 2**i for i in range(32))
+"""Upper bounds, in seconds: 1 µs doubling up to about 36 minutes; above that, +Inf."""
 
 
 @dataclass(frozen=True, slots=True)

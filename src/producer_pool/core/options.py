@@ -31,6 +31,8 @@ __all__ = [
 ]
 
 OnExhausted = Literal["block", "share"]
+"""What an acquire does when the pool is at `max_size` and nothing is idle: wait (`block`) or
+lease an object already in use (`share`)."""
 
 
 class PoolKwargs(TypedDict, total=False):
@@ -236,8 +238,8 @@ class PoolOptions:
 
 _FIELDS: Final = {option.name: option for option in dataclasses.fields(PoolOptions)}
 
-#: The options that are plain values (numbers, the mode, the name): what a file can set.
 PLAIN_OPTIONS: Final = tuple(name for name, f in _FIELDS.items() if not f.metadata.get("hook"))
+"""The options that are plain values (numbers, the mode, the name): what a file can set."""
 
 LIFETIME_JITTER: Final = 0.1  # ±10 %, so objects created together do not all retire together
 HOUSEKEEPING_MAX_INTERVAL: Final = 1.0  # expiry is enforced within about a second
