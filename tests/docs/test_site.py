@@ -39,14 +39,15 @@ def test_the_docs_folder_holds_only_what_the_site_uses():
     assert not stray, f"files under docs/ are copied into the site as they are: {stray}"
 
 
-def test_every_public_class_and_function_has_a_docstring():
-    """The reference is generated from docstrings: a public class or function without one
-    would render as a bare signature."""
+def test_every_public_name_has_a_docstring():
+    """The reference is generated from docstrings: a public class, function or constant
+    without one would render as a bare signature or value. A constant's docstring is a
+    string right after its assignment; griffe does not read `#:` comments."""
     package = griffe.load("producer_pool", search_paths=[str(SOURCE)])
     bare = []
     for name in public_names():
         found = package[name.removeprefix("producer_pool.")]
         target = found.final_target if found.is_alias else found
-        if target.kind.value in ("class", "function") and not target.docstring:
+        if target.kind.value in ("class", "function", "attribute") and not target.docstring:
             bare.append(name)
     assert not bare, f"public names without a docstring: {bare}"

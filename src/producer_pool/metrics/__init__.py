@@ -13,7 +13,6 @@ from ..errors import ConfigError
 
 __all__ = ["COUNTERS", "GAUGES", "HISTOGRAMS", "ExportedPools"]
 
-#: stats field -> (metric name stem, help): the same set for both exporters.
 GAUGES = {
     "size": ("size", "Objects in the pool: live plus being created"),
     "idle": ("idle", "Objects ready to lease"),
@@ -21,6 +20,7 @@ GAUGES = {
     "waiting": ("waiting", "Callers waiting for an object"),
     "max_size": ("max_size", "The pool's max_size"),
 }
+"""stats gauge -> (metric name stem, help): current values, the same for both exporters."""
 COUNTERS = {
     "created": ("created", "Objects created"),
     "destroyed": ("destroyed", "Objects destroyed"),
@@ -31,11 +31,14 @@ COUNTERS = {
     "delivered": ("deliveries_acknowledged", "Messages the broker acknowledged"),
     "delivery_errors": ("deliveries_failed", "Messages that could not be delivered"),
 }
+"""stats counter -> (metric name stem, help): monotonic totals, the same for both exporters."""
 HISTOGRAMS = {
     "acquire_wait": ("acquire_wait_seconds", "Time a caller waited for a lease"),
     "hold": ("hold_seconds", "Time a lease was held (one exclusive lease in 16)"),
     "creation": ("creation_seconds", "Time a factory call took"),
 }
+"""stats histogram -> (metric name stem, help): durations in seconds, the same for both
+exporters."""
 
 
 class ExportedPools:

@@ -30,6 +30,7 @@ from . import COUNTERS, GAUGES, HISTOGRAMS, ExportedPools
 __all__ = ["PREFIX", "PoolInstruments"]
 
 PREFIX = "producer_pool."
+"""The start of every instrument's name (`producer_pool.size`)."""
 _instrumented: weakref.WeakSet[Meter] = weakref.WeakSet()
 
 

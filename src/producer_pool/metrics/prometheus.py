@@ -35,6 +35,7 @@ from . import COUNTERS, GAUGES, HISTOGRAMS, ExportedPools
 __all__ = ["PREFIX", "PoolCollector"]
 
 PREFIX = "producer_pool_"
+"""The start of every metric's name (`producer_pool_size`)."""
 
 
 class PoolCollector(Collector):

@@ -18,6 +18,7 @@ from ..errors import PoolError
 __all__ = ["BOOTSTRAP_ENV", "BrokerError", "EmbeddedBroker", "free_port"]
 
 BOOTSTRAP_ENV = "KAFKA_BOOTSTRAP_SERVERS"
+"""The environment variable that names a running broker's `host:port`."""
 
 #: Runs the broker ("$@"), waits for stdin to close, then stops it.
 _WATCHDOG = '"$@" <&- & broker=$!; read -r _; kill "$broker" 2>/dev/null; wait "$broker"'

@@ -38,8 +38,8 @@ __all__ = [
     "Record",
 ]
 
-#: The Produce request's ApiKey, for `fail_requests`.
 PRODUCE = 0
+"""The Produce request's ApiKey, for `fail_requests`."""
 _API_VERSIONS = 18
 #: The highest ApiVersions version whose answers the mock encodes correctly (measured).
 _MOCK_API_VERSIONS_MAX = 2

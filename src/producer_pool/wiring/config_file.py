@@ -32,9 +32,14 @@ from ..errors import ConfigError
 
 __all__ = ["MAX_BYTES", "MAX_DEPTH", "MAX_VALUES", "FromEnv", "load_config"]
 
-MAX_BYTES = 1_000_000  # a config file is small: a 10 MB value is a mistake, not a setting
-MAX_DEPTH = 16  # pool.kafka.publisher are 2 deep; this is far beyond any real use
-MAX_VALUES = 10_000  # keys and values, aliases expanded: a real config has a few dozen
+MAX_BYTES = 1_000_000
+"""The largest config file read: a config file is small, and a 10 MB value is a mistake, not a
+setting."""
+MAX_DEPTH = 16
+"""The deepest nesting accepted: `pool.kafka.publisher` are 2 deep; this is far beyond any
+real use."""
+MAX_VALUES = 10_000
+"""The most keys and values accepted, aliases expanded: a real config has a few dozen."""
 
 # libyaml when PyYAML was built with it: 40 times faster, so a file is refused within a second
 _Loader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)

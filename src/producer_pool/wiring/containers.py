@@ -54,13 +54,14 @@ def _config_dir() -> Path:
 
 
 CONFIG_DIR = _config_dir()
-#: The shipped file of each client, in `CONFIG_DIR`.
+"""The folder of the shipped config files (in the package, or `config/` of a source checkout)."""
 SHIPPED_CONFIGS = {
     "kafka-python": "producer_pool.yaml",
     "confluent": "confluent.yaml",
     "confluent-aio": "confluent-aio.yaml",
     "aiokafka": "aiokafka.yaml",
 }
+"""The shipped file of each client, in `CONFIG_DIR`."""
 
 
 def shipped_config(client: str) -> Path:
@@ -71,8 +72,8 @@ def shipped_config(client: str) -> Path:
     return CONFIG_DIR / SHIPPED_CONFIGS[client]
 
 
-#: The shipped kafka-python file: `create_container()`'s default.
 DEFAULT_CONFIG_PATH = shipped_config(DEFAULT_CLIENT)
+"""The shipped kafka-python file: `create_container()`'s default."""
 
 
 def _kit(settings: Settings) -> Any:

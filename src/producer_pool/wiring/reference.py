@@ -33,8 +33,8 @@ from .containers import SHIPPED_CONFIGS, shipped_config
 
 __all__ = ["REFERENCE_PATH", "render_client", "render_pool", "render_reference"]
 
-#: Where the rendered reference lives in a source checkout.
 REFERENCE_PATH = Path(__file__).parents[3] / "docs" / "configuration-reference.md"
+"""Where the rendered reference lives in a source checkout."""
 
 _HEADER = """\
 # Configuration reference

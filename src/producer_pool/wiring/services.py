@@ -20,6 +20,7 @@ from ..errors import ConfigError
 __all__ = ["AsyncEventPublisher", "EventPublisher", "Header", "json_serializer"]
 
 Header = tuple[str, bytes]
+"""A Kafka record header: its name and its value."""
 P = TypeVar("P")
 T = TypeVar("T")
 

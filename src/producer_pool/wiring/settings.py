@@ -72,16 +72,16 @@ def _pool_options(data: Any) -> PoolOptions:
     return PoolOptions(**{"name": "events", **typed})
 
 
-#: The `pool:` section: validated into `PoolOptions`, whose defaults it keeps (but `name`).
 PoolSettings = Annotated[PoolOptions, PlainValidator(_pool_options)]
+"""The `pool:` section: validated into `PoolOptions`, whose defaults it keeps (but `name`)."""
 _POOL_TYPES = get_type_hints(PoolOptions)
 
 
-#: 0.1's name for the kafka-python settings (`kafka:` of a `client: kafka-python` file).
 KafkaSettings = KafkaPythonSettings
+"""0.1's name for the kafka-python settings (`kafka:` of a `client: kafka-python` file)."""
 
-#: The client of a file whose `kafka:` section names none.
 DEFAULT_CLIENT = "kafka-python"
+"""The client of a file whose `kafka:` section names none."""
 
 
 class PublisherSettings(_Strict):

@@ -24,13 +24,13 @@ __all__ = [
     "fake_kit_class",
 ]
 
-#: The fake kit of each kit name (`producer_pool.clients.KITS`): (module, class).
 FAKE_KITS = {
     "kafka-python": ("kafka_python", "FakeKafkaPythonKit"),
     "confluent": ("confluent", "FakeConfluentKit"),
     "confluent-aio": ("confluent", "FakeConfluentAIOKit"),
     "aiokafka": ("aiokafka", "FakeAIOKafkaKit"),
 }
+"""The fake kit of each kit name (`producer_pool.clients.KITS`): (module, class)."""
 
 
 def fake_kit_class(name: str) -> Any:
