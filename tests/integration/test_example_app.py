@@ -71,6 +71,19 @@ def serve_orders(command: list[str], servers: str, topic: str, check_bad_input) 
     return Served(accepted, server.returncode, log)
 
 
+def gunicorn(app: str, *options: str) -> list[str]:
+    """gunicorn serving `app` on `{port}` with --preload, stopped with 20 s of grace."""
+    command = [sys.executable, "-m", "gunicorn", "--preload", *options]
+    return [*command, "-b", "127.0.0.1:{port}", "--graceful-timeout", "20", app]
+
+
+def refuses_bad_orders(url: str) -> None:
+    """What a WSGI example (plain or Django) answers to orders it cannot take."""
+    assert post(url, b"[1, 2]") == 400
+    assert post(url, b'{"customer": "seven", "total": 1}') == 400
+    assert post(url, b"", method="GET") == 405
+
+
 def assert_each_accepted_order_once(served: Served, servers: str, topic: str) -> None:
     assert "orders app: POST /orders publishes to" in served.log
     assert len(served.accepted) == 16 * 25
@@ -82,16 +95,8 @@ def assert_each_accepted_order_once(served: Served, servers: str, topic: str) ->
 def test_under_gunicorn_every_accepted_order_is_in_the_topic_exactly_once(
     kafka_bootstrap_servers, kafka_topic
 ):
-    command = [sys.executable, "-m", "gunicorn", "--preload", "-w", "2", "--threads", "8"]
-    command += ["-b", "127.0.0.1:{port}", "--graceful-timeout", "20"]
-    command += ["examples.wsgi_app:create_app()"]
-
-    def check_bad_input(url: str) -> None:
-        assert post(url, b"[1, 2]") == 400
-        assert post(url, b'{"customer": "seven", "total": 1}') == 400
-        assert post(url, b"", method="GET") == 405
-
-    served = serve_orders(command, kafka_bootstrap_servers, kafka_topic, check_bad_input)
+    command = gunicorn("examples.wsgi_app:create_app()", "-w", "2", "--threads", "8")
+    served = serve_orders(command, kafka_bootstrap_servers, kafka_topic, refuses_bad_orders)
     assert served.returncode == 0, served.log[-3000:]
     assert_each_accepted_order_once(served, kafka_bootstrap_servers, kafka_topic)
 

@@ -12,7 +12,12 @@ import pytest
 import yaml
 
 from producer_pool.wiring.containers import DEFAULT_CONFIG_PATH
-from tests.integration.test_example_app import assert_each_accepted_order_once, post, serve_orders
+from tests.integration.test_example_app import (
+    assert_each_accepted_order_once,
+    gunicorn,
+    refuses_bad_orders,
+    serve_orders,
+)
 
 pytestmark = [pytest.mark.frameworks, pytest.mark.timeout(240)]
 
@@ -36,10 +41,9 @@ def test_gunicorn_preload_forks_during_prewarm_and_retires_workers_losing_nothin
     (before the fork waited for creations, a worker could never publish); --max-requests
     retires workers mid-load, each flushing its pool at its exit."""
     config = config_with(tmp_path, min_size=2)
-    command = [sys.executable, "-m", "gunicorn", "--preload", "-w", "4", "--threads", "4"]
-    command += ["--max-requests", "40", "--max-requests-jitter", "10"]
-    command += ["-b", "127.0.0.1:{port}", "--graceful-timeout", "20"]
-    command += [f"examples.wsgi_app:create_app({str(config)!r})"]
+    app = f"examples.wsgi_app:create_app({str(config)!r})"
+    retiring = ["--max-requests", "40", "--max-requests-jitter", "10"]
+    command = gunicorn(app, "-w", "4", "--threads", "4", *retiring)
     served = serve_orders(command, kafka_bootstrap_servers, kafka_topic, no_bad_input)
     assert served.returncode == 0, served.log[-3000:]
     assert "Autorestarting worker" in served.log  # --max-requests retired some mid-load
@@ -58,16 +62,8 @@ def test_uvicorn_with_two_workers_loses_nothing(kafka_bootstrap_servers, kafka_t
 
 
 def test_the_django_example_under_gunicorn_loses_nothing(kafka_bootstrap_servers, kafka_topic):
-    command = [sys.executable, "-m", "gunicorn", "--preload", "-w", "2", "--threads", "8"]
-    command += ["-b", "127.0.0.1:{port}", "--graceful-timeout", "20"]
-    command += ["examples.django_app:application"]
-
-    def check_bad_input(url: str) -> None:
-        assert post(url, b"[1, 2]") == 400
-        assert post(url, b'{"customer": "seven", "total": 1}') == 400
-        assert post(url, b"", method="GET") == 405
-
-    served = serve_orders(command, kafka_bootstrap_servers, kafka_topic, check_bad_input)
+    command = gunicorn("examples.django_app:application", "-w", "2", "--threads", "8")
+    served = serve_orders(command, kafka_bootstrap_servers, kafka_topic, refuses_bad_orders)
     assert served.returncode == 0, served.log[-3000:]
     assert "Traceback" not in served.log, served.log[-3000:]
     assert_each_accepted_order_once(served, kafka_bootstrap_servers, kafka_topic)
