@@ -64,6 +64,7 @@ async def test_a_task_cancelled_just_after_being_served_gives_the_object_back(ma
         await waiter
     stats = pool.stats()
     assert (stats.in_use, stats.idle, stats.waiting) == (0, 1, 0)
+    assert stats.acquired == 1  # the cancelled task never got the object: not a lease
 
 
 async def test_a_task_cancelled_while_holding_a_lease_returns_the_object(make_pool):

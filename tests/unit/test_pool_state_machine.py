@@ -147,6 +147,7 @@ class PoolMachine(RuleBasedStateMachine):
         self.checks = "pass"
         self.pool: Any = None
         self.share = False
+        self.leased = 0  # leases the callers got: what the pool must count as acquired
 
     def options(self, max_size, min_size, share, check, **options) -> dict[str, Any]:
         self.share = share
@@ -234,6 +235,13 @@ class PoolMachine(RuleBasedStateMachine):
             assert stats.in_use <= len(self.held())
 
     @invariant()
+    def only_leases_a_caller_got_are_counted(self):
+        """A lease its caller never got (a failed or interrupted check, a waiter cancelled
+        once served) is not counted as acquired."""
+        if self.pool is not None:
+            assert self.pool.stats().acquired == self.leased
+
+    @invariant()
     def books_balance_when_nothing_is_in_flight(self):
         if self.pool is None:
             return
@@ -272,6 +280,7 @@ class ThreadedPoolMachine(PoolMachine):
         try:
             actor.obj = lease.__enter__()
             actor.lease = lease
+            self.leased += 1
             return "leased"
         except REFUSALS as exc:
             return type(exc).__name__
@@ -361,6 +370,7 @@ class AsyncPoolMachine(PoolMachine):
         except REFUSALS as exc:
             return type(exc).__name__
         self.leases[which] = lease
+        self.leased += 1
         return "leased"
 
     async def _release(self, which: int, broken: bool) -> None:
@@ -422,6 +432,7 @@ class AsyncPoolMachine(PoolMachine):
 
             async def hold() -> None:
                 async with self.pool.acquire(timeout=0.1):
+                    self.leased += 1
                     holding.set()
                     await asyncio.Event().wait()  # until cancelled
 

@@ -297,12 +297,17 @@ class PoolCore(PoolBooks[T]):
         self._do(work)
         return False
 
-    def _unlease(self, entry: Entry[T], lease: object = None) -> None:
+    def _unlease(
+        self, entry: Entry[T], lease: object = None, waiter: Waiter[T] | None = None
+    ) -> None:
         """A check or the listener was interrupted (Ctrl-C, a cancelled task) before the
-        caller got the object: it is not counted as acquired and goes back (or to the next
-        waiter), and `lease` is no longer tracked for leaks."""
+        caller got the object, or a `waiter` served it was: it is not counted as acquired
+        (nor as served), goes back (or to the next waiter), and `lease` is no longer
+        tracked for leaks."""
         with self._lock:
             self._acquired -= 1
+            if waiter is not None:  # its wait stays recorded, as a withdrawn waiter's does
+                self._served_waiters -= 1
             if entry.leases == 1:
                 entry.leased_at = 0.0  # nor held (a shared object's sample is its holder's)
         self._checkin(entry, None, lease)
@@ -400,12 +405,13 @@ class PoolCore(PoolBooks[T]):
         return error
 
     def _abandoned(self, waiter: Waiter[T]) -> None:
-        """A waiter was interrupted (cancelled, Ctrl-C): whatever it was served goes back."""
+        """A waiter was interrupted (cancelled, Ctrl-C): whatever it was served goes back,
+        never counted as a lease."""
         with self._lock:
             if self._withdraw_locked(waiter, self._now(), timed_out=False):
                 return
         if waiter.entry is not None:
-            self._checkin(waiter.entry, None, None)
+            self._unlease(waiter.entry, None, waiter)
 
     # ------------------------------------------------------------------ creating, destroying
 
