@@ -15,7 +15,13 @@ from typing import Any, TypeVar
 
 import pytest
 
-from producer_pool import AsyncProducerPool, PoolCloseError, PoolError, PoolTimeout
+from producer_pool import (
+    AsyncProducerPool,
+    PoolCloseError,
+    PoolError,
+    PoolListener,
+    PoolTimeout,
+)
 from tests.fakes import CountingFactory, Resource, ResourceFactory, in_forked_child
 from tests.twins import eventually
 
@@ -65,6 +71,34 @@ async def test_a_task_cancelled_just_after_being_served_gives_the_object_back(ma
     stats = pool.stats()
     assert (stats.in_use, stats.idle, stats.waiting) == (0, 1, 0)
     assert stats.acquired == 1  # the cancelled task never got the object: not a lease
+
+
+async def test_a_task_cancelled_just_after_being_served_a_shared_lease_is_not_counted(make_pool):
+    """Share mode: the object created for the first waiter is shared with the second at
+    once; the second is cancelled before it runs again, so only the first holds a lease."""
+    gate = asyncio.Event()
+    waiters: list[asyncio.Task[Any]] = []
+
+    async def factory() -> int:
+        await gate.wait()
+        return 0
+
+    class CancelSecond(PoolListener):
+        def on_create(self, obj: object, seconds: float) -> None:  # after both were served
+            waiters[1].cancel()
+
+    pool = make_pool(factory, max_size=1, on_exhausted="share", listener=CancelSecond())
+    leases = [pool.acquire(timeout=10) for _ in range(2)]
+    waiters += [asyncio.create_task(lease.__aenter__()) for lease in leases]
+    await eventually(lambda: pool.stats().waiting == 2)
+    gate.set()
+    assert await waiters[0] == 0
+    with pytest.raises(asyncio.CancelledError):
+        await waiters[1]
+    stats = pool.stats()
+    assert (stats.in_use, stats.acquired, stats.shared_leases, stats.waiting) == (1, 1, 0, 0)
+    await leases[0].__aexit__(None, None, None)
+    assert (pool.stats().in_use, pool.stats().idle) == (0, 1)
 
 
 async def test_a_task_cancelled_while_holding_a_lease_returns_the_object(make_pool):

@@ -192,6 +192,35 @@ async def test_share_mode_hands_out_a_second_lease_on_the_same_object(make_twin)
         assert replacement == 1
 
 
+async def test_share_mode_gives_every_caller_queued_for_the_first_object_a_lease_at_once(
+    make_twin,
+):
+    """Callers that arrive while the only object is being created queue; once it exists
+    they all share it at once, as a caller arriving then would, instead of being served
+    one release at a time (an asyncio service's first burst, max_size 1)."""
+    broker = Broker(hanging=(0,))
+    twin = make_twin(broker, max_size=1, on_exhausted="share")
+    holding: list[int] = []
+    all_held = asyncio.Event()
+
+    async def hold() -> None:
+        async with twin.acquire(timeout=30) as obj:
+            holding.append(obj)
+            await all_held.wait()  # served one at a time, the others would never get in
+
+    tasks = [asyncio.create_task(hold()) for _ in range(3)]
+    try:
+        await eventually(lambda: twin.stats().waiting == 3)
+        broker.release.set()
+        await eventually(lambda: len(holding) == 3)
+        stats = twin.stats()
+        assert (holding, stats.in_use, stats.acquired, stats.shared_leases) == ([0] * 3, 1, 3, 2)
+    finally:
+        all_held.set()
+        await asyncio.gather(*tasks)
+    assert (twin.stats().idle, twin.stats().waiting) == (1, 0)
+
+
 async def test_max_waiting_sheds_load(make_twin):
     twin = make_twin(CountingFactory(), max_size=1, max_waiting=0)
     async with twin.acquire():

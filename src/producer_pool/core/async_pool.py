@@ -57,7 +57,7 @@ class _TaskWaiter(Generic[T]):
     """A task parked in `acquire`, woken through a future of its loop; `expires_at` is in
     the loop's time (`inf`: no timeout), `timeout` the seconds it waits."""
 
-    __slots__ = ("entry", "error", "expires_at", "future", "since", "timeout")
+    __slots__ = ("entry", "error", "expires_at", "future", "shared", "since", "timeout")
 
     def __init__(
         self, since: float, future: asyncio.Future[None], expires_at: float, timeout: float
@@ -68,6 +68,7 @@ class _TaskWaiter(Generic[T]):
         self.since = since
         self.expires_at = expires_at
         self.timeout = timeout
+        self.shared = False
 
     def serve(self, entry: Entry[T] | None, error: BaseException | None) -> None:
         self.entry = entry
@@ -293,15 +294,16 @@ class AsyncProducerPool(PoolCore[T]):
                 if expires_at < self._timer_at:
                     self._arm_timer(loop, expires_at)
                 entry = await self._wait(waiter)
-            elif entry.leases > 1:  # an extra lease on a shared object: not checked
-                if self._tracked:
-                    self._leased(lease, entry, began)
-                return entry
-            verdict = self._vet(entry)
-            if verdict is True or (verdict is not False and await verdict.passes()):
-                if self._tracked:
-                    self._leased(lease, entry, began)
-                return entry
+                shared = waiter.shared
+            else:
+                shared = entry.leases > 1
+            if not shared:  # an extra lease on a shared object is not checked
+                verdict = self._vet(entry)
+                if verdict is False or (verdict is not True and not await verdict.passes()):
+                    continue
+            if self._tracked:
+                self._leased(lease, entry, began)
+            return entry
 
     async def _wait(self, waiter: _TaskWaiter[T]) -> Entry[T]:
         """Park until served; raises what the waiter was served (`PoolTimeout` included)."""

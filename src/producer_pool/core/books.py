@@ -64,12 +64,14 @@ class Entry(Generic[T]):
 
 class Waiter(Protocol[T]):
     """A caller parked in `acquire`; served exactly once, under the pool's lock. `since` is
-    when it began waiting, `timeout` the seconds it waits (for the `PoolTimeout`)."""
+    when it began waiting, `timeout` the seconds it waits (for the `PoolTimeout`); `shared`
+    is set when it is served an extra lease on an object in use (share mode: not checked)."""
 
     since: float
     timeout: float
     entry: Entry[T] | None
     error: BaseException | None
+    shared: bool
 
     def serve(self, entry: Entry[T] | None, error: BaseException | None) -> None:
         """Hand over `entry` (or `error`) and wake the caller; must not block."""
@@ -250,7 +252,8 @@ class PoolBooks(Generic[T]):
         always handed over: its creation was started for a waiter, and a barger taking it
         would leave that waiter with neither an object nor a creation to wait for. So is
         every entry in share mode: there a caller that has not queued never waits (it
-        shares), so barging would spare nobody a switch, and only delay the waiters."""
+        shares), so barging would spare nobody a switch, and only delay the waiters; the
+        waiters behind share it (`_share_with_waiters_locked`)."""
         waiters = self._waiters
         if waiters and (created or self._share or now - waiters[0].since >= self._fifo_after):
             waiter = waiters.popleft()
@@ -258,11 +261,29 @@ class PoolBooks(Generic[T]):
             self._served_waiters += 1
             self._record_wait_locked(waiter, now)
             waiter.serve(entry, None)
+            if waiters and self._share:
+                self._share_with_waiters_locked(now)
             return
         entry.returned_at = now
         self._idle.append(entry)
         if waiters:
             self._offer_locked()
+
+    def _share_with_waiters_locked(self, now: float) -> None:
+        """Share mode: the waiters left once an object is in use each get an extra lease on
+        the least-loaded one at once, as a caller arriving now would. Else the callers that
+        queued while the first object was created (every asyncio service's first burst,
+        at max_size 1) would be served one release at a time."""
+        waiters = self._waiters
+        while waiters:
+            entry = self._share_locked()  # None below max_size: they wait for their creations
+            if entry is None:
+                return
+            waiter = waiters.popleft()
+            self._served_waiters += 1
+            self._record_wait_locked(waiter, now)
+            waiter.shared = True
+            waiter.serve(entry, None)
 
     def _offer_locked(self) -> None:
         """Idle objects and waiters coexist: make sure the longest waiter gets one unless

@@ -302,12 +302,13 @@ class PoolCore(PoolBooks[T]):
     ) -> None:
         """A check or the listener was interrupted (Ctrl-C, a cancelled task) before the
         caller got the object, or a `waiter` served it was: it is not counted as acquired
-        (nor as served), goes back (or to the next waiter), and `lease` is no longer
-        tracked for leaks."""
+        (nor as served, nor shared), goes back (or to the next waiter), and `lease` is no
+        longer tracked for leaks."""
         with self._lock:
             self._acquired -= 1
             if waiter is not None:  # its wait stays recorded, as a withdrawn waiter's does
                 self._served_waiters -= 1
+                self._shared_leases -= waiter.shared
             if entry.leases == 1:
                 entry.leased_at = 0.0  # nor held (a shared object's sample is its holder's)
         self._checkin(entry, None, lease)

@@ -35,7 +35,7 @@ class _ThreadWaiter(Generic[T]):
     served once, and may be woken before that (`nudge`) to claim an idle object; `awake`
     (under the pool's lock) keeps the signal from being released twice."""
 
-    __slots__ = ("awake", "entry", "error", "signal", "since", "timeout")
+    __slots__ = ("awake", "entry", "error", "shared", "signal", "since", "timeout")
 
     def __init__(self, since: float, timeout: float) -> None:
         self.signal = threading.Lock()
@@ -44,6 +44,7 @@ class _ThreadWaiter(Generic[T]):
         self.error: BaseException | None = None
         self.since = since
         self.timeout = timeout
+        self.shared = False
         self.awake = False
 
     def serve(self, entry: Entry[T] | None, error: BaseException | None) -> None:
@@ -229,10 +230,8 @@ class ProducerPool(PoolCore[T]):
                 if deadline is None:
                     deadline = Deadline(timeout)
                 entry = self._wait(waiter, deadline)
-            elif shared:
-                self._leased(lease, entry, began)
-                return entry
-            if self._vet(entry) is True:
+                shared = waiter.shared
+            if shared or self._vet(entry) is True:  # an extra lease on a shared object: not checked
                 self._leased(lease, entry, began)
                 return entry
 
