@@ -132,10 +132,7 @@ class AsyncProducerPool(PoolCore[T]):
     def _start_process_state(self) -> None:
         """The loop binding, tasks and timer of this process; a forked child binds anew."""
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._leases = set()
-        self._close_errors = []
-        self._orphans = []
-        self._destroy_deadline = Deadline(float("inf"))
+        super()._start_process_state()
         self._start_loop_state()
 
     def _start_loop_state(self) -> None:

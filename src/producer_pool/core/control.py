@@ -136,10 +136,6 @@ class PoolCore(PoolBooks[T]):
     """The twins' common layer: see the module docstring for what a subclass supplies."""
 
     _lock: _Lock
-    _leases: set[Tracked]
-    _close_errors: list[BaseException]
-    _destroy_deadline: Deadline
-    _orphans: list[Entry[T]]  # the parent's objects, after a fork
 
     def __init__(
         self, factory: Callable[[], Any], given: Mapping[str, Any], *, threaded: bool
@@ -187,8 +183,13 @@ class PoolCore(PoolBooks[T]):
         raise NotImplementedError
 
     def _start_process_state(self) -> None:
-        """The lock, threads, tasks and timers of this process (a forked child makes its own)."""
-        raise NotImplementedError
+        """What this process keeps beside the books (a forked child starts afresh): the
+        leases tracked for leaks, close()'s errors and deadline, and the parent's objects
+        after a fork. Each twin adds its lock, threads, tasks and timers."""
+        self._leases: set[Tracked] = set()
+        self._close_errors: list[BaseException] = []
+        self._orphans: list[Entry[T]] = []  # the parent's objects, after a fork
+        self._destroy_deadline = Deadline(float("inf"))  # close() brings it forward
 
     def _after_fork_in_child(self) -> None:
         """Forget the parent's objects: their sockets, threads and loop belong to the parent."""

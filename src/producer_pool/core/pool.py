@@ -107,10 +107,7 @@ class ProducerPool(PoolCore[T]):
         lock = threading.Lock()
         self._lock = lock
         self._changed = threading.Condition(lock)
-        self._leases = set()  # held leases, for leak reports
-        self._close_errors = []
-        self._orphans = []
-        self._destroy_deadline = Deadline(float("inf"))  # close() brings it forward
+        super()._start_process_state()
         self._housekeeper: Housekeeper | None = None
         if self._closed:
             return
