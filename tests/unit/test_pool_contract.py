@@ -17,7 +17,7 @@ from producer_pool import (
     TooManyWaiters,
 )
 from tests.fakes import Broker, CountingFactory, ResourceFactory
-from tests.twins import eventually
+from tests.twins import AsyncTwin, ThreadedTwin, eventually
 
 
 async def test_leases_are_exclusive_up_to_max_size(make_twin):
@@ -247,11 +247,8 @@ async def test_a_returned_object_past_its_lifetime_is_retired(make_twin, clock):
         assert second is factory.made[1]
 
 
-async def test_close_fails_waiters_awaits_leases_and_destroys_everything(make_twin):
-    factory = ResourceFactory()
-    twin = make_twin(factory, max_size=1)
-    lease = twin.acquire()
-    await lease.__aenter__()
+async def queue_a_caller(twin: ThreadedTwin | AsyncTwin) -> asyncio.Task[None]:
+    """A task queued for an object (the test holds them all), which it gives back at once."""
 
     async def wait_for_one() -> None:
         async with twin.acquire(timeout=10):
@@ -259,6 +256,15 @@ async def test_close_fails_waiters_awaits_leases_and_destroys_everything(make_tw
 
     waiter = asyncio.create_task(wait_for_one())
     await eventually(lambda: twin.stats().waiting == 1)
+    return waiter
+
+
+async def test_close_fails_waiters_awaits_leases_and_destroys_everything(make_twin):
+    factory = ResourceFactory()
+    twin = make_twin(factory, max_size=1)
+    lease = twin.acquire()
+    await lease.__aenter__()
+    waiter = await queue_a_caller(twin)
     closing = asyncio.create_task(twin.close(timeout=10))
     with pytest.raises(PoolClosed):
         await waiter
@@ -299,13 +305,7 @@ async def test_stats_summarise_waits_holds_and_creations(make_twin, clock):
             clock.advance(0.01)
     held = twin.acquire()
     await held.__aenter__()
-
-    async def wait_for_one() -> None:
-        async with twin.acquire(timeout=10):
-            pass
-
-    waiter = asyncio.create_task(wait_for_one())
-    await eventually(lambda: twin.stats().waiting == 1)
+    waiter = await queue_a_caller(twin)
     clock.advance(0.25)
     await held.__aexit__(None, None, None)
     await waiter
