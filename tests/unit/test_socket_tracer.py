@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import gc
 import socket
-import subprocess
-import sys
 import textwrap
 import threading
 
 import pytest
 
 from producer_pool.testing.sockets import SocketTracer
+from tests.fakes import run_users_pytest
 
 
 def open_a_socket_and_forget_it() -> None:
@@ -85,24 +84,7 @@ def test_the_plugin_fails_the_run_and_names_the_test_and_the_maker(tmp_path):
             """
         )
     )
-    run = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pytest",
-            "-p",
-            "producer_pool.testing.sockets",
-            "-p",
-            "no:randomly",
-            "-p",
-            "no:cacheprovider",
-            str(tmp_path),
-        ],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=50,
-    )
+    run = run_users_pytest(tmp_path, "-p", "producer_pool.testing.sockets", str(tmp_path))
     assert run.returncode == pytest.ExitCode.TESTS_FAILED, run.stdout + run.stderr
     assert "2 passed" in run.stdout
     report = run.stdout.split("sockets finalized while open", 1)[1]
