@@ -43,18 +43,18 @@ class ClientKit(Protocol[P]):
     one pool: it holds that pool's delivery counts and transactional ids.
     """
 
-    #: The kit's name in `KITS` and in YAML (`kafka.client:`).
     name: ClassVar[str]
-    #: False: its producers are used from threads, its methods block (within bounds).
+    """The kit's name in `KITS` and in YAML (`kafka.client:`)."""
     is_async: ClassVar[bool]
-    #: "module:Class" of the pydantic model of the client's settings (the wiring's).
+    """False: its producers are used from threads, its methods block (within bounds)."""
     settings_model: ClassVar[str | None]
-    #: Errors after which a producer must never be used again: the pool discards it.
+    """"module:Class" of the pydantic model of the client's settings (the wiring's)."""
     FATAL_ERRORS: ClassVar[tuple[type[BaseException], ...]]
+    """Errors after which a producer must never be used again: the pool discards it."""
 
     deliveries: DeliveryCounts
-    #: Transactional producers must never be shared (share mode is refused).
     requires_exclusive_leases: bool
+    """Transactional producers must never be shared (share mode is refused)."""
 
     @property
     def servers(self) -> str:

@@ -95,8 +95,8 @@ class Settings(_Strict):
     it names, `publisher:`."""
 
     pool: PoolSettings = PoolOptions(name="events")
-    #: The client's settings: the model of the kit `kafka.client` names.
     kafka: ClientSettings
+    """The client's settings: the model of the kit `kafka.client` names."""
     publisher: PublisherSettings
 
 

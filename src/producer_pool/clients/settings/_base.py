@@ -55,29 +55,29 @@ class ClientSettings(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
-    #: The client's name in messages ("kafka-python").
     CLIENT: ClassVar[str] = ""
-    #: The client's options that take Python objects (callables, classes): code only.
+    """The client's name in messages ("kafka-python")."""
     CODE_ONLY: ClassVar[frozenset[str]] = frozenset()
-    #: Names refused with a reason of their own (set by the kit, deprecated, removed).
+    """The client's options that take Python objects (callables, classes): code only."""
     REFUSED: ClassVar[Mapping[str, str]] = {}
-    #: The kit's own options: not passed to the client as they are.
+    """Names refused with a reason of their own (set by the kit, deprecated, removed)."""
     KIT_OPTIONS: ClassVar[tuple[str, ...]] = (
         "client",
         "bootstrap_timeout_ms",
         "transactional",
         "transactional_id_prefix",
     )
+    """The kit's own options: not passed to the client as they are."""
 
     client: str
-    #: The cluster's bootstrap servers: `host:port[,host:port]`, or a list of them.
     bootstrap_servers: Servers
-    #: How long a new producer may take to prove the cluster answers (every kit's option).
+    """The cluster's bootstrap servers: `host:port[,host:port]`, or a list of them."""
     bootstrap_timeout_ms: Positive = DEFAULT_BOOTSTRAP_TIMEOUT_MS
-    #: Producers with a transactional id each, for `transaction(pool)`.
+    """How long a new producer may take to prove the cluster answers (every kit's option)."""
     transactional: bool = False
-    #: The transactional ids' prefix (default: a per-process one).
+    """Producers with a transactional id each, for `transaction(pool)`."""
     transactional_id_prefix: Annotated[str, Field(min_length=1)] | None = None
+    """The transactional ids' prefix (default: a per-process one)."""
 
     # ------------------------------------------------------------------ names
 

@@ -58,8 +58,8 @@ class AIOKafkaSettings(ClientSettings):
     client_id: str | None = None
     metadata_max_age_ms: Count = 300_000
     request_timeout_ms: Positive = 40_000
-    #: None: aiokafka's default, 1, or all when idempotence is on.
     acks: Literal[0, 1, -1, "all"] | None = None
+    """None: aiokafka's default, 1, or all when idempotence is on."""
     compression_type: Literal["gzip", "snappy", "lz4", "zstd"] | None = None
     max_batch_size: Positive = 16_384
     max_request_size: Positive = 1_048_576

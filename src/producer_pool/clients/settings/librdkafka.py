@@ -137,7 +137,6 @@ class LibrdkafkaSettings(ClientSettings):
     (`AIOProducer`)."""
 
     CLIENT: ClassVar[str] = "librdkafka"
-    #: librdkafka's callbacks and pointers, and confluent-kafka's Python-level options.
     CODE_ONLY: ClassVar[frozenset[str]] = frozenset(
         {
             "background_event_cb",
@@ -168,6 +167,7 @@ class LibrdkafkaSettings(ClientSettings):
             "logger",
         }
     )
+    """librdkafka's callbacks and pointers, and confluent-kafka's Python-level options."""
     REFUSED: ClassVar[dict[str, str]] = {
         **_both_spellings(_CONSUMER, "a consumer property: a producer ignores it"),
         **_both_spellings(_DEPRECATED, "deprecated by librdkafka"),
