@@ -51,3 +51,24 @@ def test_every_public_name_has_a_docstring():
         if target.kind.value in ("class", "function", "attribute") and not target.docstring:
             bare.append(name)
     assert not bare, f"public names without a docstring: {bare}"
+
+
+def test_no_rendered_attribute_is_described_by_a_comment_only():
+    """A `#:` comment above a class attribute says the author meant it as documentation, but
+    the reference renders the attribute bare: it must be a docstring after the assignment."""
+    package = griffe.load("producer_pool", search_paths=[str(SOURCE)])
+    commented = []
+    for name in public_names():
+        found = package[name.removeprefix("producer_pool.")]
+        target = found.final_target if found.is_alias else found
+        if target.kind.value != "class":
+            continue
+        lines = target.filepath.read_text().splitlines()
+        for member in target.members.values():
+            if member.is_alias or member.name.startswith("_") or member.docstring:
+                continue
+            if member.kind.value == "attribute" and member.lineno is not None:
+                if lines[member.lineno - 2].lstrip().startswith("#:"):
+                    commented.append(member.path)
+    commented = sorted(set(commented))
+    assert not commented, f"attributes described by a #: comment, not a docstring: {commented}"

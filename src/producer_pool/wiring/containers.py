@@ -172,19 +172,24 @@ class Container(containers.DeclarativeContainer):
     validates it; a bare `Container()` has no settings. `init_resources()` and
     `shutdown_resources()` stay synchronous calls."""
 
-    #: Whether its clients are asyncio ones; the client of a file that names none.
     IS_ASYNC: ClassVar[bool] = False
+    """Whether its clients are asyncio ones."""
     DEFAULT_CLIENT: ClassVar[str] = DEFAULT_CLIENT
+    """The client of a file that names none."""
 
     config = providers.Configuration(strict=True)
+    """The file's content, as `create_container` loaded it (environment substituted)."""
     config_source = providers.Object(str(DEFAULT_CONFIG_PATH))
-    #: Make a producer at `init_resources()`: a cluster out of reach fails the start.
+    """The file's path: errors name it."""
     fail_fast = providers.Object(False)
+    """Make a producer at `init_resources()`: a cluster out of reach fails the start."""
     settings = providers.Singleton(validate_settings, config, config_source, DEFAULT_CLIENT)
-    #: Set by `shutdown_resources()`: the container then refuses to build a pool again.
+    """The validated `Settings`: a bad file fails here, in one line naming the key."""
     shut_down = providers.Singleton(_ShutDown)
+    """Set by `shutdown_resources()`: the container then refuses to build a pool again."""
 
     producer_factory = providers.Singleton(_kit, settings)
+    """The kit of the file's client; tests override it (with a fake kit or an int factory)."""
 
     pool = providers.Resource(
         _pool,
@@ -194,6 +199,8 @@ class Container(containers.DeclarativeContainer):
         source=config_source,
         shut_down=shut_down,
     )
+    """The `ProducerPool`: built by `init_resources()` (or the first call), closed, every
+    producer flushed, by `shutdown_resources()`."""
 
     publisher = providers.Factory(
         EventPublisher,
@@ -201,14 +208,16 @@ class Container(containers.DeclarativeContainer):
         topic=settings.provided.publisher.topic,
         client=settings.provided.kafka.client,
     )
+    """An `EventPublisher` on the pool, to the file's `publisher.topic`."""
 
     prometheus_collector = providers.Singleton(_prometheus_collector, pool=pool)
+    """An unregistered Prometheus `PoolCollector` of the pool (extra `prometheus`)."""
 
 
 class AsyncContainer(containers.DeclarativeContainer):
     """The same wiring for asyncio services (aiokafka, confluent-aio; aiokafka when the
     file names no client): `await container.init_resources()` builds `async_pool`, `await
-    container.shutdown_resources()` closes it."""
+    container.shutdown_resources()` closes it. Its other providers are `Container`'s."""
 
     IS_ASYNC: ClassVar[bool] = True
     DEFAULT_CLIENT: ClassVar[str] = "aiokafka"
@@ -220,6 +229,7 @@ class AsyncContainer(containers.DeclarativeContainer):
     shut_down = providers.Singleton(_ShutDown)
 
     async_producer_factory = providers.Singleton(_kit, settings)
+    """The kit of the file's asyncio client; tests override it (with a fake kit)."""
 
     async_pool = providers.Resource(
         _async_pool,
@@ -229,6 +239,8 @@ class AsyncContainer(containers.DeclarativeContainer):
         source=config_source,
         shut_down=shut_down,
     )
+    """The `AsyncProducerPool`: built by `await init_resources()` (or the first `await`),
+    closed, every producer flushed, by `await shutdown_resources()`."""
 
     async_publisher = providers.Factory(
         AsyncEventPublisher,
@@ -236,6 +248,7 @@ class AsyncContainer(containers.DeclarativeContainer):
         topic=settings.provided.publisher.topic,
         client=settings.provided.kafka.client,
     )
+    """An `AsyncEventPublisher` on the pool (`await container.async_publisher()`)."""
 
     prometheus_collector = providers.Singleton(_prometheus_collector, pool=async_pool)
 
