@@ -2,17 +2,24 @@
 
 from __future__ import annotations
 
+import asyncio
 import math
 import subprocess
 import sys
+from concurrent.futures import Future
+from pathlib import Path
+from typing import Literal
 
 import pytest
 
 from producer_pool import ConfigError, TransactionTimeout
 from producer_pool.clients import KITS, async_pool, kit_class, pool, transaction
 from producer_pool.clients._base import DrainClock, KitBase, is_broken
-from producer_pool.clients.kit import AsyncClientKit, ClientKit, KitEntry
+from producer_pool.clients.kit import AsyncClientKit, ClientKit, Header, KitEntry
+from producer_pool.clients.settings import ClientSettings
 from producer_pool.core.clock import Deadline
+from producer_pool.wiring.containers import AsyncContainer, create_container
+from producer_pool.wiring.services import AsyncEventPublisher
 
 SERVERS = {"bootstrap_servers": "127.0.0.1:9"}
 
@@ -150,12 +157,26 @@ class MemoryProducer:
         self.number = number
         self.in_transaction = False
         self.closed = False
+        self.sent: list[tuple[str, bytes | None, bytes | None, tuple[Header, ...]]] = []
+
+    def keep(self, topic, value, key, headers) -> int:
+        self.sent.append((topic, key, value, tuple(headers)))
+        return len(self.sent) - 1  # the message's offset: its delivery's result
+
+
+class MemorySettings(ClientSettings):
+    """Its settings model: what a YAML file's `kafka:` section may say for it."""
+
+    CLIENT = "memory"
+    client: Literal["memory", "memory-aio"] = "memory"
 
 
 class MemoryKit(KitBase):
-    """A fifth client, all of it: one class (and `register_kit`), no change to the pools."""
+    """A fifth client, all of it: one class (and `register_kit`), no change to the pools,
+    the transactions, the containers or the publishers."""
 
     name = "memory"
+    settings_model = f"{__name__}:MemorySettings"
     close = staticmethod(
         lambda producer, timeout=None, *, deadline=None: producer.__setattr__("closed", True)
     )
@@ -166,12 +187,18 @@ class MemoryKit(KitBase):
 
     def __init__(self, settings, **options):
         super().__init__(settings, **options)
-        self.made = 0
+        self.made: list[MemoryProducer] = []
         self.commits_finish = True
 
     def __call__(self) -> MemoryProducer:
-        self.made += 1
-        return MemoryProducer(self.made)
+        self.made.append(MemoryProducer(len(self.made) + 1))
+        return self.made[-1]
+
+    @staticmethod
+    def send(producer, topic, value, key=None, headers=()) -> Future[int]:
+        delivery: Future[int] = Future()
+        delivery.set_result(producer.keep(topic, value, key, headers))
+        return delivery
 
     def begin(self, producer: MemoryProducer) -> None:
         assert not producer.in_transaction, "handed out with a transaction open"
@@ -190,8 +217,33 @@ class MemoryKit(KitBase):
         return self.commits_finish
 
 
-def test_a_client_of_your_own_is_one_kit_class_and_one_registration(monkeypatch):
+class AsyncMemoryKit(MemoryKit):
+    """The same client for asyncio: coroutines where the contract says so."""
+
+    name = "memory-aio"
+    is_async = True
+
+    async def __call__(self) -> MemoryProducer:
+        return MemoryKit.__call__(self)
+
+    async def destroy(self, producer, timeout=None, *, deadline=None) -> None:
+        MemoryKit.destroy(self, producer, timeout, deadline=deadline)
+
+    @staticmethod
+    async def send(producer, topic, value, key=None, headers=()) -> asyncio.Future[int]:
+        delivery = asyncio.get_running_loop().create_future()
+        delivery.set_result(producer.keep(topic, value, key, headers))
+        return delivery
+
+
+@pytest.fixture
+def memory_clients(monkeypatch):
+    """The fifth client registered, as its package would: one line per kit class."""
     monkeypatch.setitem(KITS, "memory", KitEntry(__name__, "MemoryKit", "none"))
+    monkeypatch.setitem(KITS, "memory-aio", KitEntry(__name__, "AsyncMemoryKit", "none"))
+
+
+def test_a_client_of_your_own_is_one_kit_class_and_one_registration(memory_clients):
     kit = kit_class("memory")(SERVERS, transactional=True)
     with pool(kit, max_size=1) as the_pool:
         assert the_pool.factory is kit  # public: what transaction(pool) finds the steps on
@@ -206,6 +258,60 @@ def test_a_client_of_your_own_is_one_kit_class_and_one_registration(monkeypatch)
         with transaction(the_pool) as producer:
             assert producer is not first and producer.number == 2
     assert first.closed
+
+
+def memory_config(tmp_path, client: str) -> Path:
+    path = tmp_path / f"{client}.yaml"
+    path.write_text(
+        f"kafka:\n  client: {client}\n  bootstrap_servers: memory:1\npublisher:\n  topic: orders\n"
+    )
+    return path
+
+
+def test_a_client_of_your_own_publishes_through_a_container_and_its_publisher(
+    memory_clients, tmp_path
+):
+    """Sending is the kit's too: the container and `EventPublisher` need no entry for it
+    (they did: "no publisher for the memory client here")."""
+    container = create_container(memory_config(tmp_path, "memory"))
+    container.init_resources()
+    try:
+        publisher = container.publisher()
+        assert publisher.publish({"n": 1}, key="c-7", headers=[("h", b"1")]).result(0) == 0
+        assert [f.result(0) for f in publisher.publish_many([{"n": 2}, {"n": 3}])] == [1, 2]
+    finally:
+        container.shutdown_resources()
+    [producer] = container.producer_factory().made
+    assert producer.sent == [
+        ("orders", b"c-7", b'{"n":1}', (("h", b"1"),)),
+        ("orders", None, b'{"n":2}', ()),
+        ("orders", None, b'{"n":3}', ()),
+    ]
+    assert producer.closed
+
+
+def test_an_asyncio_client_of_your_own_publishes_through_a_container_and_its_publisher(
+    memory_clients, tmp_path
+):
+    async def publish() -> list[object]:
+        container = create_container(
+            memory_config(tmp_path, "memory-aio"), container_class=AsyncContainer
+        )
+        await container.init_resources()
+        try:
+            publisher = await container.async_publisher()
+            first = await publisher.publish({"n": 1}, key="c-7", headers=[("h", b"1")])
+            return [first, *await publisher.publish_many([{"n": 2}, {"n": 3}])]
+        finally:
+            await container.shutdown_resources()
+
+    assert asyncio.run(publish()) == [0, 1, 2]
+
+
+def test_a_publisher_refuses_a_kit_of_the_other_kind(memory_clients):
+    refused = pytest.raises(ConfigError, match="the memory client needs EventPublisher")
+    with pool(kit_class("memory")(SERVERS)) as threaded, refused:
+        AsyncEventPublisher(threaded, "orders")
 
 
 def test_a_drain_stops_at_a_deadline_brought_forward_while_it_runs(clock):

@@ -49,7 +49,8 @@ class KitBase:
     settings_model: ClassVar[str | None] = None
     #: The kit module's own names, the same in every kit: its fatal errors, and
     #: `close(producer, timeout, *, deadline)`, `is_healthy(producer)`,
-    #: `is_fatal(exc, producer)` (which tolerate objects that are not its producers).
+    #: `is_fatal(exc, producer)` (which tolerate objects that are not its producers),
+    #: `send(producer, topic, value, key, headers)`.
     FATAL_ERRORS: ClassVar[tuple[type[BaseException], ...]] = ()
     #: The client's names of its servers and transactional id options.
     SERVERS_OPTION: ClassVar[str] = "bootstrap_servers"
@@ -57,6 +58,7 @@ class KitBase:
     close: ClassVar[Callable[..., Any]]
     is_healthy: ClassVar[Callable[..., bool]]
     is_fatal: ClassVar[Callable[..., bool]]
+    send: ClassVar[Callable[..., Any]]
 
     def __init__(
         self,

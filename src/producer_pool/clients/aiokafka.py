@@ -14,7 +14,7 @@ import functools
 import inspect
 import logging
 import weakref
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
 try:
@@ -33,6 +33,7 @@ from ..core.options import PoolKwargs
 from ..core.stats import DeliveryCounts
 from ..errors import ConfigError, PoolCloseError, TransactionTimeout
 from ._base import DrainClock, KitBase, is_broken
+from .kit import Header
 from .pools import async_pool
 from .redact import reveal
 from .transactions import transaction
@@ -56,6 +57,7 @@ __all__ = [
     "is_fatal",
     "is_healthy",
     "pool_for_factory",
+    "send",
     "transaction",
 ]
 
@@ -225,6 +227,21 @@ def is_fatal(exc: BaseException, producer: object = None) -> bool:
     return isinstance(exc, FATAL_ERRORS) or (producer is not None and is_broken(producer))
 
 
+async def send(
+    producer: Any,
+    topic: str,
+    value: bytes | None,
+    key: bytes | None = None,
+    headers: Sequence[Header] = (),
+) -> asyncio.Future[Any]:
+    """aiokafka's way (any producer of its shape): `send` queues the message and returns
+    the future of its acknowledgement."""
+    delivery: asyncio.Future[Any] = await producer.send(
+        topic, value=value, key=key, headers=list(headers)
+    )
+    return delivery
+
+
 class AIOKafkaKit(KitBase):
     """aiokafka's kit: `async_pool(AIOKafkaKit(settings))` is a pool of `AIOKafkaProducer`s,
     each started (connected, bootstrapped) within the bootstrap timeout, so a dead cluster
@@ -239,6 +256,7 @@ class AIOKafkaKit(KitBase):
     close = staticmethod(close)
     is_healthy = staticmethod(is_healthy)
     is_fatal = staticmethod(is_fatal)
+    send = staticmethod(send)
 
     def _client_options(self, options: dict[str, Any]) -> dict[str, Any]:
         unknown = sorted(set(options) - _KNOWN_SETTINGS)

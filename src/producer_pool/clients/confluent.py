@@ -11,8 +11,10 @@ one lives here too: the names, the callbacks, the fatal errors. 0.1's names
 from __future__ import annotations
 
 import contextlib
+import time
 import weakref
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import Future
 from typing import TYPE_CHECKING, Any, ClassVar
 
 try:
@@ -40,6 +42,7 @@ from ._librdkafka import (
 )
 from .confluent_aio import ConfluentAIOKit, confluent_async_pool
 from .confluent_aio import close as close_aio
+from .kit import Header
 from .pools import pool
 from .transactions import transaction
 
@@ -61,8 +64,12 @@ __all__ = [
     "is_fatal",
     "is_healthy",
     "librdkafka_config",
+    "send",
     "transaction",
 ]
+
+#: How long a send may wait for room in a full send queue (kafka-python's `max_block_ms`).
+QUEUE_FULL_WAIT = 60.0
 
 
 def _counted(count: Callable[[object], None], callback: Callable[..., Any]) -> Callable[..., Any]:
@@ -140,6 +147,40 @@ def close(
     report_undelivered(undelivered)
 
 
+def send(
+    producer: Any,
+    topic: str,
+    value: bytes | None,
+    key: bytes | None = None,
+    headers: Sequence[Header] = (),
+) -> Future[Any]:
+    """A `Producer`'s way: `produce` with a callback that resolves a future (with the
+    message, or the `KafkaException`). librdkafka serves callbacks when polled: at this
+    and every later send, and when the pool flushes the producer. A full send queue is
+    polled until it has room, for at most `QUEUE_FULL_WAIT`."""
+    delivery: Future[Any] = Future()
+
+    def on_delivery(error: Any, message: Any) -> None:
+        if error is None:
+            delivery.set_result(message)
+        else:
+            delivery.set_exception(KafkaException(error))
+
+    deadline = time.monotonic() + QUEUE_FULL_WAIT
+    while True:
+        try:
+            producer.produce(
+                topic, value=value, key=key, headers=list(headers), on_delivery=on_delivery
+            )
+            break
+        except BufferError:
+            if time.monotonic() > deadline:
+                raise
+            producer.poll(0.1)
+    producer.poll(0)
+    return delivery
+
+
 class ConfluentKit(ConfluentKitBase):
     """confluent-kafka's kit: `pool(ConfluentKit(settings))` is a pool of librdkafka
     `Producer`s, each of which has proven the cluster answers (librdkafka connects lazily:
@@ -152,6 +193,7 @@ class ConfluentKit(ConfluentKitBase):
     close = staticmethod(close)
     is_healthy = staticmethod(is_healthy)
     is_fatal = staticmethod(is_fatal)
+    send = staticmethod(send)
 
     def __call__(self) -> Producer:
         if not self.transactional:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import weakref
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
 try:
@@ -36,6 +36,7 @@ from ._librdkafka import (
     report_undelivered,
     with_bootstrap_timeout,
 )
+from .kit import Header
 from .pools import async_pool
 
 if TYPE_CHECKING:
@@ -50,6 +51,7 @@ __all__ = [
     "confluent_async_pool",
     "is_fatal",
     "is_healthy",
+    "send",
 ]
 
 #: How long AIOProducer buffers a message before handing it to librdkafka (its default is
@@ -133,6 +135,21 @@ async def _purge_and_close(producer: AIOProducer, undelivered: int, timeout: flo
     return producer.fail_unsettled() if isinstance(producer, CountingAIOProducer) else 0
 
 
+async def send(
+    producer: Any,
+    topic: str,
+    value: bytes | None,
+    key: bytes | None = None,
+    headers: Sequence[Header] = (),
+) -> asyncio.Future[Any]:
+    """`AIOProducer`'s way: `produce` queues the message and returns the future of the
+    delivered message. It takes no headers (confluent-kafka 2.16 raises
+    `NotImplementedError` for any, even an empty list): none is passed unless given."""
+    extra = {"headers": list(headers)} if headers else {}
+    delivery: asyncio.Future[Any] = await producer.produce(topic, value=value, key=key, **extra)
+    return delivery
+
+
 class ConfluentAIOKit(ConfluentKitBase):
     """confluent-kafka's asyncio kit: `async_pool(ConfluentAIOKit(settings))` is a pool of
     `AIOProducer`s, transactional ones included."""
@@ -145,6 +162,7 @@ class ConfluentAIOKit(ConfluentKitBase):
     close = staticmethod(close)
     is_healthy = staticmethod(is_healthy)
     is_fatal = staticmethod(is_fatal)
+    send = staticmethod(send)
 
     async def __call__(self) -> AIOProducer:
         if not self.transactional:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import functools
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
 try:
@@ -35,6 +35,7 @@ from ..errors import BrokerUnavailable, ConfigError, PoolCloseError, Transaction
 from . import _kafka_compat as compat
 from ._base import DEFAULT_BOOTSTRAP_TIMEOUT_MS as DEFAULT_BOOTSTRAP_TIMEOUT_MS
 from ._base import DrainClock, KitBase, is_broken
+from .kit import Header
 from .pools import pool
 from .redact import reveal
 from .transactions import transaction
@@ -58,6 +59,7 @@ __all__ = [
     "kafka_producer_factory",
     "pool_for_factory",
     "producer_is_healthy",
+    "send",
     "transaction",
     "transactional_producer_factory",
 ]
@@ -159,6 +161,18 @@ def is_fatal(exc: BaseException, producer: object = None) -> bool:
     return isinstance(producer, KafkaProducer) and compat.in_fatal_state(producer)
 
 
+def send(
+    producer: Any,
+    topic: str,
+    value: bytes | None,
+    key: bytes | None = None,
+    headers: Sequence[Header] = (),
+) -> Any:
+    """kafka-python's way (any producer of its shape): `send` returns the delivery future;
+    its I/O thread resolves it."""
+    return producer.send(topic, value=value, key=key, headers=list(headers))
+
+
 class KafkaPythonKit(KitBase):
     """kafka-python's kit: `pool(KafkaPythonKit(settings))` is a pool of thread-safe
     `KafkaProducer`s; with `transactional=True`, each has its own `transactional_id` from
@@ -172,6 +186,7 @@ class KafkaPythonKit(KitBase):
     close = staticmethod(close)
     is_healthy = staticmethod(is_healthy)
     is_fatal = staticmethod(is_fatal)
+    send = staticmethod(send)
 
     def _client_options(self, options: dict[str, Any]) -> dict[str, Any]:
         known = KafkaProducer.DEFAULT_CONFIG

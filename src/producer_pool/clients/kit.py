@@ -3,8 +3,9 @@
 A kit is a pool's factory for one client, plus everything the pool needs around that
 client's producers: a destroy that drains within a deadline `close()` may bring forward
 while it runs, health and fatal-state checks, delivery counts no caller argument can
-bypass, and bounded transactions. The pools never ask which client they hold: `pool(kit)`
-and `async_pool(kit)` (`producer_pool.clients.pools`) wire any kit the same way, so a fifth
+bypass, bounded transactions, and how one message is sent (what the publishers call).
+The pools and the publishers never ask which client they hold: `pool(kit)` and
+`async_pool(kit)` (`producer_pool.clients.pools`) wire any kit the same way, so a fifth
 client is one new module implementing `ClientKit` (or `AsyncClientKit`) and one line in
 `KITS`.
 """
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import difflib
 import importlib
+from collections.abc import Awaitable, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple, Protocol, TypeVar, Union
 
 from ..errors import ConfigError
@@ -26,6 +28,7 @@ __all__ = [
     "AnyKit",
     "AsyncClientKit",
     "ClientKit",
+    "Header",
     "KitEntry",
     "kit_class",
     "register_kit",
@@ -33,6 +36,9 @@ __all__ = [
 ]
 
 P = TypeVar("P")
+
+Header = tuple[str, bytes]
+"""A Kafka record header: its name and its value."""
 
 
 class ClientKit(Protocol[P]):
@@ -85,6 +91,20 @@ class ClientKit(Protocol[P]):
         """Whether `exc` (or `producer`'s state) means the producer is done for."""
         ...
 
+    def send(
+        self,
+        producer: P,
+        topic: str,
+        value: bytes | None,
+        key: bytes | None = None,
+        headers: Sequence[Header] = (),
+    ) -> Any:
+        """Send one message the client's way (what `EventPublisher` calls); returns its
+        delivery future, the client's own (kafka-python's `FutureRecordMetadata`; for
+        confluent a `concurrent.futures.Future` of the message), resolved without the
+        caller's help once the broker answers."""
+        ...
+
     def begin(self, producer: P) -> None:
         """Begin a transaction."""
         ...
@@ -129,6 +149,18 @@ class AsyncClientKit(Protocol[P]):
     def is_healthy(self, producer: P) -> bool: ...
 
     def is_fatal(self, exc: BaseException, producer: P | None = None) -> bool: ...
+
+    async def send(
+        self,
+        producer: P,
+        topic: str,
+        value: bytes | None,
+        key: bytes | None = None,
+        headers: Sequence[Header] = (),
+    ) -> Awaitable[Any]:
+        """Queue one message (what `AsyncEventPublisher` awaits under its lease); returns
+        an awaitable of the broker's acknowledgement, awaited after the lease ended."""
+        ...
 
     async def begin(self, producer: P) -> None: ...
 

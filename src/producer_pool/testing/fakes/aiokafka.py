@@ -18,6 +18,7 @@ from typing import Any
 from aiokafka import errors as aiokafka_errors
 from aiokafka.structs import RecordMetadata, TopicPartition
 
+from ...clients import aiokafka as kit
 from ._asyncio import AsyncDeliveries
 from ._core import ClientErrors, KeywordFakeProducer, serialized
 from ._kit import TIMEOUTS, AsyncFakeKit
@@ -141,6 +142,7 @@ class FakeAIOKafkaKit(AsyncFakeKit):
     name = "aiokafka"
     DRAIN_SETTING = "request_timeout_ms"
     FATAL_ERRORS = (aiokafka_errors.ProducerFenced, aiokafka_errors.InvalidProducerEpoch, *TIMEOUTS)
+    send = staticmethod(kit.send)
 
     def _new_producer(self, transactional_id: str | None) -> FakeAIOKafkaProducer:
         options = self._with_id("transactional_id", transactional_id)

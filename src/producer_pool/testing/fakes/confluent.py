@@ -15,6 +15,7 @@ from typing import Any, ClassVar
 
 from confluent_kafka import KafkaError, KafkaException, Message
 
+from ...clients import confluent, confluent_aio
 from ...core.stats import DeliveryCounts
 from ._asyncio import AsyncDeliveries
 from ._core import ClientErrors, FakeProducer
@@ -281,6 +282,7 @@ class FakeConfluentKit(_ConfluentOptions, SyncFakeKit):
     """The confluent kit, with `FakeConfluentProducer`s: `pool(FakeConfluentKit())`."""
 
     name = "confluent"
+    send = staticmethod(confluent.send)
 
     def _new_producer(self, transactional_id: str | None) -> FakeConfluentProducer:
         return FakeConfluentProducer(self._config(transactional_id), self.broker, self.deliveries)
@@ -293,6 +295,7 @@ class FakeConfluentAIOKit(_ConfluentOptions, AsyncFakeKit):
     """The confluent-aio kit, with `FakeAIOProducer`s: `async_pool(FakeConfluentAIOKit())`."""
 
     name = "confluent-aio"
+    send = staticmethod(confluent_aio.send)
 
     def _new_producer(self, transactional_id: str | None) -> FakeAIOProducer:
         return FakeAIOProducer(self._config(transactional_id), self.broker, self.deliveries)

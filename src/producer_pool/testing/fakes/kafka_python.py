@@ -17,6 +17,7 @@ from kafka.future import Future
 from kafka.producer.future import RecordMetadata
 from kafka.structs import TopicPartition
 
+from ...clients import kafka_python as kit
 from ._core import ClientErrors, KeywordFakeProducer, serialized
 from ._kit import TIMEOUTS, SyncFakeKit
 from .broker import Delivery, now_ms
@@ -162,6 +163,7 @@ class FakeKafkaPythonKit(SyncFakeKit):
         kafka_errors.InvalidProducerEpochError,
         *TIMEOUTS,
     )
+    send = staticmethod(kit.send)
 
     def _new_producer(self, transactional_id: str | None) -> FakeKafkaProducer:
         options = self._with_id("transactional_id", transactional_id)
