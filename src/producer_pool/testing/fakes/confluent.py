@@ -16,6 +16,7 @@ from typing import Any, ClassVar
 from confluent_kafka import KafkaError, KafkaException, Message
 
 from ...clients import confluent, confluent_aio
+from ...core.clock import Deadline
 from ...core.stats import DeliveryCounts
 from ._asyncio import AsyncDeliveries
 from ._core import ClientErrors, FakeProducer
@@ -86,6 +87,9 @@ class _FakeLibrdkafka(FakeProducer):
         super().__init__(broker, deliveries, config.get("transactional.id"))
         #: The sync producer's delivery reports not yet polled; the async one's futures.
         self._reports: list[tuple[Callable[..., Any] | None, KafkaError | None, Message]] = []
+        #: Reports taken by a `poll()` whose callbacks are still running: librdkafka counts
+        #: a message in `len()` (and `flush()` waits for it) until its callback returned.
+        self._serving = 0
         self._futures = AsyncDeliveries()
 
     def _send(
@@ -145,24 +149,35 @@ class FakeConfluentProducer(_FakeLibrdkafka):
     def poll(self, timeout: float | None = None) -> int:
         """Serve the delivery reports ready (waiting up to `timeout` for a first one)."""
         wait = None if timeout is None or timeout < 0 else timeout
-        with self._fake_core.broker.changed:
-            self._fake_core.broker.changed.wait_for(lambda: bool(self._reports), wait)
+        changed = self._fake_core.broker.changed
+        with changed:
+            changed.wait_for(lambda: bool(self._reports), wait)
             reports, self._reports = self._reports, []
-        for report, error, message in reports:
-            self._count(error is None)
-            if report is not None:
-                report(error, message)
+            self._serving += len(reports)
+        try:
+            for report, error, message in reports:
+                self._count(error is None)
+                if report is not None:
+                    report(error, message)
+        finally:
+            with changed:
+                self._serving -= len(reports)
+                changed.notify_all()
         return len(reports)
 
     def flush(self, timeout: float | None = None) -> int:
-        """Wait for every message's result, serving reports; how many are still queued."""
-        left = self._fake_core.flush(None if timeout is None or timeout < 0 else timeout)
+        """Wait for every message's result, serving reports (and for those another thread
+        is serving); how many are still queued."""
+        wait = None if timeout is None or timeout < 0 else timeout
+        left = self._fake_core.flush(wait)
         self.poll(0)
+        with self._fake_core.broker.changed:
+            self._fake_core.broker.changed.wait_for(lambda: not self._serving, wait)
         return left
 
     def __len__(self) -> int:
         with self._fake_core.broker.changed:
-            return len(self._fake_core.pending) + len(self._reports)
+            return len(self._fake_core.pending) + len(self._reports) + self._serving
 
     def purge(self, in_queue: bool = True, in_flight: bool = True, blocking: bool = True) -> None:
         self._fake_core.abandon("purged")
@@ -279,16 +294,27 @@ class _ConfluentOptions(FakeKit):
 
 
 class FakeConfluentKit(_ConfluentOptions, SyncFakeKit):
-    """The confluent kit, with `FakeConfluentProducer`s: `pool(FakeConfluentKit())`."""
+    """The confluent kit, with `FakeConfluentProducer`s: `pool(FakeConfluentKit())`. As the
+    real kit's, each producer is polled by a poller thread of its own until its destroy."""
 
     name = "confluent"
     send = staticmethod(confluent.send)
 
     def _new_producer(self, transactional_id: str | None) -> FakeConfluentProducer:
-        return FakeConfluentProducer(self._config(transactional_id), self.broker, self.deliveries)
+        producer = FakeConfluentProducer(
+            self._config(transactional_id), self.broker, self.deliveries
+        )
+        confluent.DeliveryPoller.start(producer)
+        return producer
 
     def _served(self, producer: Any) -> None:
         producer.poll(0)  # results reach the caller (and the count) only when polled
+
+    def close(
+        self, producer: object, timeout: float | None = None, *, deadline: Deadline | None = None
+    ) -> None:
+        confluent.DeliveryPoller.stop(producer)
+        super().close(producer, timeout, deadline=deadline)
 
 
 class FakeConfluentAIOKit(_ConfluentOptions, AsyncFakeKit):
