@@ -1,6 +1,7 @@
 """What the confluent-kafka kits share (`confluent` for `Producer`, `confluent_aio` for
-`AIOProducer`): librdkafka's option names, the bounded start's callbacks, the fatal errors,
-and what a failed commit leaves."""
+`AIOProducer`): the client's import (one line naming the extra when it is missing),
+librdkafka's option names, the bounded start's callbacks, the fatal errors, and what a
+failed commit leaves."""
 
 from __future__ import annotations
 
@@ -9,7 +10,14 @@ import weakref
 from collections.abc import Mapping
 from typing import Any
 
-from confluent_kafka import KafkaError, KafkaException
+try:
+    from confluent_kafka import KafkaError, KafkaException, Producer
+    from confluent_kafka.aio import AIOProducer
+except ImportError as exc:
+    raise ImportError(
+        f"the confluent kits need the 'confluent' extra ({exc.name} is missing): "
+        "pip install 'producer-pool[confluent]'"
+    ) from exc
 
 from ..errors import PoolCloseError, TransactionTimeout
 from ._base import KitBase, is_broken
@@ -17,7 +25,10 @@ from .redact import Secrets, reveal
 
 __all__ = [
     "FATAL_ERRORS",
+    "AIOProducer",
     "ConfluentKitBase",
+    "KafkaException",
+    "Producer",
     "is_fatal",
     "is_healthy",
     "librdkafka_config",

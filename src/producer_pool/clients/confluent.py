@@ -19,14 +19,6 @@ from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future
 from typing import TYPE_CHECKING, Any, ClassVar
 
-try:
-    from confluent_kafka import KafkaException, Producer
-except ImportError as exc:
-    raise ImportError(
-        f"producer_pool.clients.confluent needs the 'confluent' extra ({exc.name} is missing): "
-        "pip install 'producer-pool[confluent]'"
-    ) from exc
-
 from ..core.calls import close_object
 from ..core.clock import Deadline
 from ..core.options import PoolKwargs
@@ -36,6 +28,8 @@ from ._librdkafka import (
     DEFAULT_MESSAGE_TIMEOUT_MS,
     FATAL_ERRORS,
     ConfluentKitBase,
+    KafkaException,
+    Producer,
     is_fatal,
     is_healthy,
     librdkafka_config,

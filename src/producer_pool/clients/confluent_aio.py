@@ -13,15 +13,6 @@ import weakref
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
-try:
-    from confluent_kafka import KafkaException
-    from confluent_kafka.aio import AIOProducer
-except ImportError as exc:
-    raise ImportError(
-        f"producer_pool.clients.confluent_aio needs the 'confluent' extra ({exc.name} is "
-        "missing): pip install 'producer-pool[confluent]'"
-    ) from exc
-
 from ..core.async_pool import AsyncProducerPool
 from ..core.calls import close_object, settled
 from ..core.clock import Deadline
@@ -30,7 +21,9 @@ from ._base import DrainClock
 from ._librdkafka import (
     DEFAULT_MESSAGE_TIMEOUT_MS,
     FATAL_ERRORS,
+    AIOProducer,
     ConfluentKitBase,
+    KafkaException,
     is_fatal,
     is_healthy,
     report_undelivered,
