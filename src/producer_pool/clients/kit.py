@@ -29,6 +29,7 @@ __all__ = [
     "AsyncClientKit",
     "ClientKit",
     "Header",
+    "Kit",
     "KitEntry",
     "kit_class",
     "register_kit",
@@ -36,13 +37,15 @@ __all__ = [
 ]
 
 P = TypeVar("P")
+P_contra = TypeVar("P_contra", contravariant=True)
 
 Header = tuple[str, bytes]
 """A Kafka record header: its name and its value."""
 
 
-class ClientKit(Protocol[P]):
-    """A threaded client's kit: `ProducerPool(kit, ...)` through `pool(kit)`.
+class Kit(Protocol[P_contra]):
+    """What every kit has, threaded (`ClientKit`) or asyncio (`AsyncClientKit`): the parts
+    that do no I/O.
 
     A kit is built from the client's own settings (its option names, plus
     `bootstrap_timeout_ms`), `transactional=` and `transactional_id_prefix=`. One kit serves
@@ -52,7 +55,7 @@ class ClientKit(Protocol[P]):
     name: ClassVar[str]
     """The kit's name in `KITS` and in YAML (`kafka.client:`)."""
     is_async: ClassVar[bool]
-    """False: its producers are used from threads, its methods block (within bounds)."""
+    """True: an `AsyncClientKit` (its pool is `async_pool(kit)`); False: a `ClientKit`."""
     settings_model: ClassVar[str | None]
     """"module:Class" of the pydantic model of the client's settings (the wiring's)."""
     FATAL_ERRORS: ClassVar[tuple[type[BaseException], ...]]
@@ -72,6 +75,23 @@ class ClientKit(Protocol[P]):
         id set's size); a second pool is refused."""
         ...
 
+    def is_healthy(self, producer: P_contra) -> bool:
+        """The pool's check on every reuse: alive and in no fatal state. No network I/O."""
+        ...
+
+    def is_fatal(self, exc: BaseException, producer: P_contra | None = None) -> bool:
+        """Whether `exc` (or `producer`'s state) means the producer is done for."""
+        ...
+
+    def mark_broken(self, producer: P_contra) -> None:
+        """Never lease `producer` again: its next check fails and the pool replaces it."""
+        ...
+
+
+class ClientKit(Kit[P], Protocol[P]):
+    """A threaded client's kit: `ProducerPool(kit, ...)` through `pool(kit)`; its methods
+    block (within bounds) and its producers are used from threads."""
+
     def __call__(self) -> P:
         """A new producer that has proven the cluster answers, within the bootstrap
         timeout; `BrokerUnavailable` otherwise."""
@@ -81,14 +101,6 @@ class ClientKit(Protocol[P]):
         """Drain, then close: until the producer's own delivery timeout or `deadline`,
         whichever comes first, read again while draining (close() moves it). What is left
         is failed (its futures or callbacks see it) and counted; `PoolCloseError` then."""
-        ...
-
-    def is_healthy(self, producer: P) -> bool:
-        """The pool's check on every reuse: alive and in no fatal state. No network I/O."""
-        ...
-
-    def is_fatal(self, exc: BaseException, producer: P | None = None) -> bool:
-        """Whether `exc` (or `producer`'s state) means the producer is done for."""
         ...
 
     def send(
@@ -118,37 +130,16 @@ class ClientKit(Protocol[P]):
         """Abort, bounded like `commit`."""
         ...
 
-    def mark_broken(self, producer: P) -> None:
-        """Never lease `producer` again: its next check fails and the pool replaces it."""
-        ...
 
-
-class AsyncClientKit(Protocol[P]):
+class AsyncClientKit(Kit[P], Protocol[P]):
     """An asyncio client's kit: `AsyncProducerPool(kit, ...)` through `async_pool(kit)`.
 
     The same contract as `ClientKit`, with coroutines for what does I/O.
     """
 
-    name: ClassVar[str]
-    is_async: ClassVar[bool]
-    settings_model: ClassVar[str | None]
-    FATAL_ERRORS: ClassVar[tuple[type[BaseException], ...]]
-
-    deliveries: DeliveryCounts
-    requires_exclusive_leases: bool
-
-    @property
-    def servers(self) -> str: ...
-
-    def attach(self, max_size: int) -> None: ...
-
     async def __call__(self) -> P: ...
 
     async def destroy(self, producer: P, *, deadline: Deadline | None = None) -> None: ...
-
-    def is_healthy(self, producer: P) -> bool: ...
-
-    def is_fatal(self, exc: BaseException, producer: P | None = None) -> bool: ...
 
     async def send(
         self,
@@ -170,8 +161,6 @@ class AsyncClientKit(Protocol[P]):
         ...
 
     async def abort(self, producer: P) -> None: ...
-
-    def mark_broken(self, producer: P) -> None: ...
 
 
 AnyKit = Union["ClientKit[Any]", "AsyncClientKit[Any]"]
