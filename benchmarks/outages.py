@@ -75,6 +75,21 @@ def warm_up(driver: Driver, pool: object) -> None:
         driver.settle([driver.send(producer, TOPIC, "warm-up")])
 
 
+def closed_within(
+    driver: Driver, pool: object, timeout: float, lost: list[Delivery], staging: str
+) -> str:
+    """Close `pool` within `timeout`: how long it took, and what it reported of `lost`."""
+    began = time.monotonic()
+    closed = driver.close(pool, timeout)
+    took = time.monotonic() - began
+    driver.settle(lost, timeout=10)
+    reported = closed.undelivered if closed else 0
+    return (
+        f"{staging}, then close(timeout={timeout:g}): {took:.1f} s, {reported} of {len(lost)} "
+        f"reported undelivered, {failed(lost)} failed to their senders"
+    )
+
+
 def close_with_the_broker_gone(name: str) -> str:
     with relayed() as (servers, relay), driven(name) as driver:
         pool = driver.pool(servers, delivery_timeout_ms=60_000, max_size=4)
@@ -84,15 +99,7 @@ def close_with_the_broker_gone(name: str) -> str:
                 driver.settle([driver.send(producer, TOPIC, "warm-up")])
             relay.cut()
             lost = [driver.send(p, TOPIC, f"{i}") for p in producers for i in range(25)]
-        began = time.monotonic()
-        closed = driver.close(pool, 5)
-        took = time.monotonic() - began
-        driver.settle(lost, timeout=10)
-        reported = closed.undelivered if closed else 0
-        return (
-            f"close(timeout=5), 4 producers, broker gone: {took:.1f} s, {reported} of 100 "
-            f"reported undelivered, {failed(lost)} failed to their senders"
-        )
+        return closed_within(driver, pool, 5, lost, "4 producers, broker gone")
 
 
 def retired_in_an_outage_then_closed(name: str) -> str:
@@ -103,15 +110,7 @@ def retired_in_an_outage_then_closed(name: str) -> str:
         with driver.lease(pool) as producer:
             lost = [driver.send(producer, TOPIC, f"lost-{i}") for i in range(20)]
             jump(60 * 1.1 + 1)  # its lifetime ends while leased: retired on return
-        began = time.monotonic()
-        closed = driver.close(pool, 3)
-        took = time.monotonic() - began
-        driver.settle(lost, timeout=10)
-        reported = closed.undelivered if closed else 0
-        return (
-            f"retired in an outage, then close(timeout=3): {took:.1f} s, {reported} of 20 "
-            f"reported undelivered, {failed(lost)} failed to their senders"
-        )
+        return closed_within(driver, pool, 3, lost, "retired in an outage")
 
 
 def retired_during_an_outage(name: str, outage: float = 6.0) -> str:
