@@ -67,8 +67,11 @@ def test_no_rendered_attribute_is_described_by_a_comment_only():
         for member in target.members.values():
             if member.is_alias or member.name.startswith("_") or member.docstring:
                 continue
-            if member.kind.value == "attribute" and member.lineno is not None:
-                if lines[member.lineno - 2].lstrip().startswith("#:"):
-                    commented.append(member.path)
+            if (
+                member.kind.value == "attribute"
+                and member.lineno is not None
+                and lines[member.lineno - 2].lstrip().startswith("#:")
+            ):
+                commented.append(member.path)
     commented = sorted(set(commented))
     assert not commented, f"attributes described by a #: comment, not a docstring: {commented}"
