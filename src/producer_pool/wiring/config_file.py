@@ -23,7 +23,7 @@ try:
     from pydantic import SecretStr
 except ImportError as exc:  # pragma: no cover - exercised by installing without the extra
     raise ImportError(
-        f"producer_pool.config_file needs the 'di' extra ({exc.name} is missing): "
+        f"producer_pool.wiring.config_file needs the 'di' extra ({exc.name} is missing): "
         "pip install 'producer-pool[di]'"
     ) from exc
 

@@ -19,7 +19,7 @@ try:
     from dependency_injector import containers, providers
 except ImportError as exc:
     raise ImportError(
-        f"producer_pool.containers needs the 'di' extra ({exc.name} is missing): "
+        f"producer_pool.wiring.containers needs the 'di' extra ({exc.name} is missing): "
         "pip install 'producer-pool[di]'"
     ) from exc
 

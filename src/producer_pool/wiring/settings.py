@@ -24,7 +24,7 @@ try:
     )
 except ImportError as exc:  # pragma: no cover - exercised by installing without the extra
     raise ImportError(
-        f"producer_pool.settings needs the 'di' extra ({exc.name} is missing): "
+        f"producer_pool.wiring.settings needs the 'di' extra ({exc.name} is missing): "
         "pip install 'producer-pool[di]'"
     ) from exc
 
