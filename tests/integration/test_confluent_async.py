@@ -7,9 +7,12 @@ import asyncio
 import gc
 import os
 import weakref
+from collections import Counter
 
 import pytest
 
+from producer_pool import PoolCloseError
+from producer_pool.clients import async_pool, confluent_aio
 from producer_pool.clients.confluent import confluent_async_pool
 from producer_pool.testing.topics import read_topic
 from tests.fakes import in_forked_child, publish_from_tasks
@@ -80,3 +83,37 @@ def test_a_closed_aio_producer_is_freed_at_once_and_a_forked_child_survives_a_co
         assert in_forked_child(lambda: str(gc.collect() >= 0)) == "True"
     finally:
         gc.enable()
+
+
+def test_a_pool_closed_from_a_later_event_loop_delivers_what_librdkafka_holds_and_reports_the_rest(
+    kafka_bootstrap_servers, kafka_topic, monkeypatch
+):
+    """`asyncio.run()` ended with the pool open, and a later one closes it (a script, an
+    exit hook): AIOProducer's coroutines cannot run on the new loop. The close failed with
+    "Event loop is closed" and reported 0 undelivered, 20 handed to librdkafka were never
+    counted. Now what librdkafka holds is delivered and counted, and what AIOProducer still
+    buffered (it never reached librdkafka) is reported undelivered."""
+    monkeypatch.setattr(confluent_aio, "_AIO_BUFFER_TIMEOUT", 60.0)  # buffered stays buffered
+    kit = confluent_aio.ConfluentAIOKit({"bootstrap.servers": kafka_bootstrap_servers})
+    the_pool = async_pool(kit, max_size=1)
+
+    async def publish_and_leave_it_open() -> None:
+        async with the_pool.acquire() as producer:
+            acked = [
+                await producer.produce(kafka_topic, key=b"acked", value=b"x") for _ in "0" * 10
+            ]
+            await producer.flush(10)
+            await asyncio.gather(*acked)
+            for _ in range(20):
+                await producer.produce(kafka_topic, key=b"handed", value=b"x")
+            await producer.flush(0)  # handed to librdkafka; their results not awaited
+            for _ in range(5):
+                await producer.produce(kafka_topic, key=b"buffered", value=b"x")
+
+    asyncio.run(publish_and_leave_it_open())
+    with pytest.raises(PoolCloseError) as closed:
+        asyncio.run(asyncio.wait_for(the_pool.close(timeout=10), 20))
+    assert closed.value.undelivered == 5
+    assert (the_pool.stats().delivered, the_pool.stats().delivery_errors) == (30, 5)
+    keys = Counter(record.key for record in read_topic(kafka_bootstrap_servers, kafka_topic))
+    assert keys == {b"acked": 10, b"handed": 20}

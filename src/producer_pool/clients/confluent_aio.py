@@ -47,6 +47,9 @@ __all__ = [
     "send",
 ]
 
+#: Why a delivery its producer's ended event loop left without a result is counted failed.
+_LOOP_ENDED = KafkaException("its event loop ended before delivery")
+
 #: How long AIOProducer buffers a message before handing it to librdkafka (its default is
 #: 1 s, a second of latency for every lone message a request publishes).
 _AIO_BUFFER_TIMEOUT = 0.005
@@ -82,6 +85,17 @@ class CountingAIOProducer(AIOProducer):
         failed = future.cancelled() or future.exception() is not None
         self._count_delivery(future if failed else None)
 
+    def count_unsettled(self) -> int:
+        """Count every delivery whose done-callbacks never ran (its event loop ended): one
+        with a result as such, one without as failed; how many were not delivered."""
+        undelivered = 0
+        for future in self._unsettled:
+            delivered = future.done() and not future.cancelled() and future.exception() is None
+            undelivered += not delivered
+            self._count_delivery(None if delivered else _LOOP_ENDED)
+        self._unsettled.clear()
+        return undelivered
+
     def fail_unsettled(self) -> int:
         """Fail every delivery still without a result (the producer is closed); how many."""
         unsettled = [future for future in self._unsettled if not future.done()]
@@ -101,6 +115,9 @@ async def close(
         await settled(close_object(producer))
         return
     drain = DrainClock(DEFAULT_MESSAGE_TIMEOUT_MS / 1000 if timeout is None else timeout, deadline)
+    if producer._loop.is_closed():
+        report_undelivered(await asyncio.to_thread(_close_without_its_loop, producer, drain))
+        return
     undelivered = len(producer)
     try:
         while undelivered and (seconds := drain.next_slice()):
@@ -111,6 +128,34 @@ async def close(
         # also when cancelled: shielded, so that the futures fail and count before it stops
         abandoned = await asyncio.shield(_purge_and_close(producer, undelivered, drain.remaining()))
     report_undelivered(undelivered + abandoned)
+
+
+def _close_without_its_loop(producer: AIOProducer, drain: DrainClock) -> int:
+    """Close an `AIOProducer` whose event loop has ended (the pool is closed from a later
+    `asyncio.run()`): its coroutines cannot run, but librdkafka still holds what it was
+    handed, and delivers it. Flush librdkafka's queue within the drain (the callbacks that
+    resolve futures of the ended loop set their results, then fail to schedule the loop's
+    callbacks, and are passed over); drop what AIOProducer still buffered (it never reached
+    librdkafka); purge the rest; close librdkafka. Blocks: run in a thread. Returns how many
+    messages were not delivered, each counted."""
+    client = producer._producer
+    producer._is_closed = True
+    producer._batch_processor.clear_buffer()
+    while len(client) and (seconds := drain.next_slice()):
+        with contextlib.suppress(RuntimeError):  # "Event loop is closed", from a callback
+            client.flush(seconds)
+    if len(client):
+        with contextlib.suppress(KafkaException, RuntimeError):
+            client.purge()
+            client.poll(0)
+    left = len(client)
+    # Its worker threads may still run a call the ended loop left (each bounded by its own
+    # timeout); librdkafka is closed once none can touch it.
+    producer.executor.shutdown(wait=True)
+    client.close()
+    if isinstance(producer, CountingAIOProducer):
+        return producer.count_unsettled()
+    return left
 
 
 async def _purge_and_close(producer: AIOProducer, undelivered: int, timeout: float) -> int:
