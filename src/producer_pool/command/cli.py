@@ -1,4 +1,4 @@
-"""The `producer-pool` command: `demo` and `check` (benchmarks: `make bench`, in a checkout).
+"""The `producer-pool` command: `demo`, `check`, `broker` (benchmarks: `make bench`, in a clone).
 
 Output rules: results go to stdout (only JSON with `--json`), everything else to stderr;
 an error is one line, the last; third-party logs stay quiet unless `-v`.
@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import json
 import logging
+import queue
 import signal
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -127,9 +128,15 @@ def demo(
 
     stop = threading.Event()
     stopped_by: list[int] = []
+
+    def on_signal(signum: int, frame: object) -> None:
+        """Publishing ends, the pool flushes and the report is printed."""
+        stopped_by.append(signum)
+        stop.set()
+
     columns = (TextColumn("publishing"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     with (
-        _stopping_on_signals(stop, stopped_by),
+        _handling_signals(on_signal),
         Progress(*columns, console=status, transient=True) as progress,
     ):
         task = progress.add_task("publish", total=messages)
@@ -160,23 +167,21 @@ def demo(
 
 
 @contextmanager
-def _stopping_on_signals(stop: threading.Event, stopped_by: list[int]) -> Iterator[None]:
-    """While the demo runs, SIGINT and SIGTERM set `stop` (publishing ends, the pool flushes
-    and the report is printed); the previous handlers come back after, so that calling the
-    command in-process (tests, `main()` from Python) leaves no handler behind."""
-
-    def on_signal(signum: int, frame: object) -> None:
-        stopped_by.append(signum)
-        stop.set()
-
+def _handling_signals(
+    handler: Callable[[int, object], None], *signums: signal.Signals
+) -> Iterator[None]:
+    """While a command runs, `handler` takes SIGINT and SIGTERM (and any `signums`); the
+    previous handlers come back after, so that calling the command in-process (tests,
+    `main()` from Python) leaves no handler behind."""
     previous = {
-        signum: signal.signal(signum, on_signal) for signum in (signal.SIGINT, signal.SIGTERM)
+        signum: signal.signal(signum, handler)
+        for signum in (signal.SIGINT, signal.SIGTERM, *signums)
     }
     try:
         yield
     finally:
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
+        for signum, handler_before in previous.items():
+            signal.signal(signum, handler_before)
 
 
 def _report_table(report: Any) -> Table:
@@ -235,6 +240,41 @@ def check(config_path: Path | None, client: str | None, as_json: bool) -> None:
             f"ok: {verdict['config']} is valid and Kafka at {verdict['servers']} answered "
             f"({verdict['client']})"
         )
+
+
+BROKER_PORT = 9092
+"""`producer-pool broker`'s default port, Kafka's own: every shipped config file looks there
+when KAFKA_BOOTSTRAP_SERVERS is unset, so a service started beside it needs no setting."""
+
+
+@main.command()
+@click.option(
+    "--port",
+    default=BROKER_PORT,
+    show_default=True,
+    type=click.IntRange(0, 65535),
+    help="Listen on 127.0.0.1:PORT; 0 picks a free port. The default is where the shipped "
+    "config files look when KAFKA_BOOTSTRAP_SERVERS is unset.",
+)
+def broker(port: int) -> None:
+    """Run a throwaway Kafka-protocol broker (tansu, in memory) on 127.0.0.1 until Ctrl-C,
+    to try a service without a cluster.
+
+    Prints the line that points a service at it. Ctrl-C, SIGTERM or closing the terminal
+    stops it (exit 0), and its topics go with it.
+    """
+    from ..testing.broker import BOOTSTRAP_ENV, EmbeddedBroker
+
+    # A queue, not an Event: SimpleQueue.put is reentrant, so a signal handler may call it
+    # wherever the main thread is; raising from the handler could land inside an import.
+    signals: queue.SimpleQueue[int] = queue.SimpleQueue()
+    with (
+        _handling_signals(lambda signum, frame: signals.put(signum), signal.SIGHUP),
+        _run(EmbeddedBroker(port=port).start) as running,
+    ):
+        click.echo(f"export {BOOTSTRAP_ENV}={running.bootstrap_servers}")
+        status.print("a throwaway broker (tansu, in memory) runs here; Ctrl-C stops it")
+        signals.get()
 
 
 def _run(function: Any, *args: Any, **kwargs: Any) -> Any:

