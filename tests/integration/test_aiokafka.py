@@ -8,10 +8,13 @@ import asyncio
 import contextlib
 import functools
 import gc
+import logging
+import warnings
 import weakref
 
 import pytest
 
+from producer_pool import PoolCloseError
 from producer_pool.clients.aiokafka import PRIVATE_NAMES, aiokafka_pool
 from producer_pool.testing.topics import read_topic
 from tests.fakes import publish_from_tasks
@@ -116,3 +119,48 @@ async def test_every_private_name_exists_on_the_installed_aiokafka(
         assert (batch.record_count, batch.future.done(), batch._ttl > 0) == (1, False, True)
         await delivery
         assert producer.in_flight == 0
+
+
+def test_a_pool_closed_from_a_later_event_loop_reports_what_its_producers_could_not_send(
+    relayed_broker, caplog
+):
+    """`asyncio.run()` ended with the pool open (the broker unreachable meanwhile), and a
+    later one closes it: the sender ran on the ended loop, so nothing it queued can be sent.
+    The destroy failed with "Event loop is closed", reporting 0 undelivered and counting
+    nothing; now each message without a result is failed, counted and reported. The
+    connections of the ended loop are aiokafka's to leave to the collector (collected here,
+    so that no later test meets their ResourceWarnings)."""
+    topic = relayed_broker.topic
+
+    def publish_then_close_from_a_later_loop() -> tuple[int, int, int, weakref.ref[object]]:
+        the_pool = aiokafka_pool({"bootstrap_servers": relayed_broker.bootstrap_servers})
+        made: list[weakref.ref[object]] = []
+
+        async def publish_and_leave_it_open() -> None:
+            async with the_pool.acquire() as producer:
+                made.append(weakref.ref(producer))
+                acked = [await producer.send(topic, b"x", key=b"acked") for _ in "0" * 10]
+                await asyncio.gather(*acked)
+                relayed_broker.relay.cut()
+                for _ in range(20):
+                    await producer.send(topic, b"x", key=b"lost")
+
+        asyncio.run(publish_and_leave_it_open())
+        # the error log's traceback would keep the producer alive past the collection below
+        with caplog.at_level(logging.CRITICAL, logger="producer_pool"):
+            try:
+                asyncio.run(asyncio.wait_for(the_pool.close(timeout=5), 20))
+            except PoolCloseError as closed:
+                undelivered = closed.undelivered
+        stats = the_pool.stats()
+        return undelivered, stats.delivered, stats.delivery_errors, made[0]
+
+    with warnings.catch_warnings():  # the ended loop's sockets, closed by the collector
+        warnings.simplefilter("ignore", ResourceWarning)
+        undelivered, delivered, errors, made = publish_then_close_from_a_later_loop()
+        gc.collect()
+    assert made() is None
+    assert (undelivered, delivered, errors) == (20, 10, 20)
+    relayed_broker.relay.resume()
+    keys = [record.key for record in read_topic(relayed_broker.broker.bootstrap_servers, topic)]
+    assert keys == [b"acked"] * 10

@@ -10,6 +10,7 @@ transactions) against a real cluster. 0.1's names (`aiokafka_pool`,
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import inspect
 import logging
@@ -85,12 +86,15 @@ _KNOWN_SETTINGS = frozenset(inspect.signature(AIOKafkaProducer.__init__).paramet
 _TRANSACTION_TIMEOUT_MS = (
     inspect.signature(AIOKafkaProducer.__init__).parameters["transaction_timeout_ms"].default
 )
+#: Why a message its producer's ended event loop left without a result failed.
+_LOOP_ENDED = aiokafka_errors.KafkaTimeoutError("its event loop ended before delivery")
 #: A stop gets at least this long, even past close's deadline: without it, nothing is closed.
 _MIN_STOP = 0.1
 
 
 PRIVATE_NAMES = (
     "_closed",
+    "_loop",
     "_sender.sender_task",
     "_message_accumulator._append_batch",
     "_message_accumulator._batches",
@@ -149,12 +153,25 @@ async def close(
     the drain's time is up, the pending batches are expired: aiokafka fails them itself
     (their futures and the pool's counts see it), and the stop that follows is bounded
     too. A batch still pending after the stop (its sender gone) is failed here; so is
-    every one when the destroy is cancelled (close() past its deadline).
+    every one when the destroy is cancelled (close() past its deadline), and when the
+    producer's event loop has ended (the pool closed from a later `asyncio.run()`).
     """
     if not isinstance(producer, AIOKafkaProducer):
         await settled(close_object(producer))
         return
-    drain = DrainClock(DEFAULT_DRAIN_SECONDS if timeout is None else timeout, deadline)
+    if producer._loop.is_closed():
+        undelivered = _fail_without_its_loop(producer)
+    else:
+        undelivered = await _drain_and_stop(
+            producer, DrainClock(DEFAULT_DRAIN_SECONDS if timeout is None else timeout, deadline)
+        )
+    if undelivered:
+        logger.error("aiokafka producer closed with %d undelivered message(s)", undelivered)
+        raise PoolCloseError(f"{undelivered} message(s) undelivered", undelivered=undelivered)
+
+
+async def _drain_and_stop(producer: AIOKafkaProducer, drain: DrainClock) -> int:
+    """Flush within the drain, then stop; how many messages were left undelivered."""
     flushed = asyncio.ensure_future(producer.flush())
     undelivered = 0
     try:
@@ -167,9 +184,23 @@ async def close(
             _expire_pending(producer)
         # shielded: a cancelled destroy still fails (and counts) what it leaves
         await asyncio.shield(_stop(producer, drain.remaining()))
-    if undelivered:
-        logger.error("aiokafka producer closed with %d undelivered message(s)", undelivered)
-        raise PoolCloseError(f"{undelivered} message(s) undelivered", undelivered=undelivered)
+    return undelivered
+
+
+def _fail_without_its_loop(producer: AIOKafkaProducer) -> int:
+    """A producer whose event loop has ended (the pool is closed from a later
+    `asyncio.run()`): its sender ran on that loop, so nothing it still holds can be sent,
+    and nothing of it can be stopped (aiokafka, too, leaves the connections of an ended loop
+    to the garbage collector). Each message still without a result is failed and counted
+    (its future's callbacks, which need the ended loop, cannot run); how many."""
+    undelivered = 0
+    for batch in _unfinished(producer):
+        undelivered += batch.record_count
+        with contextlib.suppress(RuntimeError):  # set, then "Event loop is closed"
+            batch.future.set_exception(_LOOP_ENDED)
+    if isinstance(producer, CountingAIOKafkaProducer) and undelivered:
+        producer.deliveries.on_failed(count=undelivered)
+    return undelivered
 
 
 def in_flight(producer: AIOKafkaProducer) -> int:
