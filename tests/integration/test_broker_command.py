@@ -21,6 +21,8 @@ from producer_pool.testing.topics import create_topic, read_topic
 from producer_pool.wiring.services import EventPublisher
 from tests.fakes import wait_until
 
+#: The installed entry point, run from a subprocess.
+CODE = "from producer_pool.command.script import run; run()"
 STOPS: dict[str, Callable[[subprocess.Popen[str]], None]] = {
     "Ctrl-C to its process group": lambda command: os.killpg(command.pid, signal.SIGINT),
     "SIGTERM to its process group": lambda command: os.killpg(command.pid, signal.SIGTERM),
@@ -33,9 +35,8 @@ def test_the_broker_serves_a_pool_until_stopped_and_leaves_nothing_behind(how, c
     port = free_port()
     # A cluster named in the environment must not stop the command starting its own broker.
     env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:9"}
-    code = "from producer_pool.command.script import run; run()"
     with subprocess.Popen(
-        [sys.executable, "-c", code, "broker", "--port", str(port)],
+        [sys.executable, "-c", CODE, "broker", "--port", str(port)],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -63,6 +64,34 @@ def test_the_broker_serves_a_pool_until_stopped_and_leaves_nothing_behind(how, c
     assert not alive(tansu)
     with pytest.raises(ConnectionRefusedError):  # nothing listens there any more
         socket.create_connection(("127.0.0.1", port), timeout=5).close()
+
+
+def test_the_broker_stops_itself_when_the_process_that_started_it_dies():
+    """A wrapper killed outright signals nobody: the orphan must not hold the port forever."""
+    port = free_port()
+    broker = f"{sys.executable} -c '{CODE}' broker --port {port}"
+    with subprocess.Popen(
+        ["sh", "-c", f"{broker} & echo $!; wait"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        start_new_session=True,
+    ) as wrapper:
+        assert wrapper.stdout is not None
+        lines = {wrapper.stdout.readline(), wrapper.stdout.readline()}  # in either order
+        assert f"export KAFKA_BOOTSTRAP_SERVERS=127.0.0.1:{port}\n" in lines
+        (command,) = [int(line) for line in lines if line.strip().isdigit()]
+        (tansu,) = [pid for pid in descendants(command) if program(pid).startswith("tansu")]
+        assert alive(command) and alive(tansu)
+        wrapper.kill()
+        wrapper.wait(30)
+        try:
+            wait_until(lambda: not alive(command), timeout=30)
+        finally:
+            if alive(command):  # the failure this test looks for: leave no orphan behind
+                os.kill(command, signal.SIGTERM)
+    assert not alive(tansu)
+    assert not accepts(port)
 
 
 def test_in_process_the_broker_command_gives_the_signal_handlers_back():

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import queue
 import signal
 import sys
@@ -260,9 +261,10 @@ def broker(port: int) -> None:
     """Run a throwaway Kafka-protocol broker (tansu, in memory) on 127.0.0.1 until Ctrl-C,
     to try a service without a cluster.
 
-    Prints the line that points a service at it. Ctrl-C, SIGTERM or closing the terminal
-    stops it (exit 0), and its topics go with it.
+    Prints the line that points a service at it. Ctrl-C, SIGTERM, closing the terminal or
+    the end of the process that started it stops it (exit 0), and its topics go with it.
     """
+    parent = os.getppid()  # first: the parent may die while the broker starts
     from ..testing.broker import BOOTSTRAP_ENV, EmbeddedBroker
 
     # A queue, not an Event: SimpleQueue.put is reentrant, so a signal handler may call it
@@ -274,7 +276,18 @@ def broker(port: int) -> None:
     ):
         click.echo(f"export {BOOTSTRAP_ENV}={running.bootstrap_servers}")
         status.print("a throwaway broker (tansu, in memory) runs here; Ctrl-C stops it")
-        signals.get()
+        _wait_for_a_signal(signals, parent)
+
+
+def _wait_for_a_signal(signals: queue.SimpleQueue[int], parent: int) -> None:
+    """Until a signal is put on `signals`, or process `parent` (ours) dies: an orphan would
+    hold the port with nobody left to stop it (a killed test runner, IDE or wrapper)."""
+    while os.getppid() == parent:  # checked each second: what an orphan costs at most
+        try:
+            signals.get(timeout=1.0)
+            return
+        except queue.Empty:
+            continue
 
 
 def _run(function: Any, *args: Any, **kwargs: Any) -> Any:
