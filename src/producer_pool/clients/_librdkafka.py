@@ -15,8 +15,7 @@ try:
     from confluent_kafka.aio import AIOProducer
 except ImportError as exc:
     raise ImportError(
-        # both kits' modules (confluent_aio too) come with producer_pool.clients.confluent
-        f"producer_pool.clients.confluent needs the 'confluent' extra ({exc.name} is missing): "
+        f"the confluent kits need the 'confluent' extra ({exc.name} is missing): "
         "pip install 'producer-pool[confluent]'"
     ) from exc
 
