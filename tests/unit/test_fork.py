@@ -10,7 +10,6 @@ import subprocess
 import sys
 import textwrap
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -34,14 +33,23 @@ def fork_wait() -> Iterator[None]:
     fork.set_fork_wait_timeout(before)
 
 
+#: Set when a fork begins: registered after the fork registry's own hook, so it runs first
+#: (before-fork hooks run in reverse order), while the fork has not yet waited for anything.
+_forking = threading.Event()
+os.register_at_fork(before=_forking.set)
+
+
 def test_a_fork_waits_for_a_creation_in_flight_so_the_child_inherits_no_held_lock(make_pool):
     import_lock = threading.Lock()  # stands for the module lock a first getaddrinfo holds
     entered = threading.Event()
+    _forking.clear()
 
     def factory() -> object:
         with import_lock:
             entered.set()
-            time.sleep(0.3)  # the creation's own work, still running when the fork comes
+            # The creation's own work, still running when the fork comes: it ends only once
+            # the fork has begun (a fork that did not wait would copy the lock held).
+            _forking.wait(10)
         return object()
 
     make_pool(factory, min_size=1)  # prewarm: the factory runs on the pool's thread
