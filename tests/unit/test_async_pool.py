@@ -125,10 +125,10 @@ async def test_close_is_bounded_by_a_destroy_that_hangs(make_pool):
     pool = AsyncProducerPool(CountingFactory(), max_size=1, destroy=destroy)
     async with pool.acquire():
         pass
-    started = time.monotonic()
     with pytest.raises(PoolCloseError, match="1 object"):
-        await pool.close(timeout=0.3)
-    assert time.monotonic() - started < 1.5
+        # A hang detector, not a timing (a loaded machine stretches any wall-clock bound):
+        # a close that waited for the destroy would never return.
+        await asyncio.wait_for(pool.close(timeout=0.3), 30)
     stats = pool.stats()
     assert (stats.destroying, stats.destroyed) == (0, 1)
 
@@ -162,7 +162,9 @@ async def test_a_close_cancelled_before_it_reported_leaves_the_next_close_to_wai
     await pool.close(timeout=1)  # the outcome was reported: nothing more to say
 
 
-async def test_a_destroy_that_takes_a_deadline_is_told_close_s(make_pool):
+async def test_a_destroy_that_takes_a_deadline_is_told_close_s(make_pool, clock):
+    """The pool's clock stands still (`clock`), so what the destroy is told does not depend
+    on how long a loaded machine takes to start it."""
     seen = []
 
     async def destroy(obj: int, deadline) -> None:
@@ -408,8 +410,8 @@ def test_a_pool_closed_after_its_loop_died_mid_lease_retires_what_was_held():
     pool, task = loop.run_until_complete(start())
     loop.close()  # `task` never runs again
     started = time.monotonic()
-    asyncio.run(pool.close(timeout=5))
-    assert time.monotonic() - started < 2  # not the whole close_timeout for a dead lease
+    asyncio.run(pool.close(timeout=30))
+    assert time.monotonic() - started < 15  # not the whole close_timeout for a dead lease
     assert factory.made[0].close_calls == 1
     assert (pool.stats().in_use, pool.stats().size) == (0, 0)
     del task
