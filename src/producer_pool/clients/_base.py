@@ -5,6 +5,7 @@ the clock of a drain that close() can cut short while it runs."""
 from __future__ import annotations
 
 import asyncio
+import sys
 from collections.abc import Awaitable, Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any, ClassVar
@@ -35,6 +36,10 @@ def is_broken(producer: object) -> bool:
     return getattr(producer, _BROKEN, False)
 
 
+MODULE_NAMES = ("FATAL_ERRORS", "close", "is_healthy", "is_fatal", "send")
+"""What every kit module defines at its top level, and `KitBase` binds on its kit class."""
+
+
 class KitBase:
     """The state a kit keeps for the one pool it serves; see `ClientKit` for the contract.
 
@@ -47,10 +52,10 @@ class KitBase:
     name: ClassVar[str]
     is_async: ClassVar[bool] = False
     settings_model: ClassVar[str | None] = None
-    #: The kit module's own names, the same in every kit: its fatal errors, and
-    #: `close(producer, timeout, *, deadline)`, `is_healthy(producer)`,
-    #: `is_fatal(exc, producer)` (which tolerate objects that are not its producers),
-    #: `send(producer, topic, value, key, headers)`.
+    #: The kit module's own names, the same in every kit (`MODULE_NAMES`, bound on its
+    #: kit class): its fatal errors, and `close(producer, timeout, *, deadline)`,
+    #: `is_healthy(producer)`, `is_fatal(exc, producer)` (which tolerate objects that are
+    #: not its producers), `send(producer, topic, value, key, headers)`.
     FATAL_ERRORS: ClassVar[tuple[type[BaseException], ...]] = ()
     #: The client's names of its servers and transactional id options.
     SERVERS_OPTION: ClassVar[str] = "bootstrap_servers"
@@ -59,6 +64,16 @@ class KitBase:
     is_healthy: ClassVar[Callable[..., bool]]
     is_fatal: ClassVar[Callable[..., bool]]
     send: ClassVar[Callable[..., Any]]
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        """Bind the kit module's own names on its kit class (functions as static methods),
+        unless the class defines them itself: one set of names, used both ways."""
+        super().__init_subclass__(**kwargs)
+        module = vars(sys.modules[cls.__module__])
+        for name in MODULE_NAMES:
+            if name in module and name not in vars(cls):
+                value = module[name]
+                setattr(cls, name, staticmethod(value) if callable(value) else value)
 
     def __init__(
         self,

@@ -116,7 +116,6 @@ class ConfluentKitBase(KitBase):
     """What the `Producer` and `AIOProducer` kits share: librdkafka's names, the bounded
     start, the callbacks that count and that mark a producer fatally broken."""
 
-    FATAL_ERRORS = FATAL_ERRORS
     SERVERS_OPTION = "bootstrap.servers"
     TRANSACTIONAL_ID_OPTION = "transactional.id"
     TRANSACTION_TIMEOUT_SETTING = "transaction.timeout.ms"

@@ -35,7 +35,7 @@ from ..core.stats import DeliveryCounts
 from ..errors import ConfigError, PoolCloseError, TransactionTimeout
 from ._base import DrainClock, KitBase, is_broken
 from .kit import Header
-from .pools import async_pool
+from .pools import async_pool, kit_defaults
 from .redact import reveal
 from .transactions import transaction
 
@@ -283,11 +283,6 @@ class AIOKafkaKit(KitBase):
         "producer_pool.clients.settings.aiokafka:AIOKafkaSettings"
     )
     is_async: ClassVar[bool] = True
-    FATAL_ERRORS = FATAL_ERRORS
-    close = staticmethod(close)
-    is_healthy = staticmethod(is_healthy)
-    is_fatal = staticmethod(is_fatal)
-    send = staticmethod(send)
 
     def _client_options(self, options: dict[str, Any]) -> dict[str, Any]:
         unknown = sorted(set(options) - _KNOWN_SETTINGS)
@@ -361,11 +356,7 @@ def pool_for_factory(
     with this module's destroy, check and fatal errors."""
     if isinstance(factory, KitBase):
         return async_pool(factory, **pool_options)
-    pool_options.setdefault("destroy", getattr(factory, "destroy", close))
-    pool_options.setdefault("check", is_healthy)
-    pool_options.setdefault("discard_on", FATAL_ERRORS)
-    pool_options.setdefault("deliveries", getattr(factory, "deliveries", None))
-    return AsyncProducerPool(factory, **pool_options)
+    return AsyncProducerPool(factory, **kit_defaults(AIOKafkaKit, factory, dict(pool_options)))
 
 
 def aiokafka_pool(

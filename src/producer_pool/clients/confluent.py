@@ -293,10 +293,6 @@ class ConfluentKit(ConfluentKitBase):
     settings_model: ClassVar[str | None] = (
         "producer_pool.clients.settings.librdkafka:LibrdkafkaSettings"
     )
-    close = staticmethod(close)
-    is_healthy = staticmethod(is_healthy)
-    is_fatal = staticmethod(is_fatal)
-    send = staticmethod(send)
 
     def __call__(self) -> Producer:
         if not self.transactional:

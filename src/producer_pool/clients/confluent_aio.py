@@ -197,10 +197,6 @@ class ConfluentAIOKit(ConfluentKitBase):
         "producer_pool.clients.settings.librdkafka:LibrdkafkaSettings"
     )
     is_async: ClassVar[bool] = True
-    close = staticmethod(close)
-    is_healthy = staticmethod(is_healthy)
-    is_fatal = staticmethod(is_fatal)
-    send = staticmethod(send)
 
     async def __call__(self) -> AIOProducer:
         if not self.transactional:

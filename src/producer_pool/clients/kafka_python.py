@@ -36,7 +36,7 @@ from . import _kafka_compat as compat
 from ._base import DEFAULT_BOOTSTRAP_TIMEOUT_MS as DEFAULT_BOOTSTRAP_TIMEOUT_MS
 from ._base import DrainClock, KitBase, is_broken
 from .kit import Header
-from .pools import pool
+from .pools import kit_defaults, pool
 from .redact import reveal
 from .transactions import transaction
 
@@ -182,11 +182,6 @@ class KafkaPythonKit(KitBase):
     settings_model: ClassVar[str | None] = (
         "producer_pool.clients.settings.kafka_python:KafkaPythonSettings"
     )
-    FATAL_ERRORS = FATAL_ERRORS
-    close = staticmethod(close)
-    is_healthy = staticmethod(is_healthy)
-    is_fatal = staticmethod(is_fatal)
-    send = staticmethod(send)
 
     def _client_options(self, options: dict[str, Any]) -> dict[str, Any]:
         known = KafkaProducer.DEFAULT_CONFIG
@@ -309,11 +304,7 @@ def pool_for_factory(
     fatal errors (tests override the container's factory with an `int` factory)."""
     if isinstance(factory, KitBase):
         return pool(factory, **pool_options)
-    pool_options.setdefault("destroy", getattr(factory, "destroy", close))
-    pool_options.setdefault("check", is_healthy)
-    pool_options.setdefault("discard_on", FATAL_ERRORS)
-    pool_options.setdefault("deliveries", getattr(factory, "deliveries", None))
-    return ProducerPool(factory, **pool_options)
+    return ProducerPool(factory, **kit_defaults(KafkaPythonKit, factory, dict(pool_options)))
 
 
 #: 0.1's `create_topic` and `read_topic` live in `producer_pool.testing.topics`; they warn here.

@@ -64,3 +64,14 @@ def _wired(kit: AnyKit, options: dict[str, Any]) -> dict[str, Any]:
         "discard_on": (*kit.FATAL_ERRORS, *options.get("discard_on", ())),
         "deliveries": kit.deliveries,
     }
+
+
+def kit_defaults(kit: type[Any], factory: object, options: dict[str, Any]) -> dict[str, Any]:
+    """0.1's `pool_for_factory` around a factory that is not a kit (tests' int factory):
+    `options`, with the kit class's destroy (or the factory's own), check, fatal errors and
+    the factory's delivery counts wherever they name none."""
+    options.setdefault("destroy", getattr(factory, "destroy", kit.close))
+    options.setdefault("check", kit.is_healthy)
+    options.setdefault("discard_on", kit.FATAL_ERRORS)
+    options.setdefault("deliveries", getattr(factory, "deliveries", None))
+    return options
