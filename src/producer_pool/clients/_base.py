@@ -220,6 +220,24 @@ class KitBase:
         with self._step(producer, what):
             await asyncio.wait_for(step, self.transaction_timeout)
 
+    async def _started(
+        self,
+        start: Awaitable[object],
+        stop: Callable[[], Awaitable[object]],
+        unreachable: tuple[type[BaseException], ...],
+    ) -> None:
+        """Await a new producer's `start`, bounded by the caller; on any failure `stop()` it
+        (a cancelled start too: no thread or connection is left behind), and raise
+        `BrokerUnavailable` for the client's errors of a cluster that did not answer."""
+        try:
+            await start
+        except unreachable as exc:
+            await stop()
+            raise self._unavailable(exc if str(exc) else "no answer") from None
+        except BaseException:
+            await stop()
+            raise
+
     # ------------------------------------------------------------------ errors, repr
 
     def _unavailable(self, cause: object) -> BrokerUnavailable:

@@ -88,6 +88,8 @@ _TRANSACTION_TIMEOUT_MS = (
 )
 #: Why a message its producer's ended event loop left without a result failed.
 _LOOP_ENDED = aiokafka_errors.KafkaTimeoutError("its event loop ended before delivery")
+#: aiokafka's errors of a cluster that did not answer a new producer in time.
+_UNREACHABLE = (asyncio.TimeoutError, aiokafka_errors.KafkaError, OSError)
 #: A stop gets at least this long, even past close's deadline: without it, nothing is closed.
 _MIN_STOP = 0.1
 
@@ -312,14 +314,8 @@ class AIOKafkaKit(KitBase):
         if transactional_id is not None:
             options["transactional_id"] = transactional_id
         producer = CountingAIOKafkaProducer(self.deliveries, **options)
-        try:
-            await asyncio.wait_for(producer.start(), self.bootstrap_timeout)
-        except (asyncio.TimeoutError, aiokafka_errors.KafkaError, OSError) as exc:
-            await producer.stop()
-            raise self._unavailable(exc if str(exc) else "no answer") from None
-        except BaseException:  # cancelled: leave no connection behind
-            await producer.stop()
-            raise
+        start = asyncio.wait_for(producer.start(), self.bootstrap_timeout)
+        await self._started(start, producer.stop, _UNREACHABLE)
         return producer
 
     async def begin(self, producer: AIOKafkaProducer) -> None:

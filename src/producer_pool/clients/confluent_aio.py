@@ -130,6 +130,13 @@ async def close(
     report_undelivered(undelivered + abandoned)
 
 
+async def _bootstrap(producer: AIOProducer, transactional_id: str | None, timeout: float) -> None:
+    """Prove the cluster answers (librdkafka connects lazily), and init transactions."""
+    await producer.list_topics(timeout=timeout)
+    if transactional_id is not None:
+        await producer.init_transactions(timeout)
+
+
 def _close_without_its_loop(producer: AIOProducer, drain: DrainClock) -> int:
     """Close an `AIOProducer` whose event loop has ended (the pool is closed from a later
     `asyncio.run()`): its coroutines cannot run, but librdkafka still holds what it was
@@ -214,16 +221,8 @@ class ConfluentAIOKit(ConfluentKitBase):
         config["error_cb"] = on_error
         producer = CountingAIOProducer(self._count, config)
         producer_ref.append(weakref.ref(producer))
-        try:
-            await producer.list_topics(timeout=self.bootstrap_timeout)
-            if transactional_id is not None:
-                await producer.init_transactions(self.bootstrap_timeout)
-        except KafkaException as exc:
-            await producer.close()
-            raise self._unavailable(exc) from None
-        except BaseException:  # cancelled: leave no thread or connection behind
-            await producer.close()
-            raise
+        start = _bootstrap(producer, transactional_id, self.bootstrap_timeout)
+        await self._started(start, producer.close, (KafkaException,))
         return producer
 
     async def begin(self, producer: AIOProducer) -> None:
