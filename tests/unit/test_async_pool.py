@@ -133,6 +133,54 @@ async def test_close_is_bounded_by_a_destroy_that_hangs(make_pool):
     assert (stats.destroying, stats.destroyed) == (0, 1)
 
 
+async def test_a_close_stalled_past_its_deadline_still_reports_the_destroy_it_cancelled(clock):
+    """A loaded machine can stall the loop between the destroys' deadline and close's own
+    (here the clock jumps past both at once): close must still wait for the destroy it
+    cancelled to end, and raise its failure, not log it as "still running"."""
+    started = [asyncio.Event(), asyncio.Event()]
+    finish_second = asyncio.Event()
+
+    async def destroy(obj: int) -> None:
+        started[obj].set()
+        if obj == 0:
+            await asyncio.Event().wait()  # hangs until close cancels it
+        await finish_second.wait()
+
+    pool = AsyncProducerPool(CountingFactory(), max_size=2, destroy=destroy)
+    async with pool.acquire(), pool.acquire():
+        pass
+    close = asyncio.create_task(pool.close(timeout=10))
+    await asyncio.wait_for(asyncio.gather(*(event.wait() for event in started)), 30)
+    clock.advance(60)  # the stall: past the destroys' deadline and close's own
+    finish_second.set()  # a change of the books wakes close, which cancels the first destroy
+    with pytest.raises(PoolCloseError, match=r"1 object\(s\) failed .*cancelled at close"):
+        await asyncio.wait_for(close, 30)
+    assert (pool.stats().destroying, pool.stats().destroyed) == (0, 2)
+
+
+async def test_a_destroy_that_swallows_close_s_cancellation_does_not_hold_close(caplog):
+    """The wait for a cancellation to land is bounded: a destroy that ignores it is
+    reported as still running, and close returns."""
+    cancelled, release = asyncio.Event(), asyncio.Event()
+
+    async def stubborn(obj: int) -> None:
+        while not release.is_set():
+            try:
+                await release.wait()
+            except asyncio.CancelledError:
+                cancelled.set()
+
+    pool = AsyncProducerPool(CountingFactory(), max_size=1, destroy=stubborn)
+    async with pool.acquire():
+        pass
+    with caplog.at_level(logging.WARNING, logger="producer_pool"):
+        await asyncio.wait_for(pool.close(timeout=0.2), 30)  # a hang detector
+    assert cancelled.is_set()
+    assert "1 destroy(s) were still running" in caplog.text
+    release.set()
+    await eventually(lambda: pool.stats().destroying == 0)
+
+
 async def test_a_close_cancelled_before_it_reported_leaves_the_next_close_to_wait_and_report():
     """A cancelled close() (`wait_for(pool.close(), 5)`, a lifespan cut short) leaves its
     destroys running; the next close() must wait for them and report their failures, not

@@ -234,8 +234,17 @@ class AsyncProducerPool(PoolCore[T]):
         destroys_end = self._destroy_deadline  # a little before `deadline`, for the report
         while self._busy_locked() and not destroys_end.expired:
             await self._changes(destroys_end)
-        for task in list(self._tasks):  # a creation or destroy still running: stop it
+        cancelled = list(self._tasks)  # creations and destroys still running: stop them
+        for task in cancelled:
             task.cancel()
+        if cancelled:
+            # Let the cancellations land, whatever the clock says: a stall (a loaded
+            # machine) may have taken close past its own deadline meanwhile. Each task's
+            # next step is queued already, ahead of this wait's timer, so a destroy that
+            # ends on the cancellation is always reported; one that swallows it gets the
+            # reporting share of the budget, no more (then it is logged as still running).
+            grace = max(closing.deadline.remaining(), closing.reporting)
+            await asyncio.wait(cancelled, timeout=None if grace == math.inf else grace)
         while self._busy_locked() and not closing.deadline.expired:
             await self._changes(closing.deadline)
         self._close_finished(closing)

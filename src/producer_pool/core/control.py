@@ -79,11 +79,13 @@ class LeaseBase(Generic[T]):
 @dataclass(frozen=True, slots=True)
 class Closing(Generic[T]):
     """A close that has work to do: the idle objects to destroy (none when an earlier close
-    was interrupted before it reported: this one waits for what it left), and its deadline."""
+    was interrupted before it reported: this one waits for what it left), its deadline, and
+    the seconds kept back after the destroys' deadline for their ends to be reported."""
 
     idle: list[Entry[T]]
     budget: float
     deadline: Deadline
+    reporting: float
 
 
 class AsyncCheck(Generic[T]):
@@ -533,7 +535,7 @@ class PoolCore(PoolBooks[T]):
             )
             self._destroy_deadline.bring_forward(Deadline(budget - reporting))
             self._notify_locked()
-        return Closing(idle, budget, deadline)
+        return Closing(idle, budget, deadline, reporting)
 
     def _busy_locked(self) -> bool:
         """What close() waits for: leases out, creations or destroys running."""
