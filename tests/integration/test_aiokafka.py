@@ -9,13 +9,14 @@ import contextlib
 import functools
 import gc
 import logging
+import socket
 import warnings
 import weakref
 
 import pytest
 
 from producer_pool import PoolCloseError
-from producer_pool.clients.aiokafka import PRIVATE_NAMES, aiokafka_pool
+from producer_pool.clients.aiokafka import PRIVATE_NAMES, AIOKafkaKit, aiokafka_pool
 from producer_pool.testing.topics import read_topic
 from tests.fakes import publish_from_tasks
 
@@ -164,3 +165,28 @@ def test_a_pool_closed_from_a_later_event_loop_reports_what_its_producers_could_
     relayed_broker.relay.resume()
     keys = [record.key for record in read_topic(relayed_broker.broker.bootstrap_servers, topic)]
     assert keys == [b"acked"] * 10
+
+
+async def test_a_creation_cancelled_while_the_cluster_is_silent_leaves_no_connection_open():
+    """A request cut short (a task cancelled) while a new producer waits for a cluster that
+    accepted its connection and says nothing: the producer is stopped, its connection
+    closed at once, not left for the collector (KitBase._started)."""
+    loop = asyncio.get_running_loop()
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()
+        silent.setblocking(False)
+        servers = f"127.0.0.1:{silent.getsockname()[1]}"
+        kit = AIOKafkaKit({"bootstrap_servers": servers, "bootstrap_timeout_ms": 30_000})
+        creation = asyncio.ensure_future(kit())
+        connection, _ = await asyncio.wait_for(loop.sock_accept(silent), 10)
+        with connection:
+            creation.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await creation
+
+            async def read_to_the_end() -> None:
+                while await loop.sock_recv(connection, 4096):
+                    pass  # its requests, unanswered, then the end of the stream
+
+            await asyncio.wait_for(read_to_the_end(), 10)
