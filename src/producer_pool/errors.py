@@ -52,3 +52,16 @@ class BrokerUnavailable(PoolError, ConnectionError):
     def within(cls, servers: object, waited: str, cause: object) -> BrokerUnavailable:
         """The one wording, for both clients: `waited` is the timeout as configured."""
         return cls(f"cannot reach Kafka at {servers} within {waited}: {cause}")
+
+
+def missing_extra(subject: str, extra: str, exc: ImportError, *, plural: bool = False) -> str:
+    """The one line for a feature whose optional dependency is absent, worded here once for
+    every guard: what needs which extra, the module that failed to import, and the command
+    that installs the extra (getting-started.md gives the form for a clone). `exc` may be
+    a guard's own ImportError, which names no module: then its cause names it."""
+    needs = "need" if plural else "needs"
+    missing = exc.name or getattr(exc.__cause__, "name", None)
+    return (
+        f"{subject} {needs} the '{extra}' extra ({missing} is missing): "
+        f"pip install 'producer-pool[{extra}]'"
+    )

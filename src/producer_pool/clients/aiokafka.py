@@ -18,21 +18,19 @@ import weakref
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from ..errors import ConfigError, PoolCloseError, TransactionTimeout, missing_extra
+
 try:
     from aiokafka import AIOKafkaProducer
     from aiokafka import errors as aiokafka_errors
 except ImportError as exc:
-    raise ImportError(
-        f"producer_pool.clients.aiokafka needs the 'aiokafka' extra ({exc.name} is missing): "
-        "pip install 'producer-pool[aiokafka]'"
-    ) from exc
+    raise ImportError(missing_extra("producer_pool.clients.aiokafka", "aiokafka", exc)) from exc
 
 from ..core.async_pool import AsyncProducerPool
 from ..core.calls import close_object, settled
 from ..core.clock import Deadline
 from ..core.options import PoolKwargs
 from ..core.stats import DeliveryCounts
-from ..errors import ConfigError, PoolCloseError, TransactionTimeout
 from ._base import DrainClock, KitBase, is_broken
 from .kit import Header
 from .pools import async_pool, kit_defaults

@@ -14,15 +14,20 @@ import logging
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from ..errors import (
+    BrokerUnavailable,
+    ConfigError,
+    PoolCloseError,
+    TransactionTimeout,
+    missing_extra,
+)
+
 try:
     from . import _quiet_kafka  # noqa: F401 # isort: skip - first: kafka-python warns
     from kafka import KafkaProducer
     from kafka import errors as kafka_errors
 except ImportError as exc:
-    raise ImportError(
-        f"producer_pool.clients.kafka_python needs the 'kafka' extra ({exc.name} is missing): "
-        "pip install 'producer-pool[kafka]'"
-    ) from exc
+    raise ImportError(missing_extra("producer_pool.clients.kafka_python", "kafka", exc)) from exc
 
 from .._moved import moved_names
 from ..core.calls import close_object
@@ -31,7 +36,6 @@ from ..core.fork import reset_after_fork
 from ..core.options import PoolKwargs
 from ..core.pool import ProducerPool
 from ..core.stats import DeliveryCounts
-from ..errors import BrokerUnavailable, ConfigError, PoolCloseError, TransactionTimeout
 from . import _kafka_compat as compat
 from ._base import DEFAULT_BOOTSTRAP_TIMEOUT_MS as DEFAULT_BOOTSTRAP_TIMEOUT_MS
 from ._base import DrainClock, KitBase, is_broken

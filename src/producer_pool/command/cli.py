@@ -18,6 +18,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from ..errors import PoolError, missing_extra
+
 try:
     import click
     from rich.console import Console
@@ -31,13 +33,9 @@ try:
     )
     from rich.table import Table
 except ImportError as exc:
-    raise ImportError(
-        f"the producer-pool command needs the 'cli' extra ({exc.name} is missing): "
-        "pip install 'producer-pool[cli]'"
-    ) from exc
+    raise ImportError(missing_extra("the producer-pool command", "cli", exc)) from exc
 
 from .. import __version__
-from ..errors import PoolError
 
 __all__ = ["main", "run"]
 

@@ -38,15 +38,14 @@ import threading
 from signal import SIGKILL
 from typing import Any
 
+from ..errors import missing_extra
+
 try:
     from billiard.util import get_pdeathsig, set_pdeathsig
     from celery import signals
     from celery.concurrency import ALIASES
 except ImportError as exc:
-    raise ImportError(
-        f"producer_pool.integrations.celery needs the 'celery' extra ({exc.name} is missing): "
-        "pip install 'producer-pool[celery]'"
-    ) from exc
+    raise ImportError(missing_extra("producer_pool.integrations.celery", "celery", exc)) from exc
 
 from ..core.async_pool import AsyncProducerPool
 from ..core.fork import close_and_log, close_registered

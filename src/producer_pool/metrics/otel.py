@@ -16,15 +16,13 @@ import weakref
 from collections.abc import Iterable
 from typing import Any
 
+from ..errors import ConfigError, missing_extra
+
 try:
     from opentelemetry.metrics import CallbackOptions, Meter, Observation
 except ImportError as exc:
-    raise ImportError(
-        f"producer_pool.metrics.otel needs the 'otel' extra ({exc.name} is missing): "
-        "pip install 'producer-pool[otel]'"
-    ) from exc
+    raise ImportError(missing_extra("producer_pool.metrics.otel", "otel", exc)) from exc
 
-from ..errors import ConfigError
 from . import COUNTERS, GAUGES, HISTOGRAMS, ExportedPools
 
 __all__ = ["PREFIX", "PoolInstruments"]

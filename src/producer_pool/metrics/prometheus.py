@@ -14,6 +14,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from typing import Any
 
+from ..errors import ConfigError, missing_extra
+
 try:
     from prometheus_client.core import (
         REGISTRY,
@@ -24,12 +26,8 @@ try:
     )
     from prometheus_client.registry import Collector, CollectorRegistry
 except ImportError as exc:
-    raise ImportError(
-        f"producer_pool.metrics.prometheus needs the 'prometheus' extra ({exc.name} is "
-        "missing): pip install 'producer-pool[prometheus]'"
-    ) from exc
+    raise ImportError(missing_extra("producer_pool.metrics.prometheus", "prometheus", exc)) from exc
 
-from ..errors import ConfigError
 from . import COUNTERS, GAUGES, HISTOGRAMS, ExportedPools
 
 __all__ = ["PREFIX", "PoolCollector"]

