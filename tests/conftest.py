@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
+import sys
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from typing import Any
 
@@ -22,6 +24,25 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if "integration" in item.path.parts:
             item.add_marker(pytest.mark.integration)
+
+
+if (3, 11) <= sys.version_info < (3, 11, 8):
+
+    @pytest.hookimpl(wrapper=True, tryfirst=True)
+    def pytest_runtest_makereport() -> Iterator[Any]:
+        """No garbage collection while pytest writes a report. Python 3.11 before 3.11.8
+        keeps the AST constructor's recursion depth in state shared by every parse
+        (CPython gh-106905): a collection during pytest's parse of a failing test's source
+        that runs a finalizer which formats a traceback (asyncio's "Task exception was never
+        retrieved": 3.11 parses each line for its carets) parses inside the parse, and the
+        run ends in INTERNALERROR SystemError: AST constructor recursion depth mismatch."""
+        collecting = gc.isenabled()
+        gc.disable()
+        try:
+            return (yield)
+        finally:
+            if collecting:
+                gc.enable()
 
 
 def pytest_asyncio_loop_factories(
