@@ -28,13 +28,15 @@ lint: $(BIN)/.installed-dev
 typecheck: $(BIN)/.installed-dev
 	$(BIN)/mypy --strict src tests/unit/test_typing.py
 
-unit: $(BIN)/.installed-dev  ## seconds: the core, the container, the docs site (--strict), the release
-	$(PYTEST) -m "not integration"
-
-# CI's second and third Pythons set MARKS='integration and not frameworks and not docs': the
-# framework runs (Celery, gunicorn, uvicorn, Django, fork storms) take minutes and the docs'
-# snippets a minute; they run once.
+# CI's second and third Pythons leave out what runs once (.ci/run): UNIT_MARKS and MARKS
+# then exclude `once` (the site, the release, the benchmarks' smoke run), and MARKS also the
+# framework runs (Celery, gunicorn, uvicorn, Django, fork storms: minutes) and the docs'
+# snippets (a minute).
+UNIT_MARKS ?= not integration
 MARKS ?= integration
+
+unit: $(BIN)/.installed-dev  ## seconds: the core, the container, the docs site (--strict), the release
+	$(PYTEST) -m "$(UNIT_MARKS)"
 
 integration: $(BIN)/.installed-dev  ## against the embedded broker
 	$(PYTEST) -m "$(MARKS)"

@@ -7,6 +7,7 @@ import contextlib
 import gc
 import sys
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,13 +18,26 @@ from producer_pool.core import clock as _clock
 from tests.fakes import FakeClock
 from tests.twins import KINDS, twin_for
 
+#: What gives the same outcome on every Python, marked `once` (CI runs it on its first
+#: Python only, .ci/run): the site (one artifact, built with the dev Python; its checks read
+#: the source), the release (a py3-none-any wheel, the same file whoever builds it; the code
+#: it installs is tested on every Python by the suites), the benchmarks' smoke run (`make
+#: bench` runs on the dev venv only; what it drives is tested on every Python).
+ONCE = (
+    Path(__file__).parent / "docs",
+    Path(__file__).parent / "release",
+    Path(__file__).parent / "integration" / "test_benchmarks_smoke.py",
+)
+
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Mark everything under tests/integration at collection, so `-m "not integration"`
-    runs the unit suite alone."""
+    runs the unit suite alone, and the tests in `ONCE` as `once`."""
     for item in items:
         if "integration" in item.path.parts:
             item.add_marker(pytest.mark.integration)
+        if any(item.path.is_relative_to(path) for path in ONCE):
+            item.add_marker(pytest.mark.once)
 
 
 if (3, 11) <= sys.version_info < (3, 11, 8):
