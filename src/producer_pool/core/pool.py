@@ -157,7 +157,9 @@ class ProducerPool(PoolCore[T]):
         self._do(Work(closing.idle))
         with self._lock:
             while self._busy_locked() and not closing.deadline.expired:
-                self._changed.wait(closing.deadline.wait_timeout())
+                # In slices: a Ctrl-C that lands as the wait begins is seen within one,
+                # not at close's deadline (`SIGNAL_SLICE`).
+                self._changed.wait(closing.deadline.slice_timeout())
         self._close_finished(closing)
 
     def __enter__(self) -> ProducerPool[T]:
@@ -235,9 +237,14 @@ class ProducerPool(PoolCore[T]):
     def _wait(self, waiter: _ThreadWaiter[T], deadline: Deadline) -> Entry[T]:
         """Park until served; raises what the waiter was served, or `PoolTimeout`."""
         signalled = False
+        # On the main thread, in slices: a Ctrl-C is then seen within one (`SIGNAL_SLICE`).
+        sliced = threading.current_thread() is threading.main_thread()
         while not signalled:
             try:
-                if not waiter.signal.acquire(timeout=deadline.lock_timeout()):
+                timeout = deadline.slice_timeout() if sliced else deadline.lock_timeout()
+                if not waiter.signal.acquire(timeout=timeout):
+                    if sliced and not deadline.expired:
+                        continue
                     self._expire(waiter)  # or it was served between the timeout and the lock
                     break
                 # Served (its result is set before the signal): no lock to take, which a
