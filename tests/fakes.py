@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import copy
 import itertools
 import os
+import signal
 import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future
 from typing import Any, TypeVar
 
@@ -139,6 +141,40 @@ def wait_until(predicate: Callable[[], bool], timeout: float = 10.0) -> None:
         if time.monotonic() > deadline:
             raise AssertionError(f"condition not reached within {timeout}s: {predicate}")
         pause.wait(0.001)
+
+
+@contextlib.contextmanager
+def ctrl_c() -> Iterator[Callable[[], None]]:
+    """Within the block SIGINT raises KeyboardInterrupt in the main thread, once, as in a
+    terminal, whatever the process inherited (started in the background by a non-interactive
+    shell, Python begins with SIGINT ignored; a handler of Python's own left by another test
+    is a bug of that test). Yields `press`, for another thread: it sends SIGINT until the
+    main thread raised. CPython runs a handler only between bytecodes: a signal that lands
+    after the main thread released the GIL to block in a wait, and before that wait began,
+    is seen only when the wait ends (3.11: 24 of 300 such waits on a Condition went unseen
+    for their whole second). A user presses again."""
+    inherited = signal.getsignal(signal.SIGINT)
+    assert inherited in (signal.default_int_handler, signal.SIG_IGN), inherited
+    raised = threading.Event()
+    main = threading.main_thread().ident
+    assert main is not None
+
+    def interrupt(signum: int, frame: object) -> None:
+        if not raised.is_set():
+            raised.set()
+            raise KeyboardInterrupt
+
+    def press() -> None:
+        for _ in range(600):  # 30 s
+            signal.pthread_kill(main, signal.SIGINT)
+            if raised.wait(0.05):
+                return
+
+    signal.signal(signal.SIGINT, interrupt)
+    try:
+        yield press
+    finally:
+        signal.signal(signal.SIGINT, inherited)
 
 
 def in_forked_child(work: Callable[[], str]) -> str:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import signal
 import threading
 import time
 from collections.abc import Callable, Coroutine, Iterator
@@ -25,6 +24,7 @@ from confluent_kafka import KafkaException
 from producer_pool import PoolCloseError, PoolStats
 from producer_pool.clients import async_pool, kit_class, pool, transaction
 from producer_pool.testing.broker import BOOTSTRAP_ENV
+from tests.fakes import ctrl_c
 
 T = TypeVar("T")
 
@@ -152,16 +152,16 @@ class Driver:
     def close_cut_short(self, the_pool: Any, timeout: float, after: float) -> None:
         """Start `close(timeout)` and interrupt it after `after` seconds, as a Ctrl-C would
         (a task cancelled, for an asyncio pool)."""
-        timer = threading.Timer(
-            after, signal.pthread_kill, (threading.main_thread().ident, signal.SIGINT)
-        )
-        timer.start()
-        try:
-            with pytest.raises(KeyboardInterrupt):
-                the_pool.close(timeout)
-                threading.Event().wait(after + 5)  # the interrupt must come while closing
-        finally:
-            timer.cancel()
+        with ctrl_c() as press:
+            timer = threading.Timer(after, press)
+            timer.start()
+            try:
+                with pytest.raises(KeyboardInterrupt):
+                    the_pool.close(timeout)
+                    threading.Event().wait(after + 5)  # the interrupt must come while closing
+            finally:
+                timer.cancel()
+                timer.join(30)
 
     def interrupted_in_commit(self, the_pool: Any, topic: str) -> tuple[Any, Delivery]:
         """Run a transaction that sends one message and is interrupted while its commit
@@ -169,17 +169,14 @@ class Driver:
         had and the message. confluent-kafka 2.16 surfaces a Ctrl-C inside
         `commit_transaction()` as a `SystemError`."""
         started = self._signal_commits(the_pool)
-        ident = threading.main_thread().ident
-        assert ident is not None
-        timer = threading.Thread(
-            target=lambda: started.wait(30) and signal.pthread_kill(ident, signal.SIGINT)
-        )
-        timer.start()
-        with pytest.raises((KeyboardInterrupt, SystemError)):
-            with self.transaction(the_pool) as producer:
-                delivery = self.send(producer, topic, "interrupted")
-            threading.Event().wait(5)  # the interrupt must come while committing
-        timer.join(30)
+        with ctrl_c() as press:
+            presser = threading.Thread(target=lambda: started.wait(30) and press())
+            presser.start()
+            with pytest.raises((KeyboardInterrupt, SystemError)):
+                with self.transaction(the_pool) as producer:
+                    delivery = self.send(producer, topic, "interrupted")
+                threading.Event().wait(5)  # the interrupt must come while committing
+            presser.join(30)
         return producer, delivery
 
     def _signal_commits(self, the_pool: Any) -> threading.Event:
