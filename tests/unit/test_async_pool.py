@@ -339,26 +339,39 @@ async def test_an_unclosed_pool_warns():
 
 async def test_each_waiter_times_out_at_its_own_deadline(make_pool):
     """The waiters share one timer: a later waiter with a shorter timeout re-arms it, and
-    each expiry re-arms it for the next."""
-    pool = make_pool(CountingFactory(), max_size=1)
+    each expiry re-arms it for the next. Proven by outcomes, not durations (a loaded
+    machine stretches those): a timer left unarmed never fires (the hang detector), and
+    the patient waiter's deadline lies far beyond any stall of the loop, so it must still
+    be waiting, then be served, when the two short waits have expired."""
+    # every wait but the two short ones outlasts the test: none can expire in a stall
+    pool = make_pool(CountingFactory(), max_size=1, acquire_timeout=3600)
+    loop = asyncio.get_running_loop()
 
     async def wait_for_one(timeout: float) -> float:
-        started = time.monotonic()
+        started = loop.time()  # the clock the waiters' deadlines are on
         with pytest.raises(PoolTimeout, match=f"within {timeout:g}s"):
             async with pool.acquire(timeout=timeout):
                 pass
-        return time.monotonic() - started
+        return loop.time() - started
 
-    async with pool.acquire():
-        patient = asyncio.create_task(wait_for_one(0.6))
+    async def lease_once() -> object:
+        async with pool.acquire() as obj:
+            return obj
+
+    async with pool.acquire() as held:
+        patient = asyncio.create_task(lease_once())
         await eventually(lambda: pool.stats().waiting == 1)
-        hasty = asyncio.create_task(wait_for_one(0.05))
+        middle = asyncio.create_task(wait_for_one(0.3))  # re-arms the timer, earlier
         await eventually(lambda: pool.stats().waiting == 2)
-        hasty_waited = await hasty
-        assert pool.stats().waiting == 1  # the patient one still waits
-        patient_waited = await patient
-    assert patient_waited >= 0.55  # (its own timeout, less the clock's resolution)
-    assert hasty_waited < patient_waited / 2  # not held back until the patient one's expiry
+        hasty = asyncio.create_task(wait_for_one(0.05))  # and again
+        await eventually(lambda: pool.stats().waiting == 3)
+        # a hang detector: a timer left unarmed never fires
+        expired, _ = await asyncio.wait({hasty, middle}, timeout=30)
+        assert expired == {hasty, middle}
+        assert pool.stats().waiting == 1 and not patient.done()  # not expired with them
+    assert await asyncio.wait_for(patient, 30) == held  # served, not timed out
+    # never before its own deadline (less a millisecond: uvloop's timers tick in ms)
+    assert hasty.result() >= 0.049 and middle.result() >= 0.299
     assert pool.stats().timeouts == 2
 
 
