@@ -8,6 +8,7 @@ process's first `getaddrinfo`): a kafka-python pool prewarming 2 producers, 12 c
 from __future__ import annotations
 
 import os
+import select
 import sys
 import time
 import warnings
@@ -32,17 +33,20 @@ def publish_in_child(pool: object, topic: str, value: bytes) -> None:
 
 
 def reap(pids: list[int]) -> int:
+    """Wait for each child (on its pidfd: woken by its exit, not by polling) until a shared
+    deadline; a child still running then is killed and counted failed."""
     failed = 0
     deadline = time.monotonic() + CHILD_TIMEOUT
     for pid in pids:
-        while not (reaped := os.waitpid(pid, os.WNOHANG))[0]:
-            if time.monotonic() > deadline:
-                sys.stderr.write(f"child pid {pid} hung; killed\n")
-                os.kill(pid, 9)
-                reaped = os.waitpid(pid, 0)
-                break
-            time.sleep(0.05)
-        failed += os.waitstatus_to_exitcode(reaped[1]) != 0
+        pidfd = os.pidfd_open(pid)
+        try:
+            exited, _, _ = select.select([pidfd], [], [], max(0.0, deadline - time.monotonic()))
+        finally:
+            os.close(pidfd)
+        if not exited:
+            sys.stderr.write(f"child pid {pid} hung; killed\n")
+            os.kill(pid, 9)
+        failed += os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]) != 0
     return failed
 
 
