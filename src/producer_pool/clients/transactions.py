@@ -16,6 +16,8 @@ from contextlib import (
 from typing import Any, Protocol, TypeVar, overload
 
 from ..core.async_pool import AsyncProducerPool
+from ..core.changes import Changes
+from ..core.clock import Deadline
 from ..core.fork import reset_after_fork
 from ..core.pool import ProducerPool
 from ..errors import PoolError
@@ -77,7 +79,8 @@ class TransactionalIds:
         reset_after_fork(self, TransactionalIds._reset)
 
     def _reset(self) -> None:
-        self._freed = threading.Condition(threading.Lock())
+        self._lock = threading.Lock()
+        self._freed = Changes(self._lock)
         self._free = list(range(self.size - 1, -1, -1))  # pop() yields the lowest
         self._held: dict[int, int] = {}  # id(producer) -> n
 
@@ -113,25 +116,31 @@ class TransactionalIds:
         return self._hold(producer, number)
 
     def _hold(self, producer: R, number: int) -> R:
-        with self._freed:
+        with self._lock:
             self._held[id(producer)] = number
         return producer
 
     def _take(self, wait: float) -> int:
         """The lowest free number; a replacement may wait briefly for its predecessor's."""
-        with self._freed:
-            if not self._freed.wait_for(lambda: self._free, wait):
-                raise PoolError(
-                    f"all {self.size} transactional ids are in use: the pool's max_size "
-                    "must not exceed the factory's"
-                )
-            return self._free.pop()
+        taken: list[int] = []
+
+        def take() -> bool:
+            if self._free:
+                taken.append(self._free.pop())
+            return bool(taken)
+
+        if not self._freed.wait_for(take, Deadline(wait)):
+            raise PoolError(
+                f"all {self.size} transactional ids are in use: the pool's max_size "
+                "must not exceed the factory's"
+            )
+        return taken[0]
 
     def _give_back(self, number: int) -> None:
-        with self._freed:
+        with self._lock:
             self._free.append(number)
             self._free.sort(reverse=True)
-            self._freed.notify()
+            self._freed.notify_all_locked()
 
     def release_for(self, producer: object) -> None:
         """The producer leaves the pool: its number is free for the replacement.
@@ -139,7 +148,7 @@ class TransactionalIds:
         Called as its destroy starts, not when it ends: a retired producer has no open
         transaction (its lease ended), so the replacement fencing it loses nothing.
         """
-        with self._freed:
+        with self._lock:
             number = self._held.pop(id(producer), None)
         if number is not None:
             self._give_back(number)

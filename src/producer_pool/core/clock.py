@@ -45,7 +45,7 @@ class Deadline:
         self._at = min(self._at, other._at)
 
     def wait_timeout(self) -> float | None:
-        """The argument for `Event.wait`/`Condition.wait`: None waits without a bound."""
+        """The argument for `Thread.join`/`Event.wait`: None waits without a bound."""
         remaining = self.remaining()
         return None if remaining >= threading.TIMEOUT_MAX else remaining
 

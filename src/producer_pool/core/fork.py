@@ -34,6 +34,8 @@ from contextlib import AbstractContextManager, contextmanager
 from typing import Any
 
 from ..errors import ConfigError
+from .changes import Changes
+from .clock import Deadline
 
 __all__ = [
     "close_and_log",
@@ -65,43 +67,52 @@ class _ForkGate:
 
     def __init__(self, timeout: float) -> None:
         self.timeout = timeout
-        self._changed = threading.Condition(threading.Lock())
+        self._lock = threading.Lock()
+        self._changes = Changes(self._lock)
         self._running: Counter[int] = Counter()  # thread id -> blocks it is running
         self._forks_pending = 0
 
     @contextmanager
     def block(self) -> Iterator[None]:
         me = threading.get_ident()
-        with self._changed:
-            # Bounded like the fork's own wait: the fork ends in after_fork, which reopens.
-            self._changed.wait_for(lambda: not self._forks_pending, self.timeout)
+        # Bounded like the fork's own wait: the fork ends in after_fork, which reopens.
+        deadline = Deadline(self.timeout)
+
+        def start() -> bool:
+            if self._forks_pending and not deadline.expired:
+                return False
             self._running[me] += 1
+            return True
+
+        self._changes.wait_for(start, deadline)
         try:
             yield
         finally:
-            with self._changed:
+            with self._lock:
                 self._running[me] -= 1
                 if not self._running[me]:
                     del self._running[me]
-                self._changed.notify_all()
+                self._changes.notify_all_locked()
 
     def before_fork(self) -> None:
         """Let no block start, wait for those running on other threads (the forking thread's
         own cannot end before it returns)."""
         me = threading.get_ident()
-        with self._changed:
+        with self._lock:
             self._forks_pending += 1
-            if not self._changed.wait_for(lambda: self._running.keys() <= {me}, self.timeout):
+        alone = self._changes.wait_for(lambda: self._running.keys() <= {me}, Deadline(self.timeout))
+        if not alone:
+            with self._lock:
                 others = sum(n for thread, n in self._running.items() if thread != me)
-                sys.stderr.write(
-                    f"producer-pool: forking with {others} creation(s) still running after "
-                    f"{self.timeout:g}s; the child may inherit locks they hold\n"
-                )
+            sys.stderr.write(
+                f"producer-pool: forking with {others} creation(s) still running after "
+                f"{self.timeout:g}s; the child may inherit locks they hold\n"
+            )
 
     def after_fork_in_parent(self) -> None:
-        with self._changed:
+        with self._lock:
             self._forks_pending -= 1
-            self._changed.notify_all()
+            self._changes.notify_all_locked()
 
 
 _gate = _ForkGate(_DEFAULT_FORK_WAIT)

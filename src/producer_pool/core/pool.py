@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
 
 from .._moved import moved_names
 from .books import HOLD_SAMPLING_MASK, Entry, Work
+from .changes import Changes
 from .clock import Deadline
 from .control import LeaseBase, PoolCore, outcome
 from .fork import close_at_child_exit, no_fork_midway, reset_after_fork
@@ -106,7 +107,7 @@ class ProducerPool(PoolCore[T]):
         """The lock, threads and timers of this process; a forked child makes its own."""
         lock = threading.Lock()
         self._lock = lock
-        self._changed = threading.Condition(lock)
+        self._changes = Changes(lock)
         super()._start_process_state()
         self._housekeeper: Housekeeper | None = None
         if self._closed:
@@ -135,9 +136,7 @@ class ProducerPool(PoolCore[T]):
         """Block until `min_size` objects exist (prewarm done); `PoolTimeout` otherwise."""
         check_option("acquire_timeout", timeout, label="timeout")
         deadline = Deadline(timeout)
-        with self._lock:
-            while not self._prewarmed_locked(timeout, deadline):
-                self._changed.wait(deadline.wait_timeout())
+        self._changes.wait_for(lambda: self._prewarmed_locked(timeout, deadline), deadline)
 
     def close(self, timeout: float | None = None) -> None:
         """Refuse new leases and destroy every object, all within `timeout` seconds.
@@ -155,11 +154,7 @@ class ProducerPool(PoolCore[T]):
         if self._housekeeper is not None:
             self._housekeeper.stop(closing.deadline)
         self._do(Work(closing.idle))
-        with self._lock:
-            while self._busy_locked() and not closing.deadline.expired:
-                # In slices: a Ctrl-C that lands as the wait begins is seen within one,
-                # not at close's deadline (`SIGNAL_SLICE`).
-                self._changed.wait(closing.deadline.slice_timeout())
+        self._changes.wait_for(lambda: not self._busy_locked(), closing.deadline)
         self._close_finished(closing)
 
     def __enter__(self) -> ProducerPool[T]:
@@ -273,7 +268,7 @@ class ProducerPool(PoolCore[T]):
     # ------------------------------------------------------------------ creating, destroying
 
     def _notify_locked(self) -> None:
-        self._changed.notify_all()
+        self._changes.notify_all_locked()
 
     def _spawn_creation(self, started: float) -> None:
         self._spawn(self._create, started)
