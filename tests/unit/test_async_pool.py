@@ -133,6 +133,25 @@ async def test_close_is_bounded_by_a_destroy_that_hangs(make_pool):
     assert (stats.destroying, stats.destroyed) == (0, 1)
 
 
+async def test_a_close_with_no_time_left_still_runs_every_destroy_and_reports_it():
+    """close(timeout=0), or a deadline that passes as the destroys are started: a destroy
+    task cancelled before its first step never ran, so its producer was never closed (nor
+    its messages failed) and close() reported nothing; `destroying` stayed 1 for good."""
+    entered: list[int] = []
+
+    async def destroy(obj: int) -> None:
+        entered.append(obj)
+        await asyncio.Event().wait()  # a flush that has not finished by the deadline
+
+    pool = AsyncProducerPool(CountingFactory(), max_size=1, destroy=destroy)
+    async with pool.acquire():
+        pass
+    with pytest.raises(PoolCloseError, match=r"1 object\(s\) failed .*cancelled at close"):
+        await asyncio.wait_for(pool.close(timeout=0), 30)
+    assert entered == [0]
+    assert (pool.stats().destroying, pool.stats().destroyed) == (0, 1)
+
+
 async def test_a_close_stalled_past_its_deadline_still_reports_the_destroy_it_cancelled(clock):
     """A loaded machine can stall the loop between the destroys' deadline and close's own
     (here the clock jumps past both at once): close must still wait for the destroy it

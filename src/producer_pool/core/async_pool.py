@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
 import math
 import weakref
 from collections.abc import Awaitable, Callable, Coroutine
@@ -234,6 +235,11 @@ class AsyncProducerPool(PoolCore[T]):
         destroys_end = self._destroy_deadline  # a little before `deadline`, for the report
         while self._busy_locked() and not destroys_end.expired:
             await self._changes(destroys_end)
+        # A task cancelled before its first step never runs its body: its producer would be
+        # neither closed nor accounted for. Each takes that step (a destroy is told close's
+        # deadline) before the cancellation.
+        while any(_not_started(task) for task in self._tasks):
+            await asyncio.sleep(0)
         cancelled = list(self._tasks)  # creations and destroys still running: stop them
         for task in cancelled:
             task.cancel()
@@ -424,6 +430,10 @@ class AsyncProducerPool(PoolCore[T]):
         if self._housekeeper is not None and self._loop is not None:
             with contextlib.suppress(RuntimeError):  # a closed loop took the task with it
                 self._loop.call_soon_threadsafe(self._housekeeper.cancel)
+
+
+def _not_started(task: asyncio.Task[None]) -> bool:
+    return inspect.getcoroutinestate(task.get_coro()) == inspect.CORO_CREATED  # type: ignore[arg-type]
 
 
 def _cancelled_from_outside(pool: AsyncProducerPool[Any]) -> bool:
