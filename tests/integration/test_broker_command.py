@@ -66,6 +66,34 @@ def test_the_broker_serves_a_pool_until_stopped_and_leaves_nothing_behind(how, c
         socket.create_connection(("127.0.0.1", port), timeout=5).close()
 
 
+def test_a_broker_that_dies_on_its_own_ends_the_command_with_one_line():
+    """tansu killed (the OOM killer, a crash): the command used to wait on for a signal,
+    its services failing with no word of why."""
+    port = free_port()
+    with subprocess.Popen(
+        [sys.executable, "-c", CODE, "broker", "--port", str(port)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    ) as command:
+        assert command.stdout is not None and command.stderr is not None
+        try:
+            assert command.stdout.readline().startswith("export KAFKA_BOOTSTRAP_SERVERS=")
+            assert "Ctrl-C stops it" in command.stderr.readline()
+            (tansu,) = [pid for pid in descendants(command.pid) if program(pid).startswith("tansu")]
+            os.kill(tansu, signal.SIGKILL)
+            stdout, stderr = command.communicate(timeout=30)
+        finally:
+            if command.poll() is None:  # the failure this test looks for: leave nothing behind
+                os.killpg(command.pid, signal.SIGTERM)
+    assert command.returncode == 1
+    assert stdout == ""
+    assert stderr.startswith("Error: the broker (tansu) exited; its log ends: ")
+    assert stderr.count("\n") == 1, stderr  # one line, no traceback
+    assert not accepts(port)
+
+
 def test_the_broker_stops_itself_when_the_process_that_started_it_dies():
     """A wrapper killed outright signals nobody: the orphan must not hold the port forever."""
     port = free_port()

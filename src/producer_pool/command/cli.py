@@ -16,7 +16,7 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import PoolError, missing_extra
 
@@ -36,6 +36,9 @@ except ImportError as exc:
     raise ImportError(missing_extra("the producer-pool command", "cli", exc)) from exc
 
 from .. import __version__
+
+if TYPE_CHECKING:
+    from ..testing.broker import EmbeddedBroker
 
 __all__ = ["main", "run"]
 
@@ -274,13 +277,20 @@ def broker(port: int) -> None:
     ):
         click.echo(f"export {BOOTSTRAP_ENV}={running.bootstrap_servers}")
         status.print("a throwaway broker (tansu, in memory) runs here; Ctrl-C stops it")
-        _wait_for_a_signal(signals, parent)
+        _wait_for_a_signal(signals, parent, running)
 
 
-def _wait_for_a_signal(signals: queue.SimpleQueue[int], parent: int) -> None:
+def _wait_for_a_signal(
+    signals: queue.SimpleQueue[int], parent: int, broker: EmbeddedBroker
+) -> None:
     """Until a signal is put on `signals`, or process `parent` (ours) dies: an orphan would
-    hold the port with nobody left to stop it (a killed test runner, IDE or wrapper)."""
+    hold the port with nobody left to stop it (a killed test runner, IDE or wrapper). A
+    broker that dies on its own ends the command with one line and exit code 1: the
+    services pointed at it would otherwise fail with no word of why."""
     while os.getppid() == parent:  # checked each second: what an orphan costs at most
+        if not broker.running:
+            last = broker.log.strip().splitlines()[-1:] or ["(nothing)"]
+            raise click.ClickException(f"the broker (tansu) exited; its log ends: {last[0]}")
         try:
             signals.get(timeout=1.0)
             return

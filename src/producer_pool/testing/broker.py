@@ -20,8 +20,13 @@ __all__ = ["BOOTSTRAP_ENV", "BrokerError", "EmbeddedBroker", "free_port"]
 BOOTSTRAP_ENV = "KAFKA_BOOTSTRAP_SERVERS"
 """The environment variable that names a running broker's `host:port`."""
 
-#: Runs the broker ("$@"), waits for stdin to close, then stops it.
-_WATCHDOG = '"$@" <&- & broker=$!; read -r _; kill "$broker" 2>/dev/null; wait "$broker"'
+#: Runs the broker ("$@") and stops it when stdin closes (its reader holds stdin as fd 3: an
+#: asynchronous list's own stdin is /dev/null); ends, with its status, when the broker does.
+_WATCHDOG = (
+    'exec 3<&0 <&-; "$@" 3<&- & broker=$!; '
+    '{ read -r _ <&3; kill "$broker" 2>/dev/null; } & reader=$!; exec 3<&-; '
+    'wait "$broker"; status=$?; kill "$reader" 2>/dev/null; exit "$status"'
+)
 
 
 class BrokerError(PoolError):
