@@ -9,7 +9,7 @@ PYTEST := $(BIN)/pytest -p no:cacheprovider
 RUNS ?= 30
 HOGS ?= 0
 
-.PHONY: demo test lint typecheck unit integration stress flaky bench bench-quick bench-compare outages docs docs-check clean
+.PHONY: demo test lint typecheck unit integration stress flaky bench bench-quick bench-compare bench-paired outages docs docs-check clean
 
 $(BIN)/.installed-%: pyproject.toml
 	@test -n "$(PYTHON)" || { echo "make: no Python >= 3.10 found on PATH" >&2; exit 1; }
@@ -58,6 +58,10 @@ bench-quick: $(BIN)/.installed-dev  ## the core ratios in under 2 minutes, into 
 bench-compare: $(BIN)/.installed-dev  ## REV=<commit>: our micro benchmarks there and here, pyperf compare_to
 	@test -n "$(REV)" || { echo "make bench-compare: say which commit, e.g. REV=main" >&2; exit 1; }
 	$(BIN)/python -m benchmarks.compare $(REV)
+
+bench-paired: $(BIN)/.installed-dev  ## REV=<commit>: an uncontended lease's cost there and here, in one process
+	@test -n "$(REV)" || { echo "make bench-paired: say which commit, e.g. REV=main" >&2; exit 1; }
+	$(BIN)/python -m benchmarks.paired $(REV)
 
 outages: $(BIN)/.installed-dev  ## the zero-loss figures: close, retirement and fences in outages
 	$(BIN)/python -m benchmarks.outages

@@ -1,2 +1,3 @@
 """Benchmarks: `make bench` regenerates docs/benchmarks.* and the README's figures;
-`make bench-quick` and `make bench-compare REV=...` are for development."""
+`make bench-quick`, `make bench-compare REV=...` and `make bench-paired REV=...` are for
+development."""

@@ -76,6 +76,16 @@ def _always_healthy(obj: Obj) -> bool:
     return True
 
 
+#: A pool with no check and no lifetimes.
+BARE_OPTIONS: dict[str, Any] = {"max_lifetime": None, "max_idle": None}
+#: The shipped YAML's set, as every pool from `kafka_pool()` or the container has.
+CONFIGURED_OPTIONS: dict[str, Any] = {
+    "check": _always_healthy,
+    "max_lifetime": 3600.0,
+    "max_idle": 600.0,
+}
+
+
 class Ours:
     """Bare: no check and no lifetimes. `configured` is the shipped YAML's set: a check,
     max_lifetime=3600 and max_idle=600, as every pool from `kafka_pool()` or the container.
@@ -89,11 +99,7 @@ class Ours:
         configured: bool = False,
         strict: bool = False,
     ) -> None:
-        options: dict[str, Any] = (
-            {"check": _always_healthy, "max_lifetime": 3600.0, "max_idle": 600.0}
-            if configured
-            else {"max_lifetime": None, "max_idle": None}
-        )
+        options = dict(CONFIGURED_OPTIONS if configured else BARE_OPTIONS)
         if strict:
             options["fifo_after"] = 0.0
         self.pool = ProducerPool(Obj, max_size=size, on_exhausted=on_exhausted, **options)  # type: ignore[arg-type]

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import pytest
 
+import producer_pool
+from benchmarks.paired import CASES, package_at, paired
 from benchmarks.rounds import Spread, alternate, fold, ratio, spread
 
 
@@ -36,3 +38,15 @@ def test_contenders_take_turns_and_counts_add_up():
     assert spread(folded["msg_s"]) == Spread(2, 1, 3, 3)
     assert folded["msg_s"]["values"] == [1, 3, 2]
     assert (folded["sent"], folded["read_back"], folded["codes"]) == (30, 30, [[0], [0], [0]])
+
+
+def test_the_paired_benchmark_measures_another_commit_beside_this_tree():
+    """Both sides in one process: the other commit's package under its own name."""
+    with package_at("HEAD") as before:
+        assert before.__name__ == "producer_pool_HEAD"
+        assert before.ProducerPool is not producer_pool.ProducerPool
+        with before.ProducerPool(object, max_size=1) as pool, pool.acquire() as leased:
+            assert type(leased) is object
+    figures = paired("HEAD", rounds=2, leases=10)
+    assert set(figures) == set(CASES)
+    assert all(f["ratio"].rounds == 2 and f["ratio"].median > 0 for f in figures.values())
