@@ -293,6 +293,33 @@ def test_every_ctrl_c_on_the_main_thread_is_seen_within_a_slice_not_at_the_timeo
             pool.close(timeout=30)
 
 
+def test_a_close_stalled_past_its_deadline_still_reports_the_destroy_it_told_to_end(clock):
+    """A loaded machine can stall the process across the destroys' deadline and close's own
+    (here the clock jumps past both at once). The destroy, told to end by its deadline, ends
+    as soon as the process runs again: close must wait for that end and raise its failure,
+    not return at its next slice with the destroy logged as "still running"."""
+    flush = GatedFailingFlush()
+    pool = _pool_with_one_idle_object(flush)
+    outcome: list[str] = []
+
+    def close() -> None:
+        try:
+            pool.close(timeout=10)
+            outcome.append("returned")
+        except PoolCloseError as exc:
+            outcome.append(str(exc))
+
+    closer = threading.Thread(target=close)
+    closer.start()
+    assert flush.entered.wait(30)
+    clock.advance(60)  # the stall: past the destroys' deadline and close's own
+    closer.join(3 * SIGNAL_SLICE)  # not a synchronisation: the old close returned by now
+    flush.release.set()  # the destroy ends, as one told its deadline has passed does
+    closer.join(30)
+    assert len(outcome) == 1 and "3 messages undelivered" in outcome[0], outcome
+    assert (pool.stats().destroying, pool.stats().destroyed) == (0, 1)
+
+
 def test_close_calls_made_at_once_all_wait_and_one_reports():
     """A second close() (an atexit hook, the container's shutdown) while the first is still
     flushing returns only when the flush is over; the failure is raised once."""

@@ -249,7 +249,7 @@ class AsyncProducerPool(PoolCore[T]):
             # next step is queued already, ahead of this wait's timer, so a destroy that
             # ends on the cancellation is always reported; one that swallows it gets the
             # reporting share of the budget, no more (then it is logged as still running).
-            grace = max(closing.deadline.remaining(), closing.reporting)
+            grace = closing.reporting_wait().remaining()
             await asyncio.wait(cancelled, timeout=None if grace == math.inf else grace)
         while self._busy_locked() and not closing.deadline.expired:
             await self._changes(closing.deadline)

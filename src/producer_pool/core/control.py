@@ -87,6 +87,12 @@ class Closing(Generic[T]):
     deadline: Deadline
     reporting: float
 
+    def reporting_wait(self) -> Deadline:
+        """How long to wait, once the destroys' deadline has passed, for them to report:
+        the rest of close's budget, or the reporting share if a stall (a loaded machine)
+        took close past its own deadline meanwhile, whatever the clock says."""
+        return Deadline(max(self.deadline.remaining(), self.reporting))
+
 
 class AsyncCheck(Generic[T]):
     """An async check's answer still to come (the asyncio pool's `check` may be

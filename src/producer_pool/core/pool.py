@@ -154,7 +154,13 @@ class ProducerPool(PoolCore[T]):
         if self._housekeeper is not None:
             self._housekeeper.stop(closing.deadline)
         self._do(Work(closing.idle))
-        self._changes.wait_for(lambda: not self._busy_locked(), closing.deadline)
+
+        def done() -> bool:
+            return not self._busy_locked()
+
+        if not self._changes.wait_for(done, self._destroy_deadline):
+            # The destroys were told to end by now: let them say how they ended.
+            self._changes.wait_for(done, closing.reporting_wait())
         self._close_finished(closing)
 
     def __enter__(self) -> ProducerPool[T]:
