@@ -1,5 +1,6 @@
-"""Before and after in one process: an uncontended lease's cost on another commit's pools
-and on this tree's, in alternating rounds, as a median ratio with its spread.
+"""Before and after in one process: a lease's cost on another commit's pools and on this
+tree's, for every measure of `benchmarks.micro`, in alternating rounds, as a median ratio
+with its spread.
 
     python -m benchmarks.paired 826b09c        # or: make bench-paired REV=826b09c
 
@@ -23,7 +24,6 @@ import re
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -31,20 +31,23 @@ from types import ModuleType
 from typing import Any
 
 import producer_pool
-from benchmarks.micro import BARE_OPTIONS, CONFIGURED_OPTIONS, Obj
+from benchmarks.micro import BARE_OPTIONS, CONFIGURED_OPTIONS, MEASURES, POOL_SIZE, Measure, Obj
 from benchmarks.rounds import ROOT, Spread, ratio
 
-#: The cases: (pool class name, options), one object, one caller, nothing else running.
-CASES: dict[str, tuple[str, dict[str, Any]]] = {
-    "threaded bare": ("ProducerPool", BARE_OPTIONS),
-    "threaded configured": ("ProducerPool", CONFIGURED_OPTIONS),
-    "threaded share": ("ProducerPool", {**BARE_OPTIONS, "on_exhausted": "share"}),
-    "asyncio bare": ("AsyncProducerPool", BARE_OPTIONS),
-    "asyncio configured": ("AsyncProducerPool", CONFIGURED_OPTIONS),
-    "asyncio share": ("AsyncProducerPool", {**BARE_OPTIONS, "on_exhausted": "share"}),
+#: Our pools' options by variant; the asyncio pool is measured bare, as `make bench` does.
+VARIANTS: dict[str, dict[str, Any]] = {
+    "bare": BARE_OPTIONS,
+    "configured": CONFIGURED_OPTIONS,
+    "share": {**BARE_OPTIONS, "on_exhausted": "share"},
+}
+#: Every measure of `benchmarks.micro` on each variant: `make bench-compare`'s "ours" set.
+CASES: dict[str, tuple[str, str]] = {
+    f"{measure}: {variant}": (measure, variant)
+    for measure, timing in MEASURES.items()
+    for variant in (["bare"] if timing.is_async else VARIANTS)
 }
 
-Measure = Callable[[int], float]  # leases -> seconds per lease
+Side = tuple[Callable[[int], float], Callable[[], object]]  # (time `loops`, close the pool)
 
 
 @contextmanager
@@ -68,76 +71,60 @@ def package_at(rev: str) -> Iterator[ModuleType]:
             sys.path.remove(folder)
 
 
-def _threaded(pool: Any) -> Measure:
-    acquire = pool.acquire
-    with acquire():
-        pass
+def _side(
+    package: ModuleType, measure: Measure, variant: str, loop: asyncio.AbstractEventLoop
+) -> Side:
+    options = VARIANTS[variant]
+    if not measure.is_async:
+        pool = package.ProducerPool(Obj, max_size=POOL_SIZE, **options)
+        return (lambda loops: float(measure.time(pool, loops))), pool.close
 
-    def measure(leases: int) -> float:
-        began = time.perf_counter()
-        for _ in range(leases):
-            with acquire():
-                pass
-        return (time.perf_counter() - began) / leases
+    async def prewarmed() -> Any:  # an asyncio pool binds the loop it is made in
+        made = package.AsyncProducerPool(Obj, max_size=POOL_SIZE, min_size=POOL_SIZE, **options)
+        await made.wait()
+        return made
 
-    return measure
-
-
-def _asyncio(pool: Any, loop: asyncio.AbstractEventLoop) -> Measure:
-    acquire = pool.acquire
-
-    async def leases_of(count: int) -> float:
-        began = time.perf_counter()
-        for _ in range(count):
-            async with acquire():
-                pass
-        return (time.perf_counter() - began) / count
-
-    loop.run_until_complete(leases_of(1))
-    return lambda leases: loop.run_until_complete(leases_of(leases))
+    pool = loop.run_until_complete(prewarmed())
+    return (
+        lambda loops: float(loop.run_until_complete(measure.time(pool, loops))),
+        lambda: loop.run_until_complete(pool.close()),
+    )
 
 
-def paired(rev: str, *, rounds: int = 30, leases: int = 50_000) -> dict[str, dict[str, Spread]]:
+def paired(rev: str, *, rounds: int = 20, leases: int = 40_000) -> dict[str, dict[str, Spread]]:
     """Per case: seconds per lease `before` (at `rev`) and `after` (this tree), and the
     ratio after / before of each round, the two sides taking turns to go first."""
     results: dict[str, dict[str, Spread]] = {}
     loop = asyncio.new_event_loop()
     try:
         with package_at(rev) as before:
-            for case, (class_name, options) in CASES.items():
-                sides: dict[str, Measure] = {}
-                pools = []
-                for side, package in (("before", before), ("after", producer_pool)):
-                    pool_class = getattr(package, class_name)
-                    if class_name == "ProducerPool":
-                        pool = pool_class(Obj, max_size=1, **options)
-                        sides[side] = _threaded(pool)
-                    else:
-                        pool = loop.run_until_complete(_in_loop(pool_class, options))
-                        sides[side] = _asyncio(pool, loop)
-                    pools.append(pool)
-                results[case] = _rounds(sides, rounds, leases)
-                for pool in pools:
-                    closed = pool.close()
-                    if asyncio.iscoroutine(closed):
-                        loop.run_until_complete(closed)
+            for case, (measure_name, variant) in CASES.items():
+                measure = MEASURES[measure_name]
+                sides = {
+                    side: _side(package, measure, variant, loop)
+                    for side, package in (("before", before), ("after", producer_pool))
+                }
+                loops = max(1, leases // measure.inner_loops)
+                timings = {side: timing for side, (timing, _) in sides.items()}
+                results[case] = _rounds(timings, rounds, loops, loops * measure.inner_loops)
+                for _, close in sides.values():
+                    close()
     finally:
         loop.close()
     return results
 
 
-async def _in_loop(pool_class: Any, options: dict[str, Any]) -> Any:
-    return pool_class(Obj, max_size=1, **options)  # an asyncio pool binds the running loop
-
-
-def _rounds(sides: dict[str, Measure], rounds: int, leases: int) -> dict[str, Spread]:
+def _rounds(
+    sides: dict[str, Callable[[int], float]], rounds: int, loops: int, leases: int
+) -> dict[str, Spread]:
+    """Each side times `loops` (`leases` leases) per round; seconds per lease, and the ratio."""
     costs: dict[str, list[float]] = {side: [] for side in sides}
     order = list(sides)
     gc.disable()  # a collection lands in one side's round: noise, not cost
     try:
         for _ in range(rounds):
             for side in order:
-                costs[side].append(sides[side](leases))
+                costs[side].append(sides[side](loops) / leases)
             order.reverse()
     finally:
         gc.enable()
@@ -151,15 +138,15 @@ def _rounds(sides: dict[str, Measure], rounds: int, leases: int) -> dict[str, Sp
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("rev", help="the commit to compare this tree with (e.g. main, HEAD~3)")
-    parser.add_argument("--rounds", type=int, default=30)
-    parser.add_argument("--leases", type=int, default=50_000, help="per side and round")
+    parser.add_argument("--rounds", type=int, default=20)
+    parser.add_argument("--leases", type=int, default=40_000, help="per side and round")
     args = parser.parse_args()
-    print(f"ns per uncontended lease, {args.rounds} alternating rounds of {args.leases:,} leases")
-    print(f"{'':22}{'before (' + args.rev + ')':>26}{'after':>26}  after / before")
+    print(f"ns per lease, {args.rounds} alternating rounds of ~{args.leases:,} leases")
+    print(f"{'':36}{'before (' + args.rev + ')':>26}{'after':>26}  after / before")
     for case, figures in paired(args.rev, rounds=args.rounds, leases=args.leases).items():
         ns = {side: figures[side].scaled(1e9).format(",.0f") for side in ("before", "after")}
         ratio = figures["ratio"].format(".3f")
-        print(f"{case:22}{ns['before']:>26}{ns['after']:>26}  {ratio}", flush=True)
+        print(f"{case:36}{ns['before']:>26}{ns['after']:>26}  {ratio}", flush=True)
 
 
 if __name__ == "__main__":

@@ -47,6 +47,6 @@ def test_the_paired_benchmark_measures_another_commit_beside_this_tree():
         assert before.ProducerPool is not producer_pool.ProducerPool
         with before.ProducerPool(object, max_size=1) as pool, pool.acquire() as leased:
             assert type(leased) is object
-    figures = paired("HEAD", rounds=2, leases=10)
+    figures = paired("HEAD", rounds=2, leases=64)
     assert set(figures) == set(CASES)
     assert all(f["ratio"].rounds == 2 and f["ratio"].median > 0 for f in figures.values())
