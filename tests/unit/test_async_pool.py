@@ -152,6 +152,44 @@ async def test_a_close_with_no_time_left_still_runs_every_destroy_and_reports_it
     assert (pool.stats().destroying, pool.stats().destroyed) == (0, 1)
 
 
+async def test_a_creation_not_yet_started_at_close_is_written_off_without_running():
+    """Its object would only be destroyed: close must neither run the factory (a sync one
+    blocks the loop) nor leave `creating` at 1 for good, as a creation cancelled before its
+    first step did."""
+    factory = CountingFactory()
+    pool = AsyncProducerPool(factory, max_size=1)
+
+    async def lease() -> None:
+        async with pool.acquire():
+            pass
+
+    waiter = asyncio.create_task(lease())
+    await asyncio.sleep(0)  # the waiter starts a creation, whose first step is still queued
+    assert pool.stats().creating == 1
+    await pool.close(timeout=0)  # in this task: wait_for's own task would let it start first
+    assert factory.calls == 0
+    assert (pool.stats().creating, pool.stats().size) == (0, 0)
+    with pytest.raises(PoolError):  # PoolClosed
+        await waiter
+
+
+@pytest.mark.skipif(not hasattr(asyncio, "eager_task_factory"), reason="Python 3.12+")
+async def test_close_works_under_an_eager_task_factory():
+    """An eager task that ended in its first step has no coroutine left: close crashed on it
+    (AttributeError on 3.13.0; a segfault on 3.12.1, CPython gh-122332)."""
+    if type(asyncio.get_running_loop()).__module__.startswith("uvloop"):
+        pytest.skip("uvloop does not take asyncio's eager task factory")
+    asyncio.get_running_loop().set_task_factory(asyncio.eager_task_factory)  # type: ignore[attr-defined]
+    try:
+        pool = AsyncProducerPool(CountingFactory(), max_size=1, destroy=lambda obj: None)
+        async with pool.acquire():
+            pass
+        await asyncio.wait_for(pool.close(timeout=5), 30)
+        assert (pool.stats().destroying, pool.stats().destroyed) == (0, 1)
+    finally:
+        asyncio.get_running_loop().set_task_factory(None)
+
+
 async def test_a_close_stalled_past_its_deadline_still_reports_the_destroy_it_cancelled(clock):
     """A loaded machine can stall the loop between the destroys' deadline and close's own
     (here the clock jumps past both at once): close must still wait for the destroy it

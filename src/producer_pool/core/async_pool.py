@@ -235,14 +235,18 @@ class AsyncProducerPool(PoolCore[T]):
         destroys_end = self._destroy_deadline  # a little before `deadline`, for the report
         while self._busy_locked() and not destroys_end.expired:
             await self._changes(destroys_end)
-        # A task cancelled before its first step never runs its body: its producer would be
-        # neither closed nor accounted for. Each takes that step (a destroy is told close's
-        # deadline) before the cancellation.
-        while any(_not_started(task) for task in self._tasks):
+        # A task cancelled before its first step never runs its body. A destroy must run (its
+        # producer would be neither closed nor accounted for): each takes that step first,
+        # told close's deadline. A creation need not (its object would only be destroyed):
+        # it is written off here.
+        while any(isinstance(w, Entry) and _unstarted(t) for t, w in self._tasks.items()):
             await asyncio.sleep(0)
-        cancelled = list(self._tasks)  # creations and destroys still running: stop them
-        for task in cancelled:
+        running = list(self._tasks.items())  # creations and destroys still running: stop them
+        for task, work in running:
+            if not isinstance(work, Entry) and _unstarted(task):
+                self._creation_cancelled(work)
             task.cancel()
+        cancelled = [task for task, _ in running]
         if cancelled:
             # Let the cancellations land, whatever the clock says: a stall (a loaded
             # machine) may have taken close past its own deadline meanwhile. Each task's
@@ -432,8 +436,13 @@ class AsyncProducerPool(PoolCore[T]):
                 self._loop.call_soon_threadsafe(self._housekeeper.cancel)
 
 
-def _not_started(task: asyncio.Task[None]) -> bool:
-    return inspect.getcoroutinestate(task.get_coro()) == inspect.CORO_CREATED  # type: ignore[arg-type]
+def _unstarted(task: asyncio.Task[None]) -> bool:
+    """Whether `task` has yet to take its first step. An eager task (3.12's
+    `eager_task_factory`) that ended in its first step has no coroutine left."""
+    coroutine = task.get_coro()
+    if task.done() or coroutine is None:
+        return False
+    return inspect.getcoroutinestate(coroutine) == inspect.CORO_CREATED  # type: ignore[arg-type]
 
 
 def _cancelled_from_outside(pool: AsyncProducerPool[Any]) -> bool:

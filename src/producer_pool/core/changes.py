@@ -26,13 +26,19 @@ class Changes:
 
     def __init__(self, lock: threading.Lock) -> None:
         self._lock = lock
-        self._waiters: set[threading.Lock] = set()  # each pre-acquired; released to wake
+        # Each pre-acquired, released to wake; a dict keeps them in the order they came.
+        self._waiters: dict[threading.Lock, None] = {}
 
     def notify_all_locked(self) -> None:
-        """Wake every waiter; the caller holds the lock and has changed the state."""
-        for signal in self._waiters:
+        """Wake every waiter; the caller holds the lock and has changed the state.
+
+        The waiters are taken off first: a Ctrl-C between two releases must not leave one
+        already released for the next notify to release again ("release unlocked lock",
+        in whichever thread notifies next). Those not yet released wake at their slice.
+        """
+        waiters, self._waiters = self._waiters, {}
+        for signal in waiters:
             signal.release()
-        self._waiters.clear()
 
     def wait_for(self, ready: Callable[[], bool], deadline: Deadline) -> bool:
         """Wait until `ready()` (called under the lock) is true: True, or False at `deadline`
@@ -53,10 +59,10 @@ class Changes:
                     if signal is None:
                         signal = threading.Lock()
                         signal.acquire()
-                        self._waiters.add(signal)
+                        self._waiters[signal] = None
                 if signal.acquire(timeout=deadline.slice_timeout()):
-                    signal = None  # woken: `notify_all_locked` took it off the set
+                    signal = None  # woken: `notify_all_locked` took it off the list
         finally:
             if signal is not None:
                 with self._lock:
-                    self._waiters.discard(signal)
+                    self._waiters.pop(signal, None)

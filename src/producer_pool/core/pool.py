@@ -139,7 +139,8 @@ class ProducerPool(PoolCore[T]):
         self._changes.wait_for(lambda: self._prewarmed_locked(timeout, deadline), deadline)
 
     def close(self, timeout: float | None = None) -> None:
-        """Refuse new leases and destroy every object, all within `timeout` seconds.
+        """Refuse new leases and destroy every object, all within `timeout` seconds (a stall
+        of the machine past that may add the destroys' reporting share, at most 0.5 s).
 
         Waiters get `PoolClosed`. Idle objects are destroyed in parallel while leases are
         awaited; a lease still out at the deadline is destroyed when it returns. A destroy
