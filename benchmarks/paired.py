@@ -91,14 +91,18 @@ def _side(
     )
 
 
-def paired(rev: str, *, rounds: int = 20, leases: int = 40_000) -> dict[str, dict[str, Spread]]:
-    """Per case: seconds per lease `before` (at `rev`) and `after` (this tree), and the
-    ratio after / before of each round, the two sides taking turns to go first."""
+def paired(
+    rev: str, *, rounds: int = 20, leases: int = 40_000, cases: list[str] | None = None
+) -> dict[str, dict[str, Spread]]:
+    """Per case (those named in `cases`, default all): seconds per lease `before` (at `rev`)
+    and `after` (this tree), and the ratio after / before of each round, the two sides
+    taking turns to go first."""
     results: dict[str, dict[str, Spread]] = {}
     loop = asyncio.new_event_loop()
     try:
         with package_at(rev) as before:
-            for case, (measure_name, variant) in CASES.items():
+            for case in cases or CASES:
+                measure_name, variant = CASES[case]
                 measure = MEASURES[measure_name]
                 sides = {
                     side: _side(package, measure, variant, loop)
@@ -140,10 +144,12 @@ def main() -> None:
     parser.add_argument("rev", help="the commit to compare this tree with (e.g. main, HEAD~3)")
     parser.add_argument("--rounds", type=int, default=20)
     parser.add_argument("--leases", type=int, default=40_000, help="per side and round")
+    parser.add_argument("--case", action="append", choices=CASES, help="(repeatable) default: all")
     args = parser.parse_args()
     print(f"ns per lease, {args.rounds} alternating rounds of ~{args.leases:,} leases")
     print(f"{'':36}{'before (' + args.rev + ')':>26}{'after':>26}  after / before")
-    for case, figures in paired(args.rev, rounds=args.rounds, leases=args.leases).items():
+    results = paired(args.rev, rounds=args.rounds, leases=args.leases, cases=args.case)
+    for case, figures in results.items():
         ns = {side: figures[side].scaled(1e9).format(",.0f") for side in ("before", "after")}
         ratio = figures["ratio"].format(".3f")
         print(f"{case:36}{ns['before']:>26}{ns['after']:>26}  {ratio}", flush=True)
