@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import socket
 import subprocess
@@ -10,9 +11,10 @@ import sys
 import pytest
 from click.testing import CliRunner
 
-from producer_pool import __version__
+from producer_pool import PoolError, __version__
 from producer_pool.command.cli import main
 from producer_pool.testing.broker import free_port
+from producer_pool.wiring.containers import check_config
 from tests.config_files import client_config, write_config
 from tests.unit.test_fail_fast import SERVERS_KEY
 
@@ -93,6 +95,33 @@ def test_check_works_for_every_client(tmp_path, client):
         f"Error: {path}: kafka.bootstrap_servers: cannot reach Kafka at {servers} within 300 ms"
     )
     assert len(result.output.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("client", ["confluent", "confluent-aio"])
+def test_a_check_that_found_no_broker_leaves_no_librdkafka_producer_alive(tmp_path, client):
+    """The producer `check` made and closed lived on in its error's frames (and, through
+    asyncio.run's task, in a cycle until a collection): a forked child that collects a
+    parent's librdkafka producer crashes (a segfault in the suite, seed 1509619499)."""
+    path = client_config(
+        tmp_path,
+        client,
+        **{SERVERS_KEY[client]: f"127.0.0.1:{free_port()}", "bootstrap_timeout_ms": 300},
+    )
+    gc.collect()
+    gc.disable()
+    try:
+        with pytest.raises(PoolError, match="cannot reach Kafka"):
+            check_config(path, client=client)
+        alive = [
+            f"{module}.{type(obj).__name__}"
+            for obj in gc.get_objects()
+            if "Producer" in type(obj).__name__
+            and isinstance(module := vars(type(obj)).get("__module__"), str)
+            and module.startswith(("confluent_kafka", "kafka", "aiokafka", "producer_pool"))
+        ]
+    finally:
+        gc.enable()
+    assert alive == []
 
 
 def test_check_names_a_client_option_mistake_in_one_line(tmp_path):

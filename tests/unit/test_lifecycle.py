@@ -11,7 +11,7 @@ import weakref
 import pytest
 
 from producer_pool import AsyncProducerPool, PoolTimeout, ProducerPool
-from tests.fakes import Broker, CountingFactory, ResourceFactory, wait_until
+from tests.fakes import Broker, CountingFactory, Resource, ResourceFactory, wait_until
 
 
 class BrokerDown(ConnectionError):
@@ -210,5 +210,48 @@ def test_a_pool_that_served_a_factory_failure_is_freed_without_a_collection(kind
         else:
             freed = asyncio.run(fail_once())
         assert freed() is None
+    finally:
+        gc.enable()
+
+
+@pytest.mark.parametrize("kind", ["threads", "asyncio"])
+def test_a_failed_creation_s_half_made_producer_is_freed_while_its_error_lives(kind):
+    """A factory that made a producer and then failed (its bootstrap found no broker)
+    closed it, but the error's traceback kept the factory's frames and their locals, the
+    producer among them. The error lives on (a caller's `except ... as exc`, a task's stored
+    exception in a cycle with its frames): the closed producer was freed only by a
+    collection, and a forked child that collects it (Celery prefork, gunicorn) finalizes
+    the parent's librdkafka producer and crashes (seen: a segfault in the suite)."""
+    made: list[weakref.ref[Resource]] = []
+
+    def make_then_fail() -> Resource:
+        producer = Resource(0)
+        made.append(weakref.ref(producer))
+        raise BrokerDown("no broker at 127.0.0.1:9")
+
+    async def make_then_fail_async() -> Resource:
+        await asyncio.sleep(0)
+        return make_then_fail()
+
+    async def fail_once() -> BaseException:
+        pool = AsyncProducerPool(make_then_fail_async, max_size=1)
+        with pytest.raises(BrokerDown) as caught:
+            async with pool.acquire(timeout=5):
+                pass
+        await pool.close()
+        return caught.value
+
+    gc.disable()
+    try:
+        if kind == "threads":
+            pool = ProducerPool(make_then_fail, max_size=1)
+            with pytest.raises(BrokerDown) as caught, pool.acquire(timeout=5):
+                pass
+            pool.close()
+            error = caught.value
+        else:
+            error = asyncio.run(fail_once())
+        assert error.__traceback__ is not None  # the error lives, with its traceback
+        assert made[0]() is None
     finally:
         gc.enable()

@@ -24,7 +24,7 @@ from typing import Any, Generic, Protocol, TypeVar
 from ..errors import PoolClosed, PoolCloseError, PoolTimeout
 from . import clock
 from .books import Entry, PoolBooks, Waiter, Work
-from .calls import close_object, takes_deadline
+from .calls import close_object, drop_locals, takes_deadline
 from .clock import Deadline
 from .histogram import Histogram
 from .options import PoolOptions, check_option
@@ -453,6 +453,7 @@ class PoolCore(PoolBooks[T]):
 
     def _creation_failed(self, exc: BaseException, started: float) -> None:
         """A factory call raised: its error goes to the longest waiter, or is logged."""
+        drop_locals(exc)  # what the factory made and closed must not live on in its frames
         with self._lock:
             failed = self._creation_failed_locked(exc, self._now(), started)
             self._notify_locked()

@@ -25,6 +25,7 @@ except ImportError as exc:
 from ..clients._base import KitBase
 from ..clients.kit import KITS, kit_class
 from ..clients.pools import async_pool, pool
+from ..core.calls import drop_locals
 from ..core.async_pool import AsyncProducerPool
 from ..core.pool import ProducerPool
 from .config_file import load_config
@@ -336,6 +337,7 @@ def check_config(
         else:
             kit.destroy(kit(), timeout=_CHECK_CLOSE_SECONDS)
     except BrokerUnavailable as exc:
+        drop_locals(exc)  # the producer made and closed must not live on in its frames
         raise _unreachable(exc, source) from None
     return {"config": source, "client": settings.kafka.client, "servers": kit.servers}
 
