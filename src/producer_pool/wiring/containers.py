@@ -25,8 +25,8 @@ except ImportError as exc:
 from ..clients._base import KitBase
 from ..clients.kit import KITS, kit_class
 from ..clients.pools import async_pool, pool
-from ..core.calls import drop_locals
 from ..core.async_pool import AsyncProducerPool
+from ..core.calls import drop_locals
 from ..core.pool import ProducerPool
 from .config_file import load_config
 from .services import AsyncEventPublisher, EventPublisher
