@@ -36,6 +36,8 @@ class Changes:
         already released for the next notify to release again ("release unlocked lock",
         in whichever thread notifies next). Those not yet released wake at their slice.
         """
+        if not self._waiters:  # the common case on a release: nobody waits for a change
+            return
         waiters, self._waiters = self._waiters, {}
         for signal in waiters:
             signal.release()
