@@ -49,6 +49,30 @@ def test_a_malformed_file_fails_in_one_line(tmp_path, text, expected):
     assert one_line_error(config_with(tmp_path, text)).startswith(expected)
 
 
+def _line(start: str) -> int:
+    """The line of the shipped file that starts with `start`, counted from 1."""
+    return next(n for n, line in enumerate(SHIPPED.splitlines(), 1) if line.startswith(start))
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (SHIPPED.replace("  max_size: 4", "  max_size: 4\n  max_size: 8"),
+         f"pool.max_size: given twice (lines {_line('  max_size:')} and "
+         f"{_line('  max_size:') + 1})"),
+        (SHIPPED + "pool: {max_size: 8}\n",
+         f"pool: given twice (lines {_line('pool:')} and {len(SHIPPED.splitlines()) + 1})"),
+        ("kafka: {acks: all, acks: 1}\n", "kafka.acks: given twice (line 1)"),
+        ("a: &a {k: 1, k: 2}\nb: [*a]\n", "a.k: given twice (line 1)"),
+    ],
+    ids=["option", "section", "flow", "anchored"],
+)  # fmt: skip
+def test_a_key_given_twice_is_refused_naming_it(tmp_path, text, expected):
+    """PyYAML keeps a repeated key's last value without a word: a copied block edited in
+    one place changed `max_size` unseen (here, 4 became 8)."""
+    assert one_line_error(config_with(tmp_path, text)) == expected
+
+
 def test_a_huge_file_is_refused_before_it_is_read(tmp_path):
     path = config_with(tmp_path, SHIPPED + "# " + "x" * 10_000_000 + "\n")
     assert one_line_error(path).startswith("10,")

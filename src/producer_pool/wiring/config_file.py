@@ -119,6 +119,7 @@ def _parse(path: Path, text: str) -> Any:
             if node is None:
                 return None
             _check_expanded(path, node)
+            _check_unique_keys(path, node)
             return loader.construct_document(node)
         finally:
             loader.dispose()
@@ -199,6 +200,36 @@ def _check_expanded(path: Path, root: yaml.Node) -> None:
         node, level = held[0][1], level + 1
     where = ".".join(keys) or f"line {root.start_mark.line + 1}"
     raise ConfigError(f"{path}: {where}: {reason}")
+
+
+def _check_unique_keys(path: Path, root: yaml.Node) -> None:
+    """Refuse a key given twice in one mapping. YAML says a mapping's keys are unique, yet
+    PyYAML keeps the last value without a word: a block copied and edited in one place
+    would change a setting unseen. Checked before construction, so a key merged in by `<<:`
+    (which the mapping's own key overrides, as YAML means it to) is not a repeat."""
+    stack: list[tuple[yaml.Node, tuple[str, ...]]] = [(root, ())]
+    seen: set[int] = set()
+    while stack:  # each node once, however many aliases name it
+        node, keys = stack.pop()
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        children: list[tuple[yaml.Node, tuple[str, ...]]] = []
+        if isinstance(node, yaml.SequenceNode):
+            children = [(item, (*keys, str(n))) for n, item in enumerate(node.value)]
+        elif isinstance(node, yaml.MappingNode):
+            first_lines: dict[tuple[str, str], int] = {}
+            for key, value in node.value:
+                if not isinstance(key, yaml.ScalarNode):
+                    continue  # not a config key: validation names it
+                line, named = key.start_mark.line + 1, (*keys, str(key.value))
+                first = first_lines.get((key.tag, key.value))
+                if first is not None:
+                    where = f"lines {first} and {line}" if first != line else f"line {line}"
+                    raise ConfigError(f"{path}: {'.'.join(named)}: given twice ({where})")
+                first_lines[(key.tag, key.value)] = line
+                children.append((value, named))
+        stack.extend(reversed(children))  # in the file's order: an anchor before its aliases
 
 
 def _substitute(path: Path, value: Any, keys: tuple[str, ...]) -> Any:
