@@ -4,6 +4,7 @@ document (it is substituted into string values after parsing, never re-parsed)."
 from __future__ import annotations
 
 import logging
+import pickle
 import time
 import tracemalloc
 
@@ -241,3 +242,19 @@ def test_aliases_within_bounds_still_work(tmp_path):
     settings = create_container(config_with(tmp_path, text)).settings()
     assert (settings.pool.max_size, settings.pool.min_size) == (4, 4)
     assert (settings.kafka.linger_ms, settings.kafka.retries) == (5, 2)  # the file's own wins
+
+
+def test_a_key_of_a_file_with_variables_can_be_overridden_on_the_container(tmp_path):
+    """dependency-injector deep-copies the config to override one key: a value from the
+    environment (every shipped file has two) failed to copy, a TypeError traceback."""
+    container = create_container(config_with(tmp_path, SHIPPED))
+    container.config.publisher.topic.override("orders")
+    assert container.config.publisher.topic() == "orders"
+    servers = container.config.kafka.bootstrap_servers()
+    assert (servers, servers.variable) == ("127.0.0.1:9092", "KAFKA_BOOTSTRAP_SERVERS")
+
+
+def test_a_value_from_the_environment_survives_a_pickle(tmp_path):
+    config = create_container(config_with(tmp_path, SHIPPED)).config()
+    servers = pickle.loads(pickle.dumps(config))["kafka"]["bootstrap_servers"]
+    assert servers.variable == "KAFKA_BOOTSTRAP_SERVERS"

@@ -62,6 +62,11 @@ class FromEnv(str):
         text.variable = variable
         return text
 
+    def __getnewargs__(self) -> tuple[str, str]:  # type: ignore[override]
+        """What `copy` and `pickle` rebuild it from: dependency-injector deep-copies the
+        config on every `container.config.<key>.override(...)`."""
+        return str(self), self.variable
+
 
 def load_config(path: str | Path, overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """The file's mapping, environment substituted, `overrides` merged over it."""
