@@ -85,10 +85,11 @@ def test_an_unset_variable_in_a_comment_is_ignored(tmp_path):
 
 
 def test_a_newline_in_a_variable_cannot_add_a_key(tmp_path, monkeypatch):
-    monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092\n  acks: 0")
+    # (the same in KAFKA_BOOTSTRAP_SERVERS is refused: not host:port, test_bootstrap_servers)
+    monkeypatch.setenv("PRODUCER_POOL_TOPIC", "events\nkafka:\n  acks: 0")
     settings = create_container(config_with(tmp_path, SHIPPED)).settings()
     assert settings.kafka.acks == "all"
-    assert settings.kafka.bootstrap_servers == "127.0.0.1:9092\n  acks: 0"
+    assert settings.publisher.topic == "events\nkafka:\n  acks: 0"
 
 
 @pytest.mark.parametrize("value", ["null", "123456", "*x", "&y", "true", "{a: 1}"])

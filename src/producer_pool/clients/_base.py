@@ -15,6 +15,7 @@ from ..core.clock import Deadline
 from ..core.options import PoolOptions
 from ..core.stats import DeliveryCounts
 from ..errors import BrokerUnavailable, ConfigError, TransactionTimeout
+from ._servers import servers_problem
 from .redact import Secrets
 from .transactions import TransactionalIds
 
@@ -102,6 +103,9 @@ class KitBase:
         self.options = self._client_options(options)
         if not self.options.get(self.SERVERS_OPTION):
             raise ConfigError("bootstrap_servers is required")
+        problem = servers_problem(self.options[self.SERVERS_OPTION])
+        if problem is not None:
+            raise ConfigError(f"bootstrap_servers: {problem}")
         if transactional and self.TRANSACTIONAL_ID_OPTION in self.options:
             raise ConfigError("transactional_id is assigned per producer; set the prefix instead")
 

@@ -13,6 +13,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from ..clients._servers import servers_problem
 from ..errors import PoolError, missing_extra
 
 __all__ = ["BOOTSTRAP_ENV", "BrokerError", "EmbeddedBroker", "free_port"]
@@ -50,6 +51,9 @@ class EmbeddedBroker:
         port: int | None = None,
     ) -> None:
         external = "" if port is not None else os.environ.get(BOOTSTRAP_ENV, "").strip()
+        problem = servers_problem(external) if external else None
+        if problem is not None:
+            raise BrokerError(f"{BOOTSTRAP_ENV}: {problem}")
         self.external = bool(external)
         self.startup_timeout = startup_timeout
         self.stop_timeout = stop_timeout

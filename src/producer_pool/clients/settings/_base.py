@@ -17,12 +17,22 @@ from typing import Annotated, Any, ClassVar
 from pydantic import AfterValidator, AliasChoices, BaseModel, ConfigDict, Field, model_validator
 
 from .._base import DEFAULT_BOOTSTRAP_TIMEOUT_MS
+from .._servers import servers_problem
 
 __all__ = ["ClientSettings", "Count", "ExistingFile", "Positive", "Servers"]
 
 Count = Annotated[int, Field(ge=0)]
 Positive = Annotated[int, Field(gt=0)]
-_Server = Annotated[str, Field(min_length=1)]
+
+
+def _usable_servers(servers: str) -> str:
+    problem = servers_problem(servers)
+    if problem is not None:
+        raise ValueError(problem)
+    return servers
+
+
+_Server = Annotated[str, Field(min_length=1), AfterValidator(_usable_servers)]
 #: `host:port[,host:port]`, or a list of them.
 Servers = _Server | Annotated[list[_Server], Field(min_length=1)]
 
