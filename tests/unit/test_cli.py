@@ -53,9 +53,16 @@ def dead_broker_config(tmp_path):
     return path, servers
 
 
-def test_check_with_the_broker_down_prints_one_line_and_no_library_logs(tmp_path):
-    path, servers = dead_broker_config(tmp_path)
-    result = command("check", "--config", str(path))
+@pytest.mark.parametrize("client", sorted(SERVERS_KEY))
+def test_check_with_the_broker_down_prints_one_line_and_no_library_logs(tmp_path, client):
+    """`check --client NAME`: every client's bootstrap is bounded, its failure one line
+    naming the file and key, its library's logs quiet (aiokafka's were not: 'ERROR
+    aiokafka: Unable connect to ...' came first)."""
+    servers = f"127.0.0.1:{free_port()}"
+    path = client_config(
+        tmp_path, client, **{SERVERS_KEY[client]: servers, "bootstrap_timeout_ms": 300}
+    )
+    result = command("check", "--client", client, "--config", str(path))
     assert result.returncode == 1
     assert result.stdout == ""
     (line,) = result.stderr.strip().splitlines()
@@ -79,22 +86,6 @@ def test_verbose_lets_library_warnings_through(tmp_path):
     lines = result.stderr.strip().splitlines()
     assert len(lines) > 1 and lines[-1].startswith(f"Error: {path}: kafka.bootstrap_servers:")
     assert all("WARNING  WARNING" not in line for line in lines)  # the level once
-
-
-@pytest.mark.parametrize("client", sorted(SERVERS_KEY))
-def test_check_works_for_every_client(tmp_path, client):
-    """`check --client NAME` uses NAME's shipped file (here with a dead address): every
-    client's bootstrap is bounded, and its failure is one line naming the file and key."""
-    servers = f"127.0.0.1:{free_port()}"
-    path = client_config(
-        tmp_path, client, **{SERVERS_KEY[client]: servers, "bootstrap_timeout_ms": 300}
-    )
-    result = CliRunner().invoke(main, ["check", "--client", client, "--config", str(path)])
-    assert result.exit_code == 1
-    assert result.output.strip().startswith(
-        f"Error: {path}: kafka.bootstrap_servers: cannot reach Kafka at {servers} within 300 ms"
-    )
-    assert len(result.output.strip().splitlines()) == 1
 
 
 @pytest.mark.parametrize("client", ["confluent", "confluent-aio"])

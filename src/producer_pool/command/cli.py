@@ -46,7 +46,7 @@ console = Console(soft_wrap=True)
 status = Console(stderr=True, soft_wrap=True)
 
 #: Loggers of the libraries underneath: quiet unless -v (their outage logs are many lines).
-THIRD_PARTY = ("kafka", "confluent_kafka", "dependency_injector")
+THIRD_PARTY = ("kafka", "aiokafka", "confluent_kafka", "dependency_injector")
 
 config_option = click.option(
     "--config",
