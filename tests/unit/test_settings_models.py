@@ -4,6 +4,7 @@ option fails here, naming it, until the model follows."""
 
 from __future__ import annotations
 
+import importlib.util
 import inspect
 import typing
 
@@ -154,6 +155,18 @@ def test_aiokafka_tls_files_become_its_ssl_context(tmp_path):
         AIOKafkaSettings.model_validate(
             {"bootstrap_servers": "k:1", "security_protocol": "SSL", "ssl_cafile": str(bad)}
         )
+
+
+@pytest.mark.parametrize("model", [KafkaPythonSettings, AIOKafkaSettings])
+def test_gssapi_without_its_package_is_refused_when_read(model):
+    """Neither client requires the gssapi package: aiokafka's first connection raised an
+    AssertionError (a traceback from `check`), kafka-python's bootstrap timed out as
+    "cannot reach Kafka", the cause only logged."""
+    if importlib.util.find_spec("gssapi") is not None:
+        pytest.skip("the gssapi package is installed here")
+    options = {"bootstrap_servers": "k:1", "security_protocol": "SASL_PLAINTEXT"}
+    with pytest.raises(ValidationError, match=r"sasl_mechanism: GSSAPI needs the gssapi package"):
+        model.model_validate({**options, "sasl_mechanism": "GSSAPI"})
 
 
 # ---------------------------------------------------------------------- librdkafka

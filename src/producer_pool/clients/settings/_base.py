@@ -10,6 +10,7 @@ the client keeps its own defaults for the rest.
 from __future__ import annotations
 
 import difflib
+import importlib.util
 import os
 from collections.abc import Mapping
 from typing import Annotated, Any, ClassVar
@@ -19,7 +20,14 @@ from pydantic import AfterValidator, AliasChoices, BaseModel, ConfigDict, Field,
 from .._base import DEFAULT_BOOTSTRAP_TIMEOUT_MS
 from .._servers import servers_problem
 
-__all__ = ["ClientSettings", "Count", "ExistingFile", "Positive", "Servers"]
+__all__ = [
+    "ClientSettings",
+    "Count",
+    "ExistingFile",
+    "Positive",
+    "Servers",
+    "check_sasl_library",
+]
 
 Count = Annotated[int, Field(ge=0)]
 Positive = Annotated[int, Field(gt=0)]
@@ -45,6 +53,14 @@ def _existing_file(path: str) -> str:
 
 #: A path the client reads when it starts: a missing file is refused now, not then.
 ExistingFile = Annotated[str, AfterValidator(_existing_file)]
+
+
+def check_sasl_library(mechanism: str | None) -> None:
+    """Refuse GSSAPI without the `gssapi` package, which neither Python client requires:
+    the first connection failed on it (aiokafka: an AssertionError traceback; kafka-python:
+    a bootstrap that timed out as "cannot reach Kafka", the cause only logged)."""
+    if mechanism == "GSSAPI" and importlib.util.find_spec("gssapi") is None:
+        raise ValueError("sasl_mechanism: GSSAPI needs the gssapi package (pip install gssapi)")
 
 
 def _in_style_of(key: str, names: Mapping[str, str]) -> list[str]:

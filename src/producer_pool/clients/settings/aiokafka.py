@@ -17,7 +17,7 @@ from typing import Any, ClassVar, Literal
 from pydantic import PrivateAttr, SecretStr, model_validator
 
 from ..redact import reveal
-from ._base import ClientSettings, Count, ExistingFile, Positive
+from ._base import ClientSettings, Count, ExistingFile, Positive, check_sasl_library
 
 __all__ = ["AIOKafkaSettings"]
 
@@ -108,6 +108,7 @@ class AIOKafkaSettings(ClientSettings):
         return self
 
     def _check_sasl(self) -> None:
+        check_sasl_library(self.sasl_mechanism)
         if self.sasl_mechanism == "PLAIN" and None in (
             self.sasl_plain_username,
             self.sasl_plain_password,

@@ -12,7 +12,7 @@ from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import Field, SecretStr, model_validator
 
-from ._base import ClientSettings, Count, ExistingFile, Positive
+from ._base import ClientSettings, Count, ExistingFile, Positive, check_sasl_library
 
 __all__ = ["KafkaPythonSettings"]
 
@@ -141,6 +141,7 @@ class KafkaPythonSettings(ClientSettings):
         mechanism = self.sasl_mechanism
         if mechanism is None:
             raise ValueError(f"sasl_mechanism: required with {self.security_protocol}")
+        check_sasl_library(mechanism)
         if mechanism == "PLAIN" and None in (self.sasl_plain_username, self.sasl_plain_password):
             raise ValueError("sasl_mechanism: PLAIN needs sasl_plain_username and _password")
         if mechanism == "OAUTHBEARER":
