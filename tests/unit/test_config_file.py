@@ -123,6 +123,28 @@ def test_a_bad_pool_variable_fails_the_pools_own_rule_naming_it(tmp_path, monkey
     )
 
 
+@pytest.mark.parametrize(
+    ("shipped", "variable", "expected"),
+    [
+        ("max_size: 4", "${N:4}", "pool.max_size: must be an integer >= 1 (got '²' from $N)"),
+        (
+            "acks: all",
+            "${N:all}",
+            "kafka.acks: Input should be 0, 1, -1 or 'all' (got '²' from $N)",
+        ),
+    ],
+)
+def test_a_variable_that_only_looks_like_digits_is_text(
+    tmp_path, monkeypatch, shipped, variable, expected
+):
+    """'²'.isdigit() is true but int('²') fails: a ValueError traceback (kafka.acks), or
+    "pool: invalid literal for int()" naming no key (pool.max_size)."""
+    monkeypatch.setenv("N", "²")
+    key = shipped.partition(":")[0]
+    text = SHIPPED.replace(shipped, f"{key}: {variable}")
+    assert one_line_error(config_with(tmp_path, text)) == expected
+
+
 def test_secrets_never_print(tmp_path, monkeypatch, caplog):
     monkeypatch.setenv("KAFKA_PASSWORD", "hunter2")
     text = SHIPPED.replace(

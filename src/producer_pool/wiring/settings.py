@@ -10,6 +10,7 @@ refuses every option that client would.
 from __future__ import annotations
 
 import difflib
+import re
 from pathlib import Path
 from types import NoneType, UnionType
 from typing import Annotated, Any, Literal, Union, get_args, get_origin, get_type_hints
@@ -211,6 +212,11 @@ def _members(annotation: Any) -> list[Any]:
     return [annotation]
 
 
+#: An integer as the environment may give one: ASCII digits only (str.isdigit() is true of
+#: "²", which int() refuses: a ValueError traceback from a variable).
+_INTEGER = re.compile(r"-?[0-9]+")
+
+
 def _coerce(text: object, annotation: Any) -> Any:
     """The environment's text as the field's type; left as text if it is not one (and
     any value that did not come from the environment, as it is)."""
@@ -222,7 +228,7 @@ def _coerce(text: object, annotation: Any) -> Any:
     for member in members:
         if member is bool or member is True or member is False:
             continue
-        if (member is int or isinstance(member, int)) and text.lstrip("-").isdigit():
+        if (member is int or isinstance(member, int)) and _INTEGER.fullmatch(text):
             number = int(text)
             if member is int or number == member:
                 return number
