@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import json
+import os
 import socket
 import subprocess
 import sys
@@ -13,7 +14,7 @@ from click.testing import CliRunner
 
 from producer_pool import PoolError, __version__
 from producer_pool.command.cli import main
-from producer_pool.testing.broker import free_port
+from producer_pool.testing.broker import BOOTSTRAP_ENV, free_port
 from producer_pool.wiring.containers import check_config
 from tests.config_files import client_config, write_config
 from tests.unit.test_fail_fast import SERVERS_KEY
@@ -78,6 +79,20 @@ def test_check_json_prints_only_json(tmp_path):
     error = f"{path}: pool.max_size: must be an integer >= 1 (got 0)"
     assert json.loads(result.stdout) == {"ok": False, "error": error}
     assert result.stderr == ""
+
+
+def test_demo_fails_in_one_line_and_with_json_as_json():
+    """`demo --json` printed its error as text on stderr, where `check --json` prints
+    JSON on stdout; and its progress display left a blank line before the error when
+    stderr was no terminal (a CI log). Checked with an address the demo refuses before it
+    starts anything."""
+    env = {**os.environ, BOOTSTRAP_ENV: "127.0.0.1:x"}
+    error = f"{BOOTSTRAP_ENV}: the port of '127.0.0.1:x' must be a number from 1 to 65535"
+    result = command("demo", "--json", env=env)
+    assert (result.returncode, result.stderr) == (1, "")
+    assert json.loads(result.stdout) == {"ok": False, "error": error}
+    result = command("demo", env=env)
+    assert (result.returncode, result.stdout, result.stderr) == (1, "", f"Error: {error}\n")
 
 
 def test_verbose_lets_library_warnings_through(tmp_path):

@@ -139,11 +139,14 @@ def demo(
     columns = (TextColumn("publishing"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     with (
         _handling_signals(on_signal),
-        Progress(*columns, console=status, transient=True) as progress,
+        Progress(
+            *columns, console=status, transient=True, disable=not status.is_terminal
+        ) as progress,
     ):
         task = progress.add_task("publish", total=messages)
         report = _run(
             run_demo,
+            as_json=as_json,
             messages=messages,
             threads=threads,
             config_path=config_path,
@@ -227,14 +230,7 @@ def check(config_path: Path | None, client: str | None, as_json: bool) -> None:
     """Validate the config and connect to its Kafka cluster; exit 0, or 1 with the reason."""
     from ..wiring.containers import check_config
 
-    try:
-        verdict = check_config(config_path, client=client)
-    except PoolError as exc:
-        reason = str(exc).splitlines()[0]
-        if as_json:
-            click.echo(json.dumps({"ok": False, "error": reason}))
-            raise SystemExit(1) from None
-        raise click.ClickException(reason) from None
+    verdict = _run(check_config, config_path, client=client, as_json=as_json)
     if as_json:
         click.echo(json.dumps({"ok": True, **verdict}))
     else:
@@ -298,9 +294,14 @@ def _wait_for_a_signal(
             continue
 
 
-def _run(function: Any, *args: Any, **kwargs: Any) -> Any:
-    """Turn this library's errors into one line on stderr and exit code 1."""
+def _run(function: Any, *args: Any, as_json: bool = False, **kwargs: Any) -> Any:
+    """Turn this library's errors into one line and exit code 1: on stderr, or with
+    `as_json` as `{"ok": false, "error": ...}` on stdout (a script reads only stdout)."""
     try:
         return function(*args, **kwargs)
     except PoolError as exc:
-        raise click.ClickException(str(exc).splitlines()[0]) from None
+        reason = str(exc).splitlines()[0]
+        if as_json:
+            click.echo(json.dumps({"ok": False, "error": reason}))
+            raise SystemExit(1) from None
+        raise click.ClickException(reason) from None
