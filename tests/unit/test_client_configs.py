@@ -150,18 +150,22 @@ def tls_files(tmp_path_factory):
     return cert, key
 
 
-def test_an_aiokafka_user_can_give_tls_files(tmp_path, tls_files):
-    """Issue 21 defect 6: aiokafka takes only an `SSLContext`; a file can now name its CA,
-    certificate, key and password, from which the context is built, and a wrong password
-    is refused when the container is created, naming its key and hiding it."""
-    cert, key = tls_files
-    tls = {
+def tls_options(cert, key):
+    """The kafka: options of a TLS client with `tls_files` (the same names in both clients)."""
+    return {
         "security_protocol": "SSL",
         "ssl_cafile": str(cert),
         "ssl_certfile": str(cert),
         "ssl_keyfile": str(key),
         "ssl_password": "hunter2",
     }
+
+
+def test_an_aiokafka_user_can_give_tls_files(tmp_path, tls_files):
+    """Issue 21 defect 6: aiokafka takes only an `SSLContext`; a file can now name its CA,
+    certificate, key and password, from which the context is built, and a wrong password
+    is refused when the container is created, naming its key and hiding it."""
+    tls = tls_options(*tls_files)
     container = create_container(
         client_config(tmp_path, "aiokafka", **tls), container_class=AsyncContainer
     )
@@ -173,6 +177,35 @@ def test_an_aiokafka_user_can_give_tls_files(tmp_path, tls_files):
     )
     assert message.startswith("kafka.ssl_certfile: cannot load the TLS files")
     assert "wrong-password" not in message
+
+
+def test_a_kafka_python_tls_file_that_does_not_load_is_named_when_read(tmp_path, tls_files):
+    """kafka-python loads its TLS files at each connection, in its I/O thread: one that
+    did not load made the bootstrap time out as "cannot reach Kafka" (the cause only
+    logged, with -v). The same files as aiokafka's test load; a wrong password, a file
+    that is no certificate, and a CRL file (kafka-python 3.0 passes it as
+    `load_verify_locations(crl=...)`, a TypeError at every connection) are refused."""
+    tls = tls_options(*tls_files)
+    assert (
+        kit_of(create_container(client_config(tmp_path, "kafka-python", **tls))).options[
+            "ssl_cafile"
+        ]
+        == tls["ssl_cafile"]
+    )
+    wrong = client_config(tmp_path, "kafka-python", **{**tls, "ssl_password": "wrong-password"})
+    message = one_line_error(wrong, "kafka-python")
+    assert message.startswith("kafka.ssl_certfile: kafka-python cannot load it (")
+    assert "wrong-password" not in message
+    junk = tmp_path / "junk.pem"
+    junk.write_text("not a certificate\n")
+    bad_ca = client_config(tmp_path, "kafka-python", **{**tls, "ssl_cafile": str(junk)})
+    assert one_line_error(bad_ca, "kafka-python").startswith(
+        "kafka.ssl_cafile: kafka-python cannot load it ("
+    )
+    crl = client_config(tmp_path, "kafka-python", **{**tls, "ssl_crlfile": str(junk)})
+    assert one_line_error(crl, "kafka-python").startswith(
+        "kafka.ssl_crlfile: kafka-python cannot load it ("
+    )
 
 
 def test_a_librdkafka_option_from_the_environment_takes_its_type(tmp_path, monkeypatch):

@@ -8,10 +8,12 @@ that contradict idempotence) is refused here, when the settings are validated.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import Field, SecretStr, model_validator
 
+from ..redact import reveal
 from ._base import ClientSettings, Count, ExistingFile, Positive, check_sasl_library
 
 __all__ = ["KafkaPythonSettings"]
@@ -102,6 +104,7 @@ class KafkaPythonSettings(ClientSettings):
         self._check_idempotence()
         self._check_compression()
         self._check_sasl()
+        self._check_tls()
         return self
 
     def _check_idempotence(self) -> None:
@@ -152,11 +155,52 @@ class KafkaPythonSettings(ClientSettings):
         if mechanism == "AWS_MSK_IAM" and self.security_protocol != "SASL_SSL":
             raise ValueError("sasl_mechanism: AWS_MSK_IAM needs security_protocol SASL_SSL")
 
+    def _check_tls(self) -> None:
+        """kafka-python builds its TLS context at every connection, in its I/O thread: a
+        file that does not load (or its ssl_crlfile, which kafka-python 3.0 hands to
+        `load_verify_locations(crl=...)`, a TypeError) failed each connection, and the
+        bootstrap timed out as "cannot reach Kafka", the cause only logged. Built here once
+        by kafka-python's own code, a file at a time, so the error names the key."""
+        if not self.security_protocol.endswith("SSL"):
+            return
+        build = _tls_context_builder()
+        if build is None:
+            return
+        config: dict[str, Any] = {"ssl_context": None, "ssl_check_hostname": False}
+        for keys in _TLS_STAGES:
+            config.update(reveal({key: getattr(self, key) for key in keys}))
+            if all(config.get(key) is None for key in keys):
+                continue
+            try:
+                build(dict.fromkeys(_TLS_OPTIONS) | config)
+            except (OSError, TypeError, ValueError) as exc:  # ssl.SSLError is an OSError
+                raise ValueError(f"{keys[0]}: kafka-python cannot load it ({exc})") from None
+
     def client_options(self) -> dict[str, Any]:
         options = super().client_options()
         if "api_version" in options:  # kafka-python wants a tuple; YAML has lists
             options["api_version"] = tuple(options["api_version"])
         return options
+
+
+#: kafka-python's TLS file options, loaded in this order (the first that fails is named).
+_TLS_STAGES = (("ssl_cafile",), ("ssl_certfile", "ssl_keyfile", "ssl_password"), ("ssl_crlfile",))
+_TLS_OPTIONS = ("ssl_context", "ssl_check_hostname", *(key for keys in _TLS_STAGES for key in keys))
+
+
+def _tls_context_builder() -> Callable[[dict[str, Any]], object] | None:
+    """kafka-python's own TLS context builder, or None where its internals moved (the
+    files are then checked by kafka-python at its first connection, as before)."""
+    from .. import _quiet_kafka  # noqa: F401 # isort: skip - first: kafka-python warns
+
+    try:
+        from kafka.net.transport import KafkaSSLTransport
+    except ImportError:
+        return None
+    build: Callable[[dict[str, Any]], object] | None = getattr(
+        KafkaSSLTransport, "_build_ssl_context", None
+    )
+    return build
 
 
 #: The package each of kafka-python's codecs needs.
