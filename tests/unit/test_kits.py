@@ -17,6 +17,7 @@ from producer_pool.clients import KITS, async_pool, kit_class, pool, transaction
 from producer_pool.clients._base import DrainClock, KitBase, is_broken
 from producer_pool.clients.kit import AsyncClientKit, ClientKit, Header, KitEntry
 from producer_pool.clients.settings import ClientSettings
+from producer_pool.clients.transactions import TransactionalIds
 from producer_pool.core.clock import Deadline
 from producer_pool.wiring.containers import AsyncContainer, create_container
 from producer_pool.wiring.services import AsyncEventPublisher
@@ -80,6 +81,17 @@ def test_a_transactional_kit_refuses_a_pool_larger_than_its_id_set():
     kit = kit_class("kafka-python")(SERVERS, transactional=True, max_size=2)
     with pytest.raises(ConfigError, match="max_size must be <= 2"):
         pool(kit, max_size=3)
+
+
+def test_a_huge_transactional_id_set_costs_nothing_until_its_ids_are_used():
+    """The set listed every id up front: `max_size: 1000000000` with `transactional: true`
+    built an 8 GB list before the pool could start (a hang, then MemoryError; 10**12 is
+    the MemoryError at once). Ids still go lowest free first."""
+    ids = TransactionalIds(10**12, prefix="p")
+    first = [ids.create(str) for _ in range(3)]
+    assert first == ["p-0", "p-1", "p-2"]
+    ids.release_for(first[1])
+    assert [ids.create(str), ids.create(str)] == ["p-1", "p-3"]
 
 
 PEM = "-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASC\n-----END PRIVATE KEY-----"

@@ -3,6 +3,7 @@ transaction flow of both pools."""
 
 from __future__ import annotations
 
+import heapq
 import logging
 import os
 import threading
@@ -81,7 +82,11 @@ class TransactionalIds:
     def _reset(self) -> None:
         self._lock = threading.Lock()
         self._freed = Changes(self._lock)
-        self._free = list(range(self.size - 1, -1, -1))  # pop() yields the lowest
+        # Free numbers: those given back (a heap, all below `_unused`) and every number from
+        # `_unused` to `size`, never handed out. Not a list of all `size`: a max_size of
+        # 10**9 built one of 8 GB before the pool could start (a hang, then MemoryError).
+        self._given_back: list[int] = []
+        self._unused = 0
         self._held: dict[int, int] = {}  # id(producer) -> n
 
     def prefix(self) -> str:
@@ -125,8 +130,11 @@ class TransactionalIds:
         taken: list[int] = []
 
         def take() -> bool:
-            if self._free:
-                taken.append(self._free.pop())
+            if self._given_back:
+                taken.append(heapq.heappop(self._given_back))
+            elif self._unused < self.size:
+                taken.append(self._unused)
+                self._unused += 1
             return bool(taken)
 
         if not self._freed.wait_for(take, Deadline(wait)):
@@ -138,8 +146,7 @@ class TransactionalIds:
 
     def _give_back(self, number: int) -> None:
         with self._lock:
-            self._free.append(number)
-            self._free.sort(reverse=True)
+            heapq.heappush(self._given_back, number)
             self._freed.notify_all_locked()
 
     def release_for(self, producer: object) -> None:
