@@ -4,9 +4,11 @@ document (it is substituted into string values after parsing, never re-parsed)."
 from __future__ import annotations
 
 import logging
+import os
 import pickle
 import time
 import tracemalloc
+from pathlib import Path
 
 import pytest
 
@@ -72,6 +74,21 @@ def test_a_key_given_twice_is_refused_naming_it(tmp_path, text, expected):
     """PyYAML keeps a repeated key's last value without a word: a copied block edited in
     one place changed `max_size` unseen (here, 4 became 8)."""
     assert one_line_error(config_with(tmp_path, text)) == expected
+
+
+def test_a_file_that_cannot_be_read_is_one_line(tmp_path):
+    """A file without read permission (a secret mounted for another user) was a
+    PermissionError traceback, any failed read an OSError one; a pipe (`--config
+    <(envsubst < x.yaml)`) or a device was "no such config file", though it exists."""
+    unreadable = config_with(tmp_path, SHIPPED)
+    unreadable.chmod(0)
+    if not os.access(unreadable, os.R_OK):  # root reads it anyway
+        assert one_line_error(unreadable) == "cannot read it: Permission denied"
+    if Path("/proc/self/mem").is_file():  # Linux: a regular file whose read fails, for root too
+        assert one_line_error(Path("/proc/self/mem")) == "cannot read it: Input/output error"
+    fifo = tmp_path / "pipe.yaml"
+    os.mkfifo(fifo)
+    assert one_line_error(fifo) == "not a regular file"
 
 
 def test_a_huge_file_is_refused_before_it_is_read(tmp_path):

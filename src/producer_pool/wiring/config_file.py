@@ -72,11 +72,15 @@ def load_config(path: str | Path, overrides: Mapping[str, Any] | None = None) ->
     """The file's mapping, environment substituted, `overrides` merged over it."""
     path = Path(path)
     if not path.is_file():
-        raise ConfigError(f"{path}: no such config file")
-    size = path.stat().st_size
-    if size > MAX_BYTES:
-        raise ConfigError(f"{path}: {size:,} bytes; a config file is at most {MAX_BYTES:,}")
-    raw = path.read_bytes()
+        reason = "not a regular file" if path.exists() else "no such config file"
+        raise ConfigError(f"{path}: {reason}")
+    try:
+        size = path.stat().st_size
+        if size > MAX_BYTES:
+            raise ConfigError(f"{path}: {size:,} bytes; a config file is at most {MAX_BYTES:,}")
+        raw = path.read_bytes()
+    except OSError as exc:  # unreadable: its permissions (a mounted secret), an I/O error
+        raise ConfigError(f"{path}: cannot read it: {exc.strerror or exc}") from None
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
