@@ -101,19 +101,38 @@ def test_an_unset_variable_in_a_comment_is_ignored(tmp_path):
     create_container(path)
 
 
+#: The shipped file with its client_id taken from CLIENT_ID: a free-text option, which
+#: the environment's odd values reach as they are (a topic or an address is checked).
+WITH_CLIENT_ID = SHIPPED.replace("client_id: producer-pool", "client_id: ${CLIENT_ID}")
+
+
 def test_a_newline_in_a_variable_cannot_add_a_key(tmp_path, monkeypatch):
     # (the same in KAFKA_BOOTSTRAP_SERVERS is refused: not host:port, test_bootstrap_servers)
-    monkeypatch.setenv("PRODUCER_POOL_TOPIC", "events\nkafka:\n  acks: 0")
-    settings = create_container(config_with(tmp_path, SHIPPED)).settings()
+    monkeypatch.setenv("CLIENT_ID", "svc\nkafka:\n  acks: 0")
+    settings = create_container(config_with(tmp_path, WITH_CLIENT_ID)).settings()
     assert settings.kafka.acks == "all"
-    assert settings.publisher.topic == "events\nkafka:\n  acks: 0"
+    assert settings.kafka.client_id == "svc\nkafka:\n  acks: 0"
 
 
 @pytest.mark.parametrize("value", ["null", "123456", "*x", "&y", "true", "{a: 1}"])
 def test_a_variable_is_text_whatever_it_looks_like(tmp_path, monkeypatch, value):
-    monkeypatch.setenv("PRODUCER_POOL_TOPIC", value)
-    settings = create_container(config_with(tmp_path, SHIPPED)).settings()
-    assert settings.publisher.topic == value
+    monkeypatch.setenv("CLIENT_ID", value)
+    settings = create_container(config_with(tmp_path, WITH_CLIENT_ID)).settings()
+    assert settings.kafka.client_id == value
+
+
+@pytest.mark.parametrize("topic", ["bad topic!", "a" * 250, "..", "orders/eu"])
+def test_a_topic_kafka_would_refuse_is_refused_when_read(tmp_path, monkeypatch, topic):
+    """The clients check a topic's name only when they send: kafka-python raised ValueError
+    from every publish, aiokafka waited 40 s per publish for the metadata of a topic that
+    cannot exist, librdkafka failed each delivery."""
+    monkeypatch.setenv("PRODUCER_POOL_TOPIC", topic)
+    assert one_line_error(config_with(tmp_path, SHIPPED)) == (
+        "publisher.topic: a Kafka topic name is 1 to 249 of a-z A-Z 0-9 . _ - (and not . or ..)"
+        f" (got {topic!r} from $PRODUCER_POOL_TOPIC)"
+    )
+    monkeypatch.setenv("PRODUCER_POOL_TOPIC", "orders.eu_1-" + "a" * 237)  # 249: the longest
+    create_container(config_with(tmp_path, SHIPPED))
 
 
 def test_a_variable_takes_its_fields_type(tmp_path, monkeypatch):

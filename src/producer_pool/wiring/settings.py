@@ -19,6 +19,7 @@ from ..errors import ConfigError, missing_extra
 
 try:
     from pydantic import (
+        AfterValidator,
         BaseModel,
         ConfigDict,
         Field,
@@ -83,10 +84,22 @@ DEFAULT_CLIENT = "kafka-python"
 """The client of a file whose `kafka:` section names none."""
 
 
+#: Kafka's rule for a topic's name (Java's `Topic.validate`): the clients apply it only
+#: when they send (kafka-python raised ValueError from every publish, aiokafka waited 40 s
+#: per publish for the metadata of a topic that cannot exist).
+_TOPIC_NAME = re.compile(r"[a-zA-Z0-9._-]{1,249}")
+
+
+def _topic_name(name: str) -> str:
+    if not _TOPIC_NAME.fullmatch(name) or name in (".", ".."):
+        raise ValueError("a Kafka topic name is 1 to 249 of a-z A-Z 0-9 . _ - (and not . or ..)")
+    return name
+
+
 class PublisherSettings(_Strict):
     """The `publisher:` section: the topic `EventPublisher` publishes to (no default)."""
 
-    topic: Annotated[str, Field(min_length=1)]
+    topic: Annotated[str, Field(min_length=1), AfterValidator(_topic_name)]
 
 
 class Settings(_Strict):
