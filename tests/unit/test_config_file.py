@@ -91,6 +91,15 @@ def test_a_file_that_cannot_be_read_is_one_line(tmp_path):
     assert one_line_error(fifo) == "not a regular file"
 
 
+@pytest.mark.parametrize(("section", "shown"), [(None, "None"), ([4], "[4]")])
+def test_a_pool_section_that_is_no_mapping_shows_its_value_once(section, shown):
+    with pytest.raises(ConfigError) as caught:
+        create_container(overrides={"pool": section})
+    assert str(caught.value) == (
+        f"{DEFAULT_CONFIG_PATH}: pool: must be a mapping of pool options (got {shown})"
+    )
+
+
 def test_a_huge_file_is_refused_before_it_is_read(tmp_path):
     path = config_with(tmp_path, SHIPPED + "# " + "x" * 10_000_000 + "\n")
     assert one_line_error(path).startswith("10,")

@@ -57,7 +57,7 @@ def _pool_options(data: Any) -> PoolOptions:
     if isinstance(data, PoolOptions):
         return data
     if not isinstance(data, dict):
-        raise ValueError(f"must be a mapping of pool options{_got('pool', data)}")
+        raise ValueError("must be a mapping of pool options")  # _one_line adds the value
     for key in data:
         if key not in PLAIN_OPTIONS:
             close = difflib.get_close_matches(str(key), PLAIN_OPTIONS, 1)
