@@ -13,7 +13,7 @@ import warnings
 import pytest
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.net.inet import KafkaNetSocket
-from kafka.net.transport import KafkaTCPTransport
+from kafka.net.transport import KafkaSSLTransport, KafkaTCPTransport
 from kafka.producer.transaction_manager import TransactionManager, TransactionState
 from kafka.protocol.metadata import MetadataRequest
 
@@ -36,6 +36,8 @@ def test_every_private_name_exists_on_the_installed_kafka_python(
     for name in compat.TRANSPORT_PRIVATE_NAMES:
         getattr(connection.transport, name)  # raises if renamed
     assert getattr(KafkaTCPTransport._write_to_sock, "_producer_pool_patch", False)
+    for name in compat.SSL_TRANSPORT_PRIVATE_NAMES:
+        assert callable(getattr(KafkaSSLTransport, name))  # raises if renamed
     assert callable(TransactionManager.has_fatal_error)
     assert callable(TransactionManager.reset_producer_id)
     assert TransactionState.UNINITIALIZED is not None

@@ -20,7 +20,7 @@ from . import _quiet_kafka  # noqa: F401 # isort: skip - first: kafka-python war
 import kafka
 from kafka import KafkaProducer
 from kafka.net.inet import KafkaNetSocket
-from kafka.net.transport import KafkaTCPTransport
+from kafka.net.transport import KafkaSSLTransport, KafkaTCPTransport
 from kafka.producer.sender import Sender
 from kafka.producer.transaction_manager import TransactionManager, TransactionState
 
@@ -28,9 +28,11 @@ from ..core.stats import DeliveryCounts
 
 __all__ = [
     "PRIVATE_NAMES",
+    "SSL_TRANSPORT_PRIVATE_NAMES",
     "SUPPORTED",
     "TRANSPORT_PRIVATE_NAMES",
     "await_producer_id",
+    "build_ssl_context",
     "close_half_built_client",
     "close_sockets_of_cancelled_flushes",
     "close_sockets_of_failed_connects",
@@ -80,6 +82,9 @@ PRIVATE_NAMES = (
 
 #: Each private name read on a `KafkaTCPTransport` (kafka.net.transport), a connection's.
 TRANSPORT_PRIVATE_NAMES = ("_write_to_sock", "_closed", "_sock", "_write_task", "_close")
+
+#: Each private name read on `KafkaSSLTransport` (the class).
+SSL_TRANSPORT_PRIVATE_NAMES = ("_build_ssl_context",)
 
 R = TypeVar("R")
 _SENDER_STOP_GRACE = 1.0  # seconds a force-closed sender gets to abort batches and exit
@@ -420,3 +425,17 @@ def close_sockets_of_cancelled_flushes() -> None:
 
 close_sockets_of_failed_connects()
 close_sockets_of_cancelled_flushes()
+
+
+def build_ssl_context(config: dict[str, Any]) -> None:
+    """Build the TLS context kafka-python builds at each connection, from the same options,
+    with its own code: a file that does not load raises here (`OSError`, `TypeError`,
+    `ValueError`) instead of failing every connection in the I/O thread. Skipped, with one
+    warning, where that code moved (kafka-python then meets the files at its first
+    connection, as before)."""
+    try:
+        build = KafkaSSLTransport._build_ssl_context
+    except AttributeError as exc:
+        _fallback("the early check of TLS files", None, exc)
+        return
+    build(config)

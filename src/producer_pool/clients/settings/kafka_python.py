@@ -8,7 +8,6 @@ that contradict idempotence) is refused here, when the settings are validated.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import Field, SecretStr, model_validator
@@ -163,16 +162,15 @@ class KafkaPythonSettings(ClientSettings):
         by kafka-python's own code, a file at a time, so the error names the key."""
         if not self.security_protocol.endswith("SSL"):
             return
-        build = _tls_context_builder()
-        if build is None:
-            return
+        from .._kafka_compat import build_ssl_context  # kafka-python, only when it is used
+
         config: dict[str, Any] = {"ssl_context": None, "ssl_check_hostname": False}
         for keys in _TLS_STAGES:
             config.update(reveal({key: getattr(self, key) for key in keys}))
             if all(config.get(key) is None for key in keys):
                 continue
             try:
-                build(dict.fromkeys(_TLS_OPTIONS) | config)
+                build_ssl_context(dict.fromkeys(_TLS_OPTIONS) | config)
             except (OSError, TypeError, ValueError) as exc:  # ssl.SSLError is an OSError
                 raise ValueError(f"{keys[0]}: kafka-python cannot load it ({exc})") from None
 
@@ -186,21 +184,6 @@ class KafkaPythonSettings(ClientSettings):
 #: kafka-python's TLS file options, loaded in this order (the first that fails is named).
 _TLS_STAGES = (("ssl_cafile",), ("ssl_certfile", "ssl_keyfile", "ssl_password"), ("ssl_crlfile",))
 _TLS_OPTIONS = ("ssl_context", "ssl_check_hostname", *(key for keys in _TLS_STAGES for key in keys))
-
-
-def _tls_context_builder() -> Callable[[dict[str, Any]], object] | None:
-    """kafka-python's own TLS context builder, or None where its internals moved (the
-    files are then checked by kafka-python at its first connection, as before)."""
-    from .. import _quiet_kafka  # noqa: F401 # isort: skip - first: kafka-python warns
-
-    try:
-        from kafka.net.transport import KafkaSSLTransport
-    except ImportError:
-        return None
-    build: Callable[[dict[str, Any]], object] | None = getattr(
-        KafkaSSLTransport, "_build_ssl_context", None
-    )
-    return build
 
 
 #: The package each of kafka-python's codecs needs.
