@@ -194,6 +194,21 @@ def test_the_threaded_pool_refuses_coroutine_functions_in_one_line(options, argu
         ProducerPool(**options)
 
 
+def test_a_check_that_returns_an_awaitable_is_refused_and_its_object_comes_back(make_pool):
+    """An `async def` check the constructor cannot see (behind a lambda, a partial, a kit's
+    wrapper): a thread cannot await its answer. Dropped, it left the object leased for
+    good, and every later acquire timed out with in_use=max_size."""
+    pool = make_pool(CountingFactory(), max_size=1, check=lambda obj: _async_check(obj))
+    lease_once(pool)  # a new object is not checked; from its second lease on, it is
+    for _ in range(2):  # the second time proves the object came back
+        with pytest.raises(
+            ConfigError, match=r"the check returned an awaitable .*AsyncProducerPool$"
+        ):
+            pool.acquire(timeout=0).__enter__()
+    stats = pool.stats()
+    assert (stats.idle, stats.in_use, stats.acquired, stats.timeouts) == (1, 0, 1, 0)
+
+
 def test_repr_shows_name_size_and_gauges(make_pool):
     pool = make_pool(CountingFactory(), max_size=10, name="events")
     lease = pool.acquire()

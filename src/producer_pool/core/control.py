@@ -294,8 +294,12 @@ class PoolCore(PoolBooks[T]):
         if passed is True:
             return True
         if inspect.isawaitable(passed):
-            return AsyncCheck(self, entry, passed)
+            return self._async_check(entry, passed)
         return True if passed else self._failed_check(entry, raised=False)
+
+    def _async_check(self, entry: Entry[T], answer: Awaitable[object]) -> AsyncCheck[T]:
+        """The check returned an awaitable (an `async def` check): its answer, to await."""
+        return AsyncCheck(self, entry, answer)
 
     def _failed_check(self, entry: Entry[T], *, raised: bool) -> bool:
         """A candidate failed its check (or raised): retire it. False, the verdict."""

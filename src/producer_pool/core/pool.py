@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
+from typing import TYPE_CHECKING, Any, Generic, NoReturn, TypeVar, cast
 
 from .._moved import moved_names
+from ..errors import ConfigError
 from .books import HOLD_SAMPLING_MASK, Entry, Work
 from .changes import Changes
 from .clock import Deadline
@@ -267,6 +268,19 @@ class ProducerPool(PoolCore[T]):
                 waiter.entry = self._claim_idle_locked(waiter, self._now())
                 return waiter.entry is not None
             return True
+
+    def _async_check(self, entry: Entry[T], answer: Awaitable[object]) -> NoReturn:
+        """A thread cannot await a check's answer (an `async def` behind a lambda, a partial
+        or a kit's wrapper, which the constructor cannot see): dropped, it left the object
+        leased for good. The object goes back, and the caller is told why, in one line."""
+        close = getattr(answer, "close", None)
+        if callable(close):
+            close()  # a coroutine: no "never awaited" warning on top of the error
+        self._unlease(entry)
+        raise ConfigError(
+            f"{self.name}: the check returned an awaitable ({answer!r}): ProducerPool "
+            "calls it from threads; use AsyncProducerPool"
+        )
 
     def _offer_locked(self) -> None:
         """Wake the longest waiter to claim an idle object, unless it is awake already."""
