@@ -70,6 +70,24 @@ def test_the_zero_loss_wiring_cannot_be_replaced_by_an_option(option):
         pool(kit_class("confluent")(SERVERS), **{option: None})
 
 
+async def _async_check(producer: object) -> bool:
+    return True
+
+
+def test_a_threaded_kit_refuses_an_async_check_of_yours_in_one_line():
+    """The kit's wrapper around your check hid it from the threaded pool's own test: each
+    reuse then leased the producer for good (its answer could not be awaited)."""
+    with pytest.raises(ConfigError, match=r"^check is a coroutine function .*AsyncProducerPool$"):
+        pool(kit_class("confluent")(SERVERS), check=_async_check)
+
+
+def test_a_pool_refused_for_a_bad_option_leaves_its_kit_free_for_the_corrected_one():
+    kit = kit_class("confluent")(SERVERS)
+    with pytest.raises(ConfigError, match=r"^max_size must be an integer >= 1 \(got 0\)$"):
+        pool(kit, max_size=0)
+    pool(kit, max_size=2).close()  # was: "this confluent kit already serves a pool"
+
+
 def test_a_kit_serves_one_pool():
     kit = kit_class("confluent")(SERVERS)
     pool(kit).close()

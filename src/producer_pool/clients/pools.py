@@ -47,9 +47,13 @@ def _wired(kit: AnyKit, options: dict[str, Any]) -> dict[str, Any]:
     owned = sorted(set(options) & set(_KIT_OWNED))
     if owned:
         raise ConfigError(f"{', '.join(owned)}: wired by the {kit.name} kit, not an option")
-    kit.attach(options.get("max_size", PoolOptions().max_size))
-    check: Callable[[Any], object] = kit.is_healthy
+    # Checked before the kit is taken (a refused pool would leave it serving none), and
+    # before the wrapper below hides an `async def` check from the threaded pool's test.
+    given = PoolOptions.of(options)
+    given.check_factory(kit, threaded=not kit.is_async)
+    kit.attach(given.max_size)
     user_check = options.pop("check", None)
+    check: Callable[[Any], object] = kit.is_healthy
     if user_check is not None:
         kit_check = kit.is_healthy
 
