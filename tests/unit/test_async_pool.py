@@ -9,6 +9,7 @@ import contextlib
 import gc
 import logging
 import os
+import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, TypeVar
@@ -482,6 +483,29 @@ async def test_a_task_cancelled_during_the_check_gives_the_object_back_unleased(
     stats = pool.stats()
     assert (stats.idle, stats.in_use, stats.acquired, stats.failed_checks) == (1, 0, 1, 0)
     assert factory.made[0].close_calls == 0
+
+
+@pytest.mark.skipif(sys.version_info < (3, 11), reason="3.10 has no Task.cancelling()")
+async def test_a_cancelled_error_of_the_checks_own_fails_the_check_like_any_error(make_pool):
+    """A check awaiting a future its client cancelled (a producer shutting down) raises
+    CancelledError though nobody cancelled the caller: it fails the check, and the caller
+    gets a new object. It was raised to the caller, who looked cancelled, and to every
+    later caller, since the object went back unchecked."""
+    factory = ResourceFactory()
+
+    async def check(resource: object) -> bool:
+        cancelled = asyncio.get_running_loop().create_future()
+        cancelled.cancel()
+        return bool(await cancelled)
+
+    pool = make_pool(factory, max_size=1, check=check)
+    async with pool.acquire():
+        pass  # object 0 is idle, and from now on checked
+    async with pool.acquire(timeout=5) as resource:
+        assert resource is factory.made[1]
+    await eventually(lambda: factory.made[0].close_calls == 1)
+    stats = pool.stats()
+    assert (stats.failed_checks, stats.acquired, stats.created, stats.destroyed) == (1, 2, 2, 1)
 
 
 def test_a_pool_whose_loop_has_ended_is_closed_from_a_new_loop_and_flushes_its_objects():

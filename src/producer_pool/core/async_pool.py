@@ -351,6 +351,13 @@ class AsyncProducerPool(PoolCore[T]):
         if following < math.inf:
             self._arm_timer(loop, following)
 
+    def _failure_of_check(self, error: BaseException) -> bool:
+        """A `CancelledError` the check raised while nobody cancelled the task (a future
+        its client cancelled, say) fails the check, as any error does: raised to the
+        caller, it looked cancelled itself, and every later lease of that object again.
+        Python 3.10 cannot tell: there, it is the caller's cancellation."""
+        return isinstance(error, asyncio.CancelledError) and _cancel_requested() is False
+
     # ------------------------------------------------------------------ creating, destroying
 
     def _notify_locked(self) -> None:
@@ -445,13 +452,20 @@ def _unstarted(task: asyncio.Task[None]) -> bool:
     return inspect.getcoroutinestate(coroutine) == inspect.CORO_CREATED  # type: ignore[arg-type]
 
 
+def _cancel_requested() -> bool | None:
+    """Whether the running task was asked to cancel, rather than handed a `CancelledError`
+    by the code it awaited; None on Python 3.10, which cannot tell."""
+    task = asyncio.current_task()
+    cancelling = getattr(task, "cancelling", None)  # Python 3.11+
+    return cancelling() > 0 if cancelling is not None else None
+
+
 def _cancelled_from_outside(pool: AsyncProducerPool[Any]) -> bool:
     """Whether the running task was cancelled (by close(), or as its loop ended) rather
     than handed a `CancelledError` by the factory. Python 3.10 cannot tell: there, only a
     closed pool's cancellations are taken as its own."""
-    task = asyncio.current_task()
-    cancelling = getattr(task, "cancelling", None)  # Python 3.11+
-    return cancelling() > 0 if cancelling is not None else pool.closed
+    requested = _cancel_requested()
+    return pool.closed if requested is None else requested
 
 
 def _expire_waiters(

@@ -110,8 +110,10 @@ class AsyncCheck(Generic[T]):
             passed = await self._answer
         except Exception:
             return self._pool._failed_check(self._entry, raised=True)
-        except BaseException:  # cancelled or interrupted mid-check: never leased out
-            self._pool._unlease(self._entry)
+        except BaseException as exc:
+            if self._pool._failure_of_check(exc):
+                return self._pool._failed_check(self._entry, raised=True)
+            self._pool._unlease(self._entry)  # cancelled or interrupted mid-check: never leased
             raise
         return True if passed else self._pool._failed_check(self._entry, raised=False)
 
@@ -300,6 +302,12 @@ class PoolCore(PoolBooks[T]):
     def _async_check(self, entry: Entry[T], answer: Awaitable[object]) -> AsyncCheck[T]:
         """The check returned an awaitable (an `async def` check): its answer, to await."""
         return AsyncCheck(self, entry, answer)
+
+    def _failure_of_check(self, error: BaseException) -> bool:
+        """Whether `error`, no `Exception`, raised by an awaited check, is the check's own
+        failure (the asyncio pool: a `CancelledError` its client raised), not the caller's
+        interruption."""
+        return False
 
     def _failed_check(self, entry: Entry[T], *, raised: bool) -> bool:
         """A candidate failed its check (or raised): retire it. False, the verdict."""
