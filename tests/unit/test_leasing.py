@@ -209,6 +209,31 @@ def test_a_check_that_returns_an_awaitable_is_refused_and_its_object_comes_back(
     assert (stats.idle, stats.in_use, stats.acquired, stats.timeouts) == (1, 0, 1, 0)
 
 
+async def _stop() -> None:
+    pass
+
+
+def test_a_factory_that_returns_an_awaitable_fails_the_acquire_in_one_line(make_pool):
+    """An `async def` behind a lambda: the caller was leased the coroutine itself."""
+    pool = make_pool(lambda: _stop(), max_size=1)
+    with pytest.raises(
+        ConfigError, match=r"the factory returned an awaitable .*AsyncProducerPool$"
+    ):
+        pool.acquire(timeout=5).__enter__()
+    assert (pool.stats().size, pool.stats().factory_errors) == (0, 1)
+
+
+def test_a_destroy_that_returns_an_awaitable_is_reported_by_close(make_pool):
+    """An `async def` behind a lambda closed nothing, and close() said all went well."""
+    pool = make_pool(CountingFactory(), destroy=lambda obj: _stop())
+    lease_once(pool)
+    with pytest.raises(PoolError, match=r"1 object\(s\) failed to close cleanly") as closing:
+        pool.close(timeout=5)
+    (error,) = closing.value.errors
+    assert isinstance(error, ConfigError)
+    assert "the destroy returned an awaitable" in str(error)
+
+
 def test_repr_shows_name_size_and_gauges(make_pool):
     pool = make_pool(CountingFactory(), max_size=10, name="events")
     lease = pool.acquire()

@@ -8,6 +8,7 @@ lock, so a slow or dead broker never blocks a caller beyond its timeout, nor any
 
 from __future__ import annotations
 
+import inspect
 import threading
 import time
 from collections.abc import Awaitable, Callable
@@ -270,17 +271,10 @@ class ProducerPool(PoolCore[T]):
             return True
 
     def _async_check(self, entry: Entry[T], answer: Awaitable[object]) -> NoReturn:
-        """A thread cannot await a check's answer (an `async def` behind a lambda, a partial
-        or a kit's wrapper, which the constructor cannot see): dropped, it left the object
-        leased for good. The object goes back, and the caller is told why, in one line."""
-        close = getattr(answer, "close", None)
-        if callable(close):
-            close()  # a coroutine: no "never awaited" warning on top of the error
+        """A thread cannot await a check's answer: dropped, it left the object leased for
+        good. The object goes back, and the caller is told why, in one line."""
         self._unlease(entry)
-        raise ConfigError(
-            f"{self.name}: the check returned an awaitable ({answer!r}): ProducerPool "
-            "calls it from threads; use AsyncProducerPool"
-        )
+        _refuse_awaitable(self.name, "check", answer)
 
     def _offer_locked(self) -> None:
         """Wake the longest waiter to claim an idle object, unless it is awake already."""
@@ -313,6 +307,8 @@ class ProducerPool(PoolCore[T]):
         try:
             with no_fork_midway():  # a child inherits no half-made object, nor its locks
                 obj = self._factory()
+            if inspect.isawaitable(obj):  # else a coroutine was leased as the object
+                _refuse_awaitable(self.name, "factory", obj)
         except BaseException as exc:
             self._creation_failed(exc, started)
             return
@@ -323,7 +319,9 @@ class ProducerPool(PoolCore[T]):
     def _destroy(self, entry: Entry[T]) -> None:
         """Destroy (on its own thread); a failure is logged, counted and reported by close()."""
         try:
-            self._call_destroy(entry.obj)
+            closing = self._call_destroy(entry.obj)
+            if inspect.isawaitable(closing):  # else it closed nothing, and said nothing
+                _refuse_awaitable(self.name, "destroy", closing)
         except BaseException as exc:
             self._destroy_ended(entry, exc)
         else:
@@ -334,6 +332,19 @@ class ProducerPool(PoolCore[T]):
     def _stop_housekeeping(self) -> None:
         if self._housekeeper is not None:
             self._housekeeper.signal_stop()
+
+
+def _refuse_awaitable(name: str, role: str, result: Awaitable[object]) -> NoReturn:
+    """A factory, check or destroy returned an awaitable (an `async def` behind a lambda, a
+    partial or a kit's wrapper, which the constructor's test cannot see): a thread cannot
+    await it. Closed (a coroutine then warns of no "never awaited"); one line says why."""
+    close = getattr(result, "close", None)
+    if callable(close):
+        close()
+    raise ConfigError(
+        f"{name}: the {role} returned an awaitable ({result!r}): ProducerPool calls it "
+        "from threads; use AsyncProducerPool"
+    )
 
 
 __getattr__ = moved_names(__name__)  # close_object, now in core.calls
