@@ -508,6 +508,35 @@ async def test_a_cancelled_error_of_the_checks_own_fails_the_check_like_any_erro
     assert (stats.failed_checks, stats.acquired, stats.created, stats.destroyed) == (1, 2, 2, 1)
 
 
+async def test_one_lease_entered_by_two_waiting_tasks_is_held_by_one_and_loses_nothing(make_pool):
+    """Both tasks pass the "already held" test before either is served: the second one
+    served overwrote the first's object in the lease, which then never came back."""
+    factory = ResourceFactory()
+    pool = make_pool(factory, max_size=2)
+    shared, done = pool.acquire(timeout=5), asyncio.Event()
+
+    async def use() -> None:
+        async with shared:
+            await done.wait()
+
+    holders = [pool.acquire(), pool.acquire()]
+    for holder in holders:
+        await holder.__aenter__()
+    users = [asyncio.create_task(use()) for _ in range(2)]
+    await eventually(lambda: pool.stats().waiting == 2)
+    for holder in holders:
+        await holder.__aexit__(None, None, None)
+    # both served: one refused (done), or (the defect) both inside the block
+    await eventually(lambda: any(user.done() for user in users) or pool.stats().in_use == 2)
+    done.set()
+    outcomes = await asyncio.gather(*users, return_exceptions=True)
+    refused = [o for o in outcomes if isinstance(o, RuntimeError)]
+    assert len(refused) == 1
+    assert "this lease is already held" in str(refused[0])
+    stats = pool.stats()
+    assert (stats.in_use, stats.idle, stats.acquired) == (0, 2, 3)
+
+
 def test_a_pool_whose_loop_has_ended_is_closed_from_a_new_loop_and_flushes_its_objects():
     """Used in one `asyncio.run()`, closed in a second (a test's or a CLI's teardown)."""
     factory = ResourceFactory()

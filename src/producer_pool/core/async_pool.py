@@ -290,6 +290,9 @@ class AsyncProducerPool(PoolCore[T]):
                     self._leased(lease, entry, None)
         if entry is None:
             entry = await self._checkout_slow(lease)
+        if lease._entry is not None:  # another task entered this lease while this one awaited
+            self._unlease(entry, lease)  # not counted as acquired: it goes straight back
+            raise RuntimeError("this lease is already held; call pool.acquire() again")
         lease._entry = entry
         return entry.obj
 
