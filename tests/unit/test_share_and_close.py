@@ -325,6 +325,31 @@ def test_a_close_stalled_past_its_deadline_still_reports_the_destroy_it_told_to_
     assert (pool.stats().destroying, pool.stats().destroyed) == (0, 1)
 
 
+def test_close_at_once_still_reports_what_its_destroy_could_not_deliver(clock):
+    """close(timeout=0) returned before its destroys had reported: in an outage, no error,
+    the undelivered messages only in the log. Destroys get a time to report past the
+    deadline (with the clock stopped here, until they end)."""
+    flush = GatedFailingFlush()
+    pool = _pool_with_one_idle_object(flush)
+    outcome: list[str] = []
+    closer = _closer(pool, 0, outcome)
+    closer.start()
+    assert flush.entered.wait(30)
+    flush.release.set()
+    closer.join(30)
+    assert len(outcome) == 1 and "3 messages undelivered" in outcome[0], outcome
+
+
+def test_close_at_once_does_not_wait_for_a_lease_past_its_deadline(clock):
+    """Only destroys get time past close's deadline (with the clock stopped here, a wait
+    for the lease would never end)."""
+    pool = ProducerPool(CountingFactory())
+    with pool.acquire():
+        pool.close(timeout=0)
+        assert pool.stats().in_use == 1
+    assert pool.stats().destroyed == 1
+
+
 def test_close_calls_made_at_once_all_wait_and_one_reports():
     """A second close() (an atexit hook, the container's shutdown) while the first is still
     flushing returns only when the flush is over; the failure is raised once."""

@@ -235,6 +235,13 @@ class AsyncProducerPool(PoolCore[T]):
         destroys_end = self._destroy_deadline  # a little before `deadline`, for the report
         while self._busy_locked() and not destroys_end.expired:
             await self._changes(destroys_end)
+        # A destroy told its deadline ends on its own, counting what it could not deliver:
+        # it gets the time to report for that before it is cancelled (cancelled at once,
+        # as by close(timeout=0), it reported none of the messages it lost).
+        reported_by = closing.reporting_wait()
+        destroys = [task for task, work in self._tasks.items() if isinstance(work, Entry)]
+        if destroys:
+            await asyncio.wait(destroys, timeout=reported_by.wait_timeout())
         # A task cancelled before its first step never runs its body. A destroy must run (its
         # producer would be neither closed nor accounted for): each takes that step first,
         # told close's deadline. A creation need not (its object would only be destroyed):
@@ -248,13 +255,11 @@ class AsyncProducerPool(PoolCore[T]):
             task.cancel()
         cancelled = [task for task, _ in running]
         if cancelled:
-            # Let the cancellations land, whatever the clock says: a stall (a loaded
-            # machine) may have taken close past its own deadline meanwhile. Each task's
-            # next step is queued already, ahead of this wait's timer, so a destroy that
-            # ends on the cancellation is always reported; one that swallows it gets the
-            # reporting share of the budget, no more (then it is logged as still running).
-            grace = closing.reporting_wait().remaining()
-            await asyncio.wait(cancelled, timeout=None if grace == math.inf else grace)
+            # Let the cancellations land, whatever the clock says: each task's next step
+            # is queued already, ahead of this wait's timer, so a destroy that ends on the
+            # cancellation is always reported; one that swallows it gets what is left of
+            # the time to report, no more (then it is logged as still running).
+            await asyncio.wait(cancelled, timeout=reported_by.wait_timeout())
         while self._busy_locked() and not closing.deadline.expired:
             await self._changes(closing.deadline)
         self._close_finished(closing)

@@ -141,8 +141,10 @@ class ProducerPool(PoolCore[T]):
         self._changes.wait_for(lambda: self._prewarmed_locked(timeout, deadline), deadline)
 
     def close(self, timeout: float | None = None) -> None:
-        """Refuse new leases and destroy every object, all within `timeout` seconds (a stall
-        of the machine past that may add the destroys' reporting share, at most 0.5 s).
+        """Refuse new leases and destroy every object, all within `timeout` seconds. Destroys
+        still running at their deadline get at least 0.5 s to report, even past it: so
+        close(timeout=0) or a stall of the machine can take that much longer, and no loss
+        goes unreported.
 
         Waiters get `PoolClosed`. Idle objects are destroyed in parallel while leases are
         awaited; a lease still out at the deadline is destroyed when it returns. A destroy
@@ -162,8 +164,10 @@ class ProducerPool(PoolCore[T]):
             return not self._busy_locked()
 
         if not self._changes.wait_for(done, self._destroy_deadline):
-            # The destroys were told to end by now: let them say how they ended.
-            self._changes.wait_for(done, closing.reporting_wait())
+            # The destroys were told to end by now: let them say how they ended, even past
+            # close's deadline (leases and creations are waited for until that deadline).
+            self._changes.wait_for(done, closing.deadline)
+            self._changes.wait_for(lambda: not self._destroying, closing.reporting_wait())
         self._close_finished(closing)
 
     def __enter__(self) -> ProducerPool[T]:
