@@ -306,38 +306,25 @@ def test_every_ctrl_c_on_the_main_thread_is_seen_within_a_slice_not_at_the_timeo
             pool.close(timeout=30)
 
 
-def test_a_close_stalled_past_its_deadline_still_reports_the_destroy_it_told_to_end(clock):
+@pytest.mark.parametrize(("timeout", "stall"), [(10, 60), (0, 0)], ids=["stalled", "at-once"])
+def test_a_close_past_its_deadline_still_reports_the_destroy_it_told_to_end(clock, timeout, stall):
     """A loaded machine can stall the process across the destroys' deadline and close's own
-    (here the clock jumps past both at once). The destroy, told to end by its deadline, ends
-    as soon as the process runs again: close must wait for that end and raise its failure,
-    not return at its next slice with the destroy logged as "still running"."""
+    (here the clock jumps past both at once); close(timeout=0) starts past both. The
+    destroy, told to end by its deadline, ends as soon as it runs: close must wait for that
+    end and raise its failure, not return (at its next slice, or at once) with the destroy
+    logged as "still running" and the undelivered messages only in the log."""
     flush = GatedFailingFlush()
     pool = _pool_with_one_idle_object(flush)
     outcome: list[str] = []
-    closer = _closer(pool, 10, outcome)
+    closer = _closer(pool, timeout, outcome)
     closer.start()
     assert flush.entered.wait(30)
-    clock.advance(60)  # the stall: past the destroys' deadline and close's own
+    clock.advance(stall)
     closer.join(3 * SIGNAL_SLICE)  # not a synchronisation: the old close returned by now
     flush.release.set()  # the destroy ends, as one told its deadline has passed does
     closer.join(30)
     assert len(outcome) == 1 and "3 messages undelivered" in outcome[0], outcome
     assert (pool.stats().destroying, pool.stats().destroyed) == (0, 1)
-
-
-def test_close_at_once_still_reports_what_its_destroy_could_not_deliver(clock):
-    """close(timeout=0) returned before its destroys had reported: in an outage, no error,
-    the undelivered messages only in the log. Destroys get a time to report past the
-    deadline (with the clock stopped here, until they end)."""
-    flush = GatedFailingFlush()
-    pool = _pool_with_one_idle_object(flush)
-    outcome: list[str] = []
-    closer = _closer(pool, 0, outcome)
-    closer.start()
-    assert flush.entered.wait(30)
-    flush.release.set()
-    closer.join(30)
-    assert len(outcome) == 1 and "3 messages undelivered" in outcome[0], outcome
 
 
 def test_close_at_once_does_not_wait_for_a_lease_past_its_deadline(clock):
